@@ -1,0 +1,267 @@
+"""nuScenes tables -> mmdet3d 1.x v2 info files (``metainfo`` + ``data_list``).
+
+Reproduces, with the nuScenes devkit directly, what mmdet3d's
+``tools/dataset_converters/nuscenes_converter.py`` followed by
+``update_infos_to_v2.py`` writes, plus the fields the temporal methods need
+(``scene_token``, ``prev``/``next`` key-frame tokens, per-camera ego pose).
+
+Per frame (one key frame = one nuScenes ``sample``)::
+
+    sample_idx      int, index of the frame inside its info file (NuScenesMetric uses it)
+    token           sample token
+    timestamp       s (LiDAR key-frame time)
+    scene_token, scene_name
+    prev, next      sample tokens of the neighbouring key frames, '' at scene ends
+    ego2global      (4, 4) ego pose at the LiDAR timestamp
+    lidar_points    {lidar_path (file name, relative to the LIDAR_TOP prefix),
+                     num_pts_feats=5, lidar2ego (4, 4), sample_data_token, timestamp (s)}
+    lidar_sweeps    [] here unless the sweep files exist on disk (mmdet3d sweep format)
+    images          {CAM_*: {img_path (file name, relative to the per-camera prefix),
+                     height, width (px), cam2img (3, 3), lidar2cam (4, 4), cam2ego (4, 4),
+                     ego2global (4, 4) ego pose at the camera timestamp,
+                     sample_data_token, timestamp (s)}}
+    instances       [{bbox_3d [x, y, z, l, w, h, yaw] LiDAR frame, (x, y, z) the box
+                     GRAVITY centre exactly as mmdet3d's infos store it (mmdet3d's
+                     NuScenesDataset turns it into the bottom centre when loading),
+                     yaw (rad) about LiDAR z from the x axis, bbox_label / bbox_label_3d
+                     (index into the 10 detection classes, -1 for other categories),
+                     velocity [vx, vy] m/s LiDAR frame (nan where the devkit has none),
+                     num_lidar_pts, num_radar_pts, bbox_3d_isvalid (lidar+radar pts > 0)}]
+
+``lidar2cam`` goes through the global frame (LiDAR ego pose at the LiDAR time,
+camera ego pose at the camera time) as mmdet3d's ``obtain_sensor2top`` does,
+so it compensates the ego motion between the two exposures.
+"""
+import logging
+import os
+import os.path as osp
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+from pyquaternion import Quaternion
+
+NUSCENES_CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle', 'motorcycle',
+                    'pedestrian', 'traffic_cone', 'barrier')
+NUSCENES_CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT',
+                    'CAM_BACK_RIGHT')
+INFO_VERSION = '1.1'
+SPLIT_NAMES = {
+    'v1.0-mini': ('mini_train', 'mini_val'),
+    'v1.0-trainval': ('train', 'val'),
+    'v1.0-test': ('test', None),
+}
+
+logger = logging.getLogger(__name__)
+
+
+def quaternion_to_matrix(rotation: Sequence[float], translation: Sequence[float]) -> np.ndarray:
+    """``(4, 4)`` float64 rigid transform from a nuScenes (w, x, y, z) quaternion and a translation (m)."""
+    mat = np.eye(4)
+    mat[:3, :3] = Quaternion(rotation).rotation_matrix
+    mat[:3, 3] = np.asarray(translation, dtype=np.float64)
+    return mat
+
+
+def get_split_scenes(nusc, version: str, train_scenes: Optional[Iterable[str]] = None,
+                     val_scenes: Optional[Iterable[str]] = None) -> Tuple[List[str], List[str]]:
+    """Names of the train / val scenes present in the tables.
+
+    Defaults to the devkit's official splits (``nuscenes.utils.splits``:
+    ``mini_train``/``mini_val`` for v1.0-mini, ``train``/``val`` for
+    v1.0-trainval, ``test`` for v1.0-test) intersected with the scenes of
+    ``nusc.scene``. For v1.0-mini the evaluation split is exactly
+    ``mini_val`` (so the devkit's ``mini_val`` evaluation runs unchanged) and
+    every other scene of the tables is training data, including scenes that
+    are in no mini split (e.g. the bundled scene-0523, which is logged).
+    ``train_scenes``/``val_scenes`` override the defaults.
+
+    Raises:
+        ValueError: unknown ``version``, an override naming a scene that is not
+            in the tables, a scene in both splits, or an empty result.
+    """
+    from nuscenes.utils.splits import create_splits_scenes
+    present = [s['name'] for s in nusc.scene]
+    if version not in SPLIT_NAMES:
+        raise ValueError(f'version must be one of {sorted(SPLIT_NAMES)}, got {version!r}')
+    splits = {k: set(v) for k, v in create_splits_scenes().items()}
+    train_split, val_split = SPLIT_NAMES[version]
+    default_val = [n for n in present if val_split is not None and n in splits[val_split]]
+    if version == 'v1.0-mini':
+        default_train = [n for n in present if n not in splits[val_split]]
+        extra = [n for n in default_train if n not in splits[train_split]]
+        if extra:
+            logger.info(f'scenes {extra} are in no mini split; they are used for training (not {val_split})')
+    else:
+        default_train = [n for n in present if n in splits[train_split]]
+    train_scenes = default_train if train_scenes is None else list(train_scenes)
+    val_scenes = default_val if val_scenes is None else list(val_scenes)
+    for name in train_scenes + val_scenes:
+        if name not in present:
+            raise ValueError(f'scene {name!r} is not in {nusc.dataroot}/{version}/scene.json '
+                             f'(present: {present})')
+    both = set(train_scenes) & set(val_scenes)
+    if both:
+        raise ValueError(f'scenes {sorted(both)} are in both the train and the val split')
+    if not train_scenes and not val_scenes:
+        raise ValueError(f'no scene of {version} splits {SPLIT_NAMES[version]} is present in '
+                         f'{nusc.dataroot} (present: {present})')
+    return train_scenes, val_scenes
+
+
+def _check_file(path: str, what: str) -> None:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} file is missing: {path}')
+
+
+def _sensor_record(nusc, sd_token: str) -> Tuple[dict, np.ndarray, np.ndarray]:
+    """sample_data record, sensor2ego (4, 4) and ego2global (4, 4) at the record's timestamp."""
+    sd = nusc.get('sample_data', sd_token)
+    cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
+    pose = nusc.get('ego_pose', sd['ego_pose_token'])
+    return sd, quaternion_to_matrix(cs['rotation'], cs['translation']), \
+        quaternion_to_matrix(pose['rotation'], pose['translation'])
+
+
+def _lidar_sweeps(nusc, lidar_sd: dict, lidar2global: np.ndarray,
+                  max_sweeps: int) -> Tuple[List[dict], List[str]]:
+    """mmdet3d-format sweeps preceding a key frame whose files exist, and the tokens of those without a file."""
+    sweeps, missing, sd = [], [], lidar_sd
+    while len(sweeps) + len(missing) < max_sweeps and sd['prev'] != '':
+        sd, sweep2ego, ego2global = _sensor_record(nusc, sd['prev'])
+        if not osp.isfile(osp.join(nusc.dataroot, sd['filename'])):
+            missing.append(sd['token'])
+            continue
+        sweep2global = ego2global @ sweep2ego
+        lidar2sweep = np.linalg.inv(sweep2global) @ lidar2global
+        sweeps.append(
+            dict(timestamp=sd['timestamp'] / 1e6, ego2global=ego2global.tolist(), sample_data_token=sd['token'],
+                 lidar_points=dict(lidar_path=sd['filename'], lidar2ego=sweep2ego.tolist(),
+                                   lidar2sensor=lidar2sweep.astype(np.float32).tolist())))
+    return sweeps, missing
+
+
+def _instances(nusc, sample: dict, lidar_token: str, lidar2ego: np.ndarray, ego2global: np.ndarray,
+               classes: Sequence[str]) -> List[dict]:
+    from nuscenes.eval.detection.utils import category_to_detection_name
+    _, boxes, _ = nusc.get_sample_data(lidar_token)  # boxes in the LiDAR frame at the LiDAR time
+    global2lidar_rot = (ego2global[:3, :3] @ lidar2ego[:3, :3]).T
+    instances = []
+    for ann_token, box in zip(sample['anns'], boxes):
+        ann = nusc.get('sample_annotation', ann_token)
+        if ann['token'] != box.token:
+            raise RuntimeError(f'devkit box order differs from sample.anns for sample {sample["token"]}')
+        name = category_to_detection_name(ann['category_name'])
+        label = classes.index(name) if name in classes else -1
+        velo_global = np.array([*nusc.box_velocity(ann_token)[:2], 0.0])
+        velo = global2lidar_rot @ velo_global
+        w, l, h = box.wlh
+        instances.append(
+            dict(bbox_3d=[*box.center.tolist(), float(l), float(w), float(h), float(box.orientation.yaw_pitch_roll[0])],
+                 bbox_label=label, bbox_label_3d=label, velocity=velo[:2].tolist(),
+                 num_lidar_pts=int(ann['num_lidar_pts']), num_radar_pts=int(ann['num_radar_pts']),
+                 bbox_3d_isvalid=bool(ann['num_lidar_pts'] + ann['num_radar_pts'] > 0)))
+    return instances
+
+
+def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str] = NUSCENES_CLASSES,
+                     cameras: Sequence[str] = NUSCENES_CAMERAS, max_sweeps: int = 10,
+                     with_annotations: bool = True) -> Tuple[dict, List[str]]:
+    """Info dict of one key frame (see the module docstring) and the sample_data tokens of its sweeps
+    whose file is missing (those sweeps are not recorded).
+
+    Raises:
+        FileNotFoundError: a key-frame LiDAR or camera file is missing (the path is named).
+        KeyError: a camera of ``cameras`` is not in the sample.
+    """
+    lidar_token = sample['data']['LIDAR_TOP']
+    lidar_sd, lidar2ego, ego2global = _sensor_record(nusc, lidar_token)
+    _check_file(osp.join(nusc.dataroot, lidar_sd['filename']), 'key-frame LIDAR_TOP')
+    lidar2global = ego2global @ lidar2ego
+    scene = nusc.get('scene', sample['scene_token'])
+    info = dict(
+        sample_idx=sample_idx, token=sample['token'], timestamp=sample['timestamp'] / 1e6,
+        scene_token=sample['scene_token'], scene_name=scene['name'], prev=sample['prev'], next=sample['next'],
+        ego2global=ego2global.tolist(),
+        lidar_points=dict(lidar_path=osp.basename(lidar_sd['filename']), num_pts_feats=5,
+                          lidar2ego=lidar2ego.tolist(), sample_data_token=lidar_token,
+                          timestamp=lidar_sd['timestamp'] / 1e6),
+        images=dict())
+    for cam in cameras:
+        if cam not in sample['data']:
+            raise KeyError(f'camera {cam} is not in sample {sample["token"]} (has {sorted(sample["data"])})')
+        cam_sd, cam2ego, cam_ego2global = _sensor_record(nusc, sample['data'][cam])
+        _check_file(osp.join(nusc.dataroot, cam_sd['filename']), f'key-frame {cam}')
+        cs = nusc.get('calibrated_sensor', cam_sd['calibrated_sensor_token'])
+        lidar2cam = np.linalg.inv(cam_ego2global @ cam2ego) @ lidar2global
+        info['images'][cam] = dict(
+            img_path=osp.basename(cam_sd['filename']), height=int(cam_sd['height']), width=int(cam_sd['width']),
+            cam2img=np.asarray(cs['camera_intrinsic'], dtype=np.float64).tolist(),
+            lidar2cam=lidar2cam.tolist(), cam2ego=cam2ego.tolist(), ego2global=cam_ego2global.tolist(),
+            sample_data_token=cam_sd['token'], timestamp=cam_sd['timestamp'] / 1e6)
+    info['lidar_sweeps'], missing = _lidar_sweeps(nusc, lidar_sd, lidar2global, max_sweeps)
+    info['instances'] = _instances(nusc, sample, lidar_token, lidar2ego, ego2global,
+                                   classes) if with_annotations else []
+    return info, missing
+
+
+def _metainfo(version: str, classes: Sequence[str], split: str, scenes: Sequence[str]) -> dict:
+    return dict(dataset='nuscenes', version=version, info_version=INFO_VERSION, split=split,
+                scenes=list(scenes), categories={c: i for i, c in enumerate(classes)},
+                cameras=list(NUSCENES_CAMERAS))
+
+
+def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefix: str = 'nuscenes',
+                          train_scenes: Optional[Iterable[str]] = None, val_scenes: Optional[Iterable[str]] = None,
+                          max_sweeps: int = 10) -> Dict[str, str]:
+    """Write ``{info_prefix}_infos_{train,val}.pkl`` (mmdet3d v2 format) into ``out_dir``.
+
+    Args:
+        root_path (str): nuScenes root (holds ``samples/`` and ``{version}/``).
+        version (str): ``'v1.0-mini'``, ``'v1.0-trainval'`` or ``'v1.0-test'``.
+        out_dir (str): output folder (created).
+        info_prefix (str): file name prefix. Default: 'nuscenes'.
+        train_scenes, val_scenes (iterable[str], optional): scene names
+            overriding the devkit's official split (see :func:`get_split_scenes`).
+        max_sweeps (int): LiDAR sweeps looked up per key frame; records whose
+            file is absent are counted, reported with a warning and skipped.
+
+    Returns:
+        dict[str, str]: split name -> written file path.
+    """
+    import mmengine
+    from nuscenes import NuScenes
+    nusc = NuScenes(version=version, dataroot=root_path, verbose=False)
+    train_scenes, val_scenes = get_split_scenes(nusc, version, train_scenes, val_scenes)
+    scene_split = {nusc.field2token('scene', 'name', n)[0]: 'train' for n in train_scenes}
+    scene_split.update({nusc.field2token('scene', 'name', n)[0]: 'val' for n in val_scenes})
+    with_ann = version != 'v1.0-test'
+    data_lists = dict(train=[], val=[])
+    missing_sweeps = set()
+    # walk every scene from its first sample so frames are in time order
+    for scene in nusc.scene:
+        split = scene_split.get(scene['token'])
+        if split is None:
+            continue
+        token = scene['first_sample_token']
+        while token:
+            sample = nusc.get('sample', token)
+            info, missing = build_frame_info(nusc, sample, len(data_lists[split]), max_sweeps=max_sweeps,
+                                             with_annotations=with_ann)
+            missing_sweeps.update(missing)
+            data_lists[split].append(info)
+            token = sample['next']
+    if missing_sweeps:
+        logger.warning(f'{len(missing_sweeps)} LiDAR sweep records listed in {version}/sample_data.json have no file '
+                       f'under {root_path}; they are not recorded (lidar_sweeps stays empty for them)')
+    os.makedirs(out_dir, exist_ok=True)
+    written = {}
+    for split, scenes in (('train', train_scenes), ('val', val_scenes)):
+        if split == 'val' and version == 'v1.0-test':
+            continue
+        path = osp.join(out_dir, f'{info_prefix}_infos_{"test" if version == "v1.0-test" else split}.pkl')
+        mmengine.dump(dict(metainfo=_metainfo(version, NUSCENES_CLASSES, split, scenes),
+                           data_list=data_lists[split]), path, 'pkl')
+        n_boxes = sum(len(i['instances']) for i in data_lists[split])
+        logger.info(f'{path}: {len(data_lists[split])} key frames, {n_boxes} boxes, scenes {list(scenes)}')
+        written[split] = path
+    return written
