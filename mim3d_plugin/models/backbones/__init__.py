@@ -1,1 +1,2 @@
 
+from .mask_convnext import MaskConvNeXt  # noqa: F401
