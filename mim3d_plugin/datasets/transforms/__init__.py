@@ -1,1 +1,8 @@
+"""Data transforms registered in mmdet3d's ``TRANSFORMS``."""
+from .bev_aug import BEVAug
+from .load_multiview_images import LoadMultiViewImages
+from .multiview_image_aug import MultiViewImageAug
+from .pack_multiview_inputs import PackMultiViewInputs
+from .points_to_multiview_depth import PointsToMultiViewDepth
 
+__all__ = ['LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth', 'PackMultiViewInputs']

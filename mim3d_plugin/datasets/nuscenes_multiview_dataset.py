@@ -1,0 +1,145 @@
+"""Multi-view nuScenes dataset on mmdet3d's ``NuScenesDataset`` with checked infos and key-frame links."""
+import copy
+from typing import Callable, Dict, List, Optional, Union
+
+from mmengine.fileio import load
+from mmdet3d.datasets import NuScenesDataset
+from mmdet3d.registry import DATASETS
+
+from .converters.nuscenes_converter import INFO_VERSION, NUSCENES_CAMERAS
+
+REGENERATE = ('regenerate it with `python tools/create_data.py nuscenes --root-path <nuscenes root> '
+              '--version <version> --out-dir <folder>`')
+FRAME_KEYS = ('token', 'timestamp', 'scene_token', 'prev', 'next', 'ego2global', 'lidar_points', 'images')
+LIDAR_KEYS = ('lidar_path', 'lidar2ego')
+CAMERA_KEYS = ('img_path', 'cam2img', 'lidar2cam', 'cam2ego')
+
+
+def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS) -> None:
+    """Check that a loaded info file is a mim3d nuScenes info (mmdet3d v2 + temporal fields).
+
+    Raises:
+        ValueError: the file is not in the v2 format (e.g. mmdet3d v1 infos with
+            ``infos``/``metadata``), has another ``info_version``, or a frame
+            lacks a field of the shared data contract (the field, frame index
+            and file are named).
+    """
+    if not isinstance(annotations, dict) or 'data_list' not in annotations or 'metainfo' not in annotations:
+        keys = sorted(annotations) if isinstance(annotations, dict) else type(annotations).__name__
+        hint = ' (this looks like an mmdet3d v1 info file)' if isinstance(annotations, dict) and \
+            'infos' in annotations else ''
+        raise ValueError(f'{ann_file}: expected an mmdet3d v2 info file with keys metainfo and data_list, got '
+                         f'{keys}{hint}; {REGENERATE}')
+    meta = annotations['metainfo']
+    if meta.get('info_version') != INFO_VERSION:
+        raise ValueError(f'{ann_file}: metainfo.info_version must be {INFO_VERSION!r}, got '
+                         f'{meta.get("info_version")!r}; {REGENERATE}')
+    if meta.get('dataset', 'nuscenes') != 'nuscenes':
+        raise ValueError(f'{ann_file}: metainfo.dataset must be "nuscenes", got {meta.get("dataset")!r}')
+    for idx, info in enumerate(annotations['data_list']):
+        missing = [k for k in FRAME_KEYS if k not in info]
+        missing += [f'lidar_points.{k}' for k in LIDAR_KEYS if k not in info.get('lidar_points', {})]
+        for cam in cameras:
+            cam_info = info.get('images', {}).get(cam)
+            if cam_info is None:
+                missing.append(f'images.{cam}')
+            else:
+                missing += [f'images.{cam}.{k}' for k in CAMERA_KEYS if k not in cam_info]
+        if missing:
+            raise ValueError(f'{ann_file}: frame {idx} (token {info.get("token")}) lacks {missing} '
+                             f'(not a mim3d nuScenes info file); {REGENERATE}')
+
+
+@DATASETS.register_module()
+class NuScenesMultiViewDataset(NuScenesDataset):
+    """nuScenes key frames with 6 (or ``cameras``) views, LiDAR, boxes and temporal links.
+
+    The info file is checked when loaded (:func:`check_info_file`); the dataset
+    ``version`` in ``metainfo`` is taken from the info file unless given in
+    ``metainfo``, so ``NuScenesMetric`` evaluates the right split
+    (``mini_val`` for v1.0-mini). Frames keep ``token``, ``scene_token``,
+    ``prev``/``next`` (sample tokens, '' at scene ends), ``timestamp`` (s),
+    ``ego2global`` (4x4) and per-camera ``cam2ego`` (4x4) as written by
+    ``tools/create_data.py``. :meth:`get_adjacent_info` returns the info of a
+    neighbouring key frame for temporal methods (BEVDet4D, BEVFormer, MIM4D).
+
+    Args:
+        cameras (sequence[str]): camera names, in the order views are stacked.
+            Default: the 6 nuScenes cameras in mmdet3d's order.
+        modality (dict): Default: cameras and LiDAR.
+        Other args: see mmdet3d ``NuScenesDataset`` (``data_prefix`` keys:
+            ``pts`` and one per camera name).
+    """
+
+    def __init__(self,
+                 data_root: str,
+                 ann_file: str,
+                 pipeline: List[Union[dict, Callable]] = [],
+                 cameras=NUSCENES_CAMERAS,
+                 modality: dict = dict(use_camera=True, use_lidar=True),
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        self.cameras = tuple(cameras)
+        self._version_given = metainfo is not None and 'version' in metainfo
+        if kwargs.get('load_type', 'frame_based') != 'frame_based':
+            raise ValueError(f'{type(self).__name__} supports load_type="frame_based" only, '
+                             f'got {kwargs["load_type"]!r}')
+        super().__init__(data_root=data_root, ann_file=ann_file, pipeline=pipeline, modality=modality,
+                         metainfo=metainfo, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """Load and check the info file, then parse every frame (mmengine ``BaseDataset`` logic)."""
+        annotations = load(self.ann_file, backend_args=self.backend_args)
+        check_info_file(annotations, self.ann_file, self.cameras)
+        file_meta = annotations['metainfo']
+        if not self._version_given and 'version' in file_meta:
+            self._metainfo['version'] = file_meta['version']
+        for key, value in file_meta.items():
+            self._metainfo.setdefault(key, value)
+        data_list = []
+        for raw in annotations['data_list']:
+            raw['images'] = {cam: raw['images'][cam] for cam in self.cameras}
+            data_info = self.parse_data_info(raw)
+            data_list.extend(data_info if isinstance(data_info, list) else [data_info])
+        return data_list
+
+    def full_init(self) -> None:
+        """Also build the token -> index map used by :meth:`get_adjacent_info`."""
+        if self._fully_initialized:
+            return
+        super().full_init()
+        self.token_to_index: Dict[str, int] = {
+            self.get_data_info(i)['token']: i for i in range(len(self))}
+
+    def index_of_token(self, token: str) -> Optional[int]:
+        """Index of the frame with sample ``token``; None if it is not in this dataset."""
+        return self.token_to_index.get(token)
+
+    def get_adjacent_info(self, index: int, offset: int) -> dict:
+        """Info of the key frame ``offset`` steps after (``offset > 0``) or before (``< 0``) frame ``index``.
+
+        Follows the ``prev``/``next`` tokens, so it stays inside the scene. When
+        the scene (or this info file) ends first, it falls back to the farthest
+        frame reached in that direction (the frame itself at a scene start).
+
+        Returns:
+            dict: a copy of the data info (as :meth:`get_data_info`) with
+            ``adjacent_offset`` (the requested offset), ``adjacent_steps``
+            (signed number of key frames actually moved) and
+            ``adjacent_fallback`` (True when fewer than ``|offset|`` steps were
+            possible).
+        """
+        if not -len(self) <= index < len(self):
+            raise IndexError(f'index {index} out of range for a dataset of {len(self)} frames')
+        index = index % len(self)
+        key = 'next' if offset > 0 else 'prev'
+        current, steps = index, 0
+        for _ in range(abs(offset)):
+            token = self.get_data_info(current)[key]
+            nxt = self.index_of_token(token) if token else None
+            if nxt is None:
+                break
+            current, steps = nxt, steps + (1 if offset > 0 else -1)
+        info = copy.deepcopy(self.get_data_info(current))
+        info.update(adjacent_offset=offset, adjacent_steps=steps, adjacent_fallback=steps != offset)
+        return info

@@ -1,0 +1,97 @@
+"""Checked multi-view image loading on mmdet3d's ``LoadMultiViewImageFromFiles``."""
+import copy
+from typing import Optional
+
+import mmcv
+import numpy as np
+from mmengine.fileio import exists, get
+from mmdet3d.datasets.transforms import LoadMultiViewImageFromFiles
+from mmdet3d.registry import TRANSFORMS
+
+
+def pad_to_4x4(mat) -> np.ndarray:
+    """``(3, 3)``, ``(3, 4)`` or ``(4, 4)`` matrix (list or array) -> ``(4, 4)`` float64 array."""
+    mat = np.asarray(mat, dtype=np.float64)
+    if mat.shape == (4, 4):
+        return mat.copy()
+    if mat.shape not in ((3, 3), (3, 4)):
+        raise ValueError(f'expected a (3, 3), (3, 4) or (4, 4) matrix, got shape {mat.shape}')
+    out = np.eye(4)
+    out[:3, :mat.shape[1]] = mat
+    return out
+
+
+@TRANSFORMS.register_module()
+class LoadMultiViewImages(LoadMultiViewImageFromFiles):
+    """Load the images of all views of a frame, with checks, and set up the camera matrices.
+
+    Runs mmdet3d's ``LoadMultiViewImageFromFiles`` (images in the order of
+    ``results['images']``, BGR uint8 by default) after checking the number of
+    views and that every file exists; a file that cannot be decoded is named.
+    Then sets, as lists over the N views (numpy float64):
+
+    - ``cam2img`` (4, 4) intrinsics padded, ``ori_cam2img`` a copy;
+    - ``lidar2cam`` (4, 4), ``cam2ego`` (4, 4);
+    - ``lidar2img`` (4, 4) = ``cam2img @ lidar2cam``, ``ori_lidar2img`` a copy;
+    - ``img_aug_matrix`` (4, 4) identity (image augmentations compose onto it);
+
+    and ``cam_names`` (list[str]), ``lidar2ego`` (4, 4) from ``lidar_points``.
+
+    Args:
+        num_views (int): expected number of views. Default: 6.
+        Other args: see ``LoadMultiViewImageFromFiles``.
+
+    Raises:
+        ValueError: ``results['images']`` does not hold ``num_views`` views, or
+            an image cannot be decoded (camera and file named).
+        FileNotFoundError: an image file is missing (camera and file named).
+    """
+
+    def __init__(self, to_float32: bool = False, color_type: str = 'unchanged', backend_args: Optional[dict] = None,
+                 num_views: int = 6, num_ref_frames: int = -1, test_mode: bool = False,
+                 set_default_scale: bool = True) -> None:
+        super().__init__(to_float32=to_float32, color_type=color_type, backend_args=backend_args,
+                         num_views=num_views, num_ref_frames=num_ref_frames, test_mode=test_mode,
+                         set_default_scale=set_default_scale)
+
+    def _check_files(self, results: dict) -> None:
+        images = results.get('images')
+        if not images:
+            raise KeyError(f'{type(self).__name__}: results has no "images" (frame {results.get("token")})')
+        if len(images) != self.num_views:
+            raise ValueError(f'{type(self).__name__}: expected num_views={self.num_views} views, got '
+                             f'{len(images)}: {list(images)} (frame {results.get("token")})')
+        for cam, cam_info in images.items():
+            path = cam_info.get('img_path')
+            if path is None or not exists(path, backend_args=self.backend_args):
+                raise FileNotFoundError(f'{type(self).__name__}: image of camera {cam} is missing: {path}')
+
+    def _find_undecodable(self, results: dict) -> None:
+        for cam, cam_info in results['images'].items():
+            path = cam_info['img_path']
+            img = mmcv.imfrombytes(get(path, backend_args=self.backend_args), flag=self.color_type)
+            if img is None or img.size == 0:
+                raise ValueError(f'{type(self).__name__}: image of camera {cam} cannot be decoded '
+                                 f'(corrupt or not an image): {path}')
+
+    def transform(self, results: dict) -> dict:
+        self._check_files(results)
+        try:
+            results = super().transform(results)
+        except (AttributeError, AssertionError, ValueError, TypeError):
+            self._find_undecodable(results)
+            raise
+        if any(img is None for img in results['img']):
+            self._find_undecodable(results)
+        images = results['images']
+        results['cam_names'] = list(images)
+        results['cam2img'] = [pad_to_4x4(c) for c in results['cam2img']]
+        results['ori_cam2img'] = copy.deepcopy(results['cam2img'])
+        results['lidar2cam'] = [pad_to_4x4(m) for m in results['lidar2cam']]
+        results['cam2ego'] = [pad_to_4x4(images[cam]['cam2ego']) for cam in images]
+        results['lidar2img'] = [k @ e for k, e in zip(results['cam2img'], results['lidar2cam'])]
+        results['ori_lidar2img'] = copy.deepcopy(results['lidar2img'])
+        results['img_aug_matrix'] = [np.eye(4) for _ in images]
+        if 'lidar_points' in results and 'lidar2ego' in results['lidar_points']:
+            results['lidar2ego'] = pad_to_4x4(results['lidar_points']['lidar2ego'])
+        return results
