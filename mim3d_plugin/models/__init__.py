@@ -2,6 +2,7 @@
 heads, teachers, pretraining algorithms). Importing this package registers them in mmdet3d's
 ``MODELS`` registry."""
 from .backbones import *  # noqa: F401,F403
+from .data_preprocessors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403

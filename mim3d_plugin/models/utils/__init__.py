@@ -1,1 +1,2 @@
-
+"""Model utilities shared by several modules."""
+from .meta import stack_meta  # noqa: F401
