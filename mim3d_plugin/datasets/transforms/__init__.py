@@ -6,3 +6,6 @@ from .pack_multiview_inputs import PackMultiViewInputs
 from .points_to_multiview_depth import PointsToMultiViewDepth
 
 __all__ = ['LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth', 'PackMultiViewInputs']
+from .rgbd_loading import LoadRGBDFrame  # noqa: F401,E402
+from .rgbd_transforms import (PackRGBDInputs, RGBDRandomCrop, RGBDRandomFlip,  # noqa: F401,E402
+                              RGBDResize)
