@@ -1,2 +1,3 @@
 from .depth_supervision import depth_bce_loss, depth_to_bins  # noqa: F401
 from .lss_view_transformer import LSSViewTransformer, grid_config_to_voxel_grid  # noqa: F401
+from .voxel_lifting import VoxelLifting  # noqa: F401
