@@ -1,1 +1,3 @@
 
+from .mask3d_head import Mask3DHead, Mask3DPretrainDecoder  # noqa: F401
+from .rgbd_reconstruction_head import RGBDReconstructionHead  # noqa: F401

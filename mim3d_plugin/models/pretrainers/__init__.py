@@ -1,1 +1,3 @@
 
+from .mask3d import Mask3D, RGBDDataPreprocessor  # noqa: F401
+from .geomim import GeoMIM  # noqa: F401
