@@ -1,1 +1,1 @@
-
+from .lidar_bev_teacher import LiDARBEVTeacher  # noqa: F401

@@ -1,0 +1,169 @@
+"""Frozen LiDAR detector that provides BEV feature targets (GeoMIM's teacher).
+
+GeoMIM (Liu et al., ICCV 2023, https://arxiv.org/abs/2303.11325, Sec. 3.2)
+distils the BEV feature of a pretrained LiDAR detector (BEVFusion LiDAR-only:
+VoxelNet sparse encoder + TransFusion-L head, 69.28 NDS) into the camera
+model; the target is the sparse-encoder output (256 x 180 x 180 on nuScenes at
+0.075 m voxels). This wrapper builds any mmdet3d voxel-based LiDAR detector
+from its config, runs the detector's own voxelization and its stages up to
+the requested one, and never trains it.
+
+BEV layout of the outputs: mmdet3d's middle encoders scatter voxel
+coordinates ``(batch, z, y, x)`` into ``(B, C, Y, X)`` maps (``PointPillarsScatter``:
+``canvas[:, y * nx + x]``; ``SparseEncoder``: ``dense()`` of ``(z, y, x)``
+sparse shape with z folded into channels), so rows are LiDAR y (index 0 at
+``y_min``) and columns are LiDAR x (index 0 at ``x_min``): the ``(Y, X)``
+layout of :class:`mim3d_plugin.geometry.VoxelGrid` over the detector's
+``point_cloud_range``, coarsened by the stage's stride.
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import ConfigDict
+from mmengine.model import BaseModule
+from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
+from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
+
+_STAGES = ('voxel_encoder', 'middle_encoder', 'backbone', 'neck')
+
+
+@MODELS.register_module()
+class LiDARBEVTeacher(BaseModule):
+    """Frozen, always-eval LiDAR detector returning the BEV feature of one stage.
+
+    Args:
+        detector (dict): config of an mmdet3d voxel-based LiDAR detector with
+            its ``data_preprocessor`` (e.g. the ``model`` of mmdet3d's
+            ``centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py``).
+            Supported layouts: two-stage MVX (``CenterPoint``,
+            ``MVXFasterRCNN``: ``pts_voxel_encoder``, ``pts_middle_encoder``,
+            ``pts_backbone``, ``pts_neck``, voxelized by
+            ``data_preprocessor.voxelize``), single-stage ``VoxelNet``-style
+            (``voxel_encoder``, ``middle_encoder``, ``backbone``, ``neck``) and
+            BEVFusion-L (the detector's own ``voxelize``).
+        stage (str): the stage whose output is returned: ``'pts_middle_encoder'``
+            (default; the BEV map after scatter / sparse encoder),
+            ``'pts_backbone'`` or ``'pts_neck'`` (the ``pts_`` prefix is
+            optional).
+        out_level (int): which element to return when the stage outputs a
+            sequence (backbone levels, neck outputs). Default: 0.
+        checkpoint (str, optional): detector checkpoint, loaded with mmengine's
+            ``load_checkpoint`` (``map_location='cpu'``). Every parameter and
+            buffer of the stages that are run must be in it. Default: None.
+        init_cfg (dict, optional): unused (the detector is initialised by its
+            own ``init_cfg`` or by ``checkpoint``).
+
+    Raises:
+        ValueError: if the detector is not a voxel-based LiDAR detector, or
+            ``stage`` is not one of its stages (the message lists them), or the
+            checkpoint misses weights of the used stages.
+    """
+
+    def __init__(self, detector: dict, stage: str = 'pts_middle_encoder', out_level: int = 0,
+                 checkpoint: Optional[str] = None, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        # the detector's BaseModel builds its data_preprocessor from the default scope
+        scope = None if DefaultScope.get_current_instance() is not None else 'mmdet3d'
+        with DefaultScope.overwrite_default_scope(scope):
+            self.detector = MODELS.build(ConfigDict(detector))  # attribute access (train_cfg.pts)
+        self.prefix = self._stage_prefix(self.detector, detector.get('type'))
+        available = [self.prefix + s for s in _STAGES[1:] if getattr(self.detector, self.prefix + s, None) is not None]
+        name = stage if stage.startswith(self.prefix) or not self.prefix else self.prefix + stage
+        if name not in available:
+            raise ValueError(f'LiDARBEVTeacher: stage {stage!r} is not available in detector '
+                             f'{detector.get("type")!r}; available stages: {available}')
+        self.stage = name
+        self.out_level = out_level
+        self.checkpoint = checkpoint
+        self.detector.requires_grad_(False)
+        self.detector.eval()
+        if checkpoint is not None:
+            self._load_checkpoint()
+            self._is_init = True  # a parent's init_weights must not re-initialise loaded weights
+
+    @staticmethod
+    def _stage_prefix(det: nn.Module, det_type) -> str:
+        for prefix in ('pts_', ''):
+            if all(getattr(det, prefix + s, None) is not None for s in _STAGES[:2]):
+                return prefix
+        raise ValueError(f'LiDARBEVTeacher: detector {det_type!r} ({type(det).__name__}) is not a voxel-based LiDAR '
+                         f'detector: it needs pts_voxel_encoder + pts_middle_encoder (CenterPoint, BEVFusion-L) or '
+                         f'voxel_encoder + middle_encoder (VoxelNet)')
+
+    def _used_modules(self) -> List[str]:
+        names = [self.prefix + s for s in _STAGES]
+        return names[:names.index(self.stage) + 1]
+
+    def _load_checkpoint(self) -> None:
+        ckpt = load_checkpoint(self.detector, self.checkpoint, map_location='cpu', strict=False)
+        state = ckpt.get('state_dict', ckpt)
+        needed = [k for k in self.detector.state_dict() if k.split('.')[0] in self._used_modules()]
+        missing = [k for k in needed if k not in state]
+        if missing:
+            raise ValueError(f'LiDARBEVTeacher: checkpoint {self.checkpoint} lacks {len(missing)} weights of the '
+                             f'stages {self._used_modules()}, e.g. {missing[:5]}; is it a checkpoint of this detector?')
+        self.detector.requires_grad_(False)
+
+    def init_weights(self) -> None:
+        """Load ``checkpoint`` if given, else initialise the detector by its own ``init_cfg``."""
+        if self.checkpoint is not None:
+            self._load_checkpoint()
+        else:
+            self.detector.init_weights()
+        self._is_init = True
+
+    def train(self, mode: bool = True) -> 'LiDARBEVTeacher':
+        """Keep the teacher in eval mode whatever ``mode`` is (frozen BN statistics, no dropout)."""
+        return super().train(False)
+
+    def _voxelize(self, points: List[Tensor]) -> Tuple[Tensor, Optional[Tensor], Tensor]:
+        det = self.detector
+        if callable(getattr(det, 'voxelize', None)):  # BEVFusion: feats, coords (b, z, y, x), sizes
+            feats, coors, sizes = det.voxelize(points)
+            return feats, sizes, coors
+        preprocessor = getattr(det, 'data_preprocessor', None)
+        if not callable(getattr(preprocessor, 'voxelize', None)) or not getattr(preprocessor, 'voxel', False):
+            raise ValueError(f'LiDARBEVTeacher: the data_preprocessor of {type(det).__name__} does not voxelize '
+                             f'(set voxel=True and voxel_layer in its config)')
+        voxel_dict = preprocessor.voxelize(points, [])
+        return voxel_dict['voxels'], voxel_dict.get('num_points'), voxel_dict['coors']
+
+    @torch.no_grad()
+    def forward(self, points: Sequence[Tensor]) -> Tensor:
+        """BEV feature of the configured stage.
+
+        Args:
+            points (Sequence[Tensor]): B tensors ``(P_b, C_pts)``: x, y, z (m,
+                LiDAR frame) then the extra features the detector expects
+                (nuScenes: intensity, time lag; ``C_pts = 5``).
+
+        Returns:
+            Tensor: ``(B, C, Y, X)`` detached features; rows = LiDAR y,
+            columns = LiDAR x (see the module docstring). CenterPoint
+            voxel0075 middle encoder: ``(B, 256, 180, 180)``; pillar02:
+            ``(B, 64, 512, 512)``.
+        """
+        if len(points) == 0:
+            raise ValueError('LiDARBEVTeacher: got an empty list of point clouds')
+        det, prefix = self.detector, self.prefix
+        voxels, num_points, coors = self._voxelize(list(points))
+        encoder = getattr(det, prefix + 'voxel_encoder')
+        if num_points is not None:
+            voxel_feats = encoder(voxels, num_points, coors)
+        else:  # dynamic voxelization: the encoder also returns the voxel coordinates
+            voxel_feats, coors = encoder(voxels, coors)
+        x = getattr(det, prefix + 'middle_encoder')(voxel_feats, coors, len(points))
+        if isinstance(x, (tuple, list)):
+            x = x[0]  # SparseEncoder with return_middle_feats: (BEV map, per-level sparse features)
+        for name in ('backbone', 'neck'):
+            if self.stage == prefix + 'middle_encoder':
+                break
+            x = getattr(det, prefix + name)(x)
+            if self.stage == prefix + name:
+                break
+        if isinstance(x, (tuple, list)):
+            x = x[self.out_level]
+        return x.detach()
