@@ -305,8 +305,9 @@ class GeoMIMSwin(MixMIMTransformer):
     def init_weights(self) -> None:
         """Scratch init (MixMIM pretraining style: fixed 2D sin-cos position embedding, xavier Linear,
         unit LayerNorm), then mmengine's ``init_cfg`` (a ``Pretrained`` checkpoint overrides it)."""
-        pos = build_2d_sincos_position_embedding(self.patch_resolution, self.embed_dims)
-        self.absolute_pos_embed.data.copy_(pos.reshape(1, -1, self.embed_dims))
+        h, w = self.patch_resolution  # mmpretrain's helper flattens (w, h): transpose to row-major (h, w)
+        pos = build_2d_sincos_position_embedding((h, w), self.embed_dims).reshape(w, h, -1).transpose(0, 1)
+        self.absolute_pos_embed.data.copy_(pos.reshape(1, h * w, self.embed_dims))
         self.apply(partial(MixMIMPretrainTransformer._init_weights, self))
         super().init_weights()
 

@@ -1,1 +1,2 @@
 
+from .cross_view_attention import CrossViewAttention  # noqa: F401
