@@ -1,0 +1,144 @@
+"""BEVDet: multi-view images -> LSS view transformer -> BEV encoder -> CenterPoint head.
+
+Huang et al., "BEVDet: High-performance Multi-camera 3D Object Detection in
+Bird-Eye-View", https://arxiv.org/abs/2112.11790 (official code:
+HuangJunJie2017/BEVDet ``mmdet3d/models/detectors/bevdet.py``). The view
+transformer is the plugin's :class:`LSSViewTransformer`; the head is mmdet3d's
+``CenterHead`` with its ``CenterPointBBoxCoder`` and losses.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmdet3d.models.detectors import Base3DDetector
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mim3d_plugin.models.utils import stack_meta
+
+
+@MODELS.register_module()
+class BEVDet(Base3DDetector):
+    """Camera-only BEV detector (BEVDet).
+
+    Args:
+        img_backbone (dict): image backbone, e.g. ``mmdet.ResNet`` (out_indices
+            (2, 3)), ``mmpretrain.SwinTransformer`` or ``GeoMIMSwin``.
+        img_view_transformer (dict): ``LSSViewTransformer`` config.
+        img_bev_encoder_backbone (dict): e.g. :class:`BEVResNet`.
+        img_bev_encoder_neck (dict): e.g. :class:`LSSFPN`.
+        pts_bbox_head (dict): mmdet3d ``CenterHead`` config.
+        img_neck (dict, optional): image neck, e.g. ``mmdet.FPN`` over the
+            stride-16/32 outputs. Default: None.
+        img_neck_out_index (int): which neck (or backbone) output feeds the view
+            transformer (its stride must be the transformer's ``downsample``).
+            Default: 0.
+        depth_loss_weight (float): weight of the BEVDepth-style depth BCE from
+            LiDAR depth maps (``inputs['depth']``); 0 = plain BEVDet (no depth
+            supervision). Default: 0.
+        train_cfg (dict, optional): ``dict(pts=...)`` CenterHead train config.
+        test_cfg (dict, optional): ``dict(pts=...)`` CenterHead test config.
+        data_preprocessor (dict, optional): e.g. ``MultiViewDataPreprocessor``.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 img_backbone: dict,
+                 img_view_transformer: dict,
+                 img_bev_encoder_backbone: dict,
+                 img_bev_encoder_neck: dict,
+                 pts_bbox_head: dict,
+                 img_neck: Optional[dict] = None,
+                 img_neck_out_index: int = 0,
+                 depth_loss_weight: float = 0.0,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.img_backbone = MODELS.build(img_backbone)
+        self.img_neck = MODELS.build(img_neck) if img_neck is not None else None
+        self.img_neck_out_index = img_neck_out_index
+        self.img_view_transformer = MODELS.build(img_view_transformer)
+        self.img_bev_encoder_backbone = MODELS.build(img_bev_encoder_backbone)
+        self.img_bev_encoder_neck = MODELS.build(img_bev_encoder_neck)
+        pts_bbox_head = dict(pts_bbox_head)
+        pts_bbox_head.update(train_cfg=(train_cfg or {}).get('pts'), test_cfg=(test_cfg or {}).get('pts'))
+        self.pts_bbox_head = MODELS.build(pts_bbox_head)
+        self.depth_loss_weight = float(depth_loss_weight)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+
+    # ----------------------------------------------------------------- features
+    def image_encoder(self, imgs: Tensor) -> Tensor:
+        """Backbone + neck on all views.
+
+        Args:
+            imgs (Tensor): ``(B, N_cam, 3, H, W)`` normalised images.
+
+        Returns:
+            Tensor: ``(B, N_cam, C, H / s, W / s)`` features at the view
+            transformer's stride ``s``.
+        """
+        if imgs.dim() != 5:
+            raise ValueError(f'{type(self).__name__}: inputs["imgs"] must be (B, N_cam, 3, H, W), '
+                             f'got {tuple(imgs.shape)}')
+        b, n_cam = imgs.shape[:2]
+        feats = self.img_backbone(imgs.flatten(0, 1))
+        if self.img_neck is not None:
+            feats = self.img_neck(feats)
+        feat = feats[self.img_neck_out_index] if isinstance(feats, (list, tuple)) else feats
+        return feat.unflatten(0, (b, n_cam))
+
+    def bev_encoder(self, bev: Tensor) -> Tensor:
+        """``(B, C, Y, X)`` BEV map -> ``(B, C', Y, X)`` (BEVResNet + LSSFPN)."""
+        return self.img_bev_encoder_neck(self.img_bev_encoder_backbone(bev))
+
+    def lift(self, imgs: Tensor, lidar2img: Tensor) -> Tuple[Tensor, Tensor]:
+        """Image encoder + view transformer: ``(B, C_bev, Y, X)`` BEV map and ``(B, N_cam, D, h, w)`` depth."""
+        return self.img_view_transformer(self.image_encoder(imgs), lidar2img)
+
+    def extract_feat(self, batch_inputs_dict: dict,
+                     batch_data_samples: List[Det3DDataSample]) -> Tuple[List[Tensor], Tensor]:
+        """Images -> BEV features for the head.
+
+        Args:
+            batch_inputs_dict (dict): ``imgs`` ``(B, N_cam, 3, H, W)``.
+            batch_data_samples (list[Det3DDataSample]): metainfo ``lidar2img``
+                ``(N_cam, 4, 4)`` (LiDAR/BEV frame -> augmented pixels).
+
+        Returns:
+            tuple: ``[(B, C, Y, X)]`` BEV features (one level) and the
+            ``(B, N_cam, D, h, w)`` depth distribution.
+        """
+        imgs = batch_inputs_dict['imgs']
+        lidar2img = stack_meta(batch_data_samples, 'lidar2img', device=imgs.device, dtype=imgs.dtype)
+        bev, depth = self.lift(imgs, lidar2img)
+        return [self.bev_encoder(bev)], depth
+
+    # ------------------------------------------------------------------- modes
+    def loss(self, batch_inputs_dict: dict, batch_data_samples: List[Det3DDataSample], **kwargs) -> Dict[str, Tensor]:
+        """CenterHead losses (heatmap focal loss + L1 box regression per task), plus the depth loss if weighted."""
+        bev_feats, depth = self.extract_feat(batch_inputs_dict, batch_data_samples)
+        losses = self.pts_bbox_head.loss(bev_feats, batch_data_samples)
+        if self.depth_loss_weight > 0:
+            if 'depth' not in batch_inputs_dict:
+                raise KeyError(f'{type(self).__name__}: depth_loss_weight > 0 needs inputs["depth"] (B, N_cam, H, W); '
+                               f'add PointsToMultiViewDepth to the pipeline')
+            depth_maps = batch_inputs_dict['depth'][:, :depth.shape[1]]
+            losses['loss_depth'] = self.depth_loss_weight * self.img_view_transformer.depth_loss(depth, depth_maps)
+        return losses
+
+    def predict(self, batch_inputs_dict: dict, batch_data_samples: List[Det3DDataSample],
+                **kwargs) -> List[Det3DDataSample]:
+        """Boxes (``LiDARInstance3DBoxes``, 9-d with velocity), scores and labels in ``pred_instances_3d``."""
+        bev_feats, _ = self.extract_feat(batch_inputs_dict, batch_data_samples)
+        results = self.pts_bbox_head.predict(bev_feats, batch_data_samples)
+        return self.add_pred_to_datasample(batch_data_samples, results, [InstanceData() for _ in results])
+
+    def _forward(self, batch_inputs_dict: dict, batch_data_samples: Optional[List[Det3DDataSample]] = None,
+                 **kwargs) -> Sequence:
+        """Raw CenterHead outputs (per task dicts of heatmap/reg/height/dim/rot/vel maps)."""
+        bev_feats, _ = self.extract_feat(batch_inputs_dict, batch_data_samples)
+        return self.pts_bbox_head(bev_feats)

@@ -1,0 +1,123 @@
+"""BEVDet4D: BEVDet with the previous key frames' BEV maps aligned by ego motion.
+
+Huang & Huang, "BEVDet4D: Exploit Temporal Cues in Multi-camera 3D Object
+Detection", https://arxiv.org/abs/2203.17054, Sec. 3 (official code:
+HuangJunJie2017/BEVDet ``mmdet3d/models/detectors/bevdet.py`` ``BEVDet4D``):
+the BEV map of each adjacent frame is resampled into the current frame
+(``shift_feature``; here :func:`mim3d_plugin.geometry.warp_bev`) and
+concatenated with the current BEV map along channels before the BEV encoder.
+As the official default, adjacent frames are encoded without gradient.
+"""
+from typing import List, Optional, Tuple
+
+import torch
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample
+from torch import Tensor
+
+from mim3d_plugin.geometry import VoxelGrid, relative_transform, warp_bev
+from mim3d_plugin.models.utils import stack_meta
+from .bevdet import BEVDet
+
+
+@MODELS.register_module()
+class BEVDet4D(BEVDet):
+    """BEVDet with ``num_adjacent`` earlier key frames (BEVDet4D uses 1).
+
+    Inputs (built by :class:`BEVDet4DDataset`): ``imgs`` ``(B, (1 + A) * N_cam,
+    3, H, W)``, the current frame's views first, then each adjacent frame's;
+    metainfo ``lidar2img`` ``((1 + A) * N_cam, 4, 4)`` (each frame's own
+    LiDAR/BEV frame -> its augmented pixels), ``lidar2ego`` and ``ego2global``
+    ``(4, 4)`` of the current frame, ``adj_lidar2ego`` and ``adj_ego2global``
+    ``(A, 4, 4)`` of the adjacent ones and, when a BEV augmentation is used,
+    ``bev_aug_matrix`` ``(4, 4)`` / ``adj_bev_aug_matrix`` ``(A, 4, 4)``
+    (LiDAR -> augmented BEV frame; identity when absent). At the first frame of
+    a scene the adjacent frame is the frame itself, so the warp is the identity.
+
+    Args:
+        num_adjacent (int): adjacent frames A. Default: 1.
+        adjacent_with_grad (bool): back-propagate through the adjacent frames
+            (official ``with_prev_grad``). Default: False.
+        **kwargs: see :class:`BEVDet`; ``img_bev_encoder_backbone.in_channels``
+            must be ``(1 + A) * C_bev``.
+    """
+
+    def __init__(self, num_adjacent: int = 1, adjacent_with_grad: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if num_adjacent < 1:
+            raise ValueError(f'BEVDet4D: num_adjacent must be >= 1, got {num_adjacent}')
+        self.num_adjacent = int(num_adjacent)
+        self.adjacent_with_grad = adjacent_with_grad
+
+    def _bev_grid(self, bev: Tensor) -> VoxelGrid:
+        """The metric grid of a ``(B, C, Y, X)`` BEV map over the view transformer's x/y range."""
+        grid = self.img_view_transformer.grid
+        lo, hi = grid.pc_min, grid.pc_max
+        size_x, size_y = (hi[0] - lo[0]) / bev.shape[-1], (hi[1] - lo[1]) / bev.shape[-2]
+        return VoxelGrid(lo + hi, [size_x, size_y, hi[2] - lo[2]])
+
+    def lidar_poses(self, samples: List[Det3DDataSample], adjacent: bool, device,
+                    dtype) -> Tuple[Tensor, Optional[Tensor]]:
+        """LiDAR -> global poses ``(B, F, 4, 4)`` and BEV augmentations ``(B, F, 4, 4)`` (None if absent).
+
+        ``F = A`` for the adjacent frames (``adj_*`` keys), else 1.
+        """
+        prefix = 'adj_' if adjacent else ''
+        lidar2ego = stack_meta(samples, prefix + 'lidar2ego', device=device, dtype=dtype)
+        ego2global = stack_meta(samples, prefix + 'ego2global', device=device, dtype=dtype)
+        if not adjacent:
+            lidar2ego, ego2global = lidar2ego.unsqueeze(1), ego2global.unsqueeze(1)
+        lidar2global = ego2global @ lidar2ego
+        key = prefix + 'bev_aug_matrix'
+        bda = None
+        if key in samples[0].metainfo:
+            bda = stack_meta(samples, key, device=device, dtype=dtype).view(lidar2global.shape)
+        return lidar2global, bda
+
+    def cur2adj(self, samples: List[Det3DDataSample], device) -> Tensor:
+        """``(B, A, 4, 4)`` current (augmented) BEV frame -> each adjacent (augmented) BEV frame, in m.
+
+        ``bda_adj @ relative_transform(lidar2global_cur, lidar2global_adj) @ inv(bda_cur)``;
+        the BEV augmentation may scale or flip, so it is inverted generally.
+        """
+        pose_cur, bda_cur = self.lidar_poses(samples, False, device, torch.float64)
+        pose_adj, bda_adj = self.lidar_poses(samples, True, device, torch.float64)
+        if pose_adj.shape[1] != self.num_adjacent:
+            raise ValueError(f'BEVDet4D: metainfo adj_ego2global holds {pose_adj.shape[1]} frames, '
+                             f'num_adjacent={self.num_adjacent}')
+        transform = relative_transform(pose_cur, pose_adj)
+        if bda_cur is not None:
+            transform = transform @ torch.linalg.inv(bda_cur)
+        if bda_adj is not None:
+            transform = bda_adj @ transform
+        return transform
+
+    def extract_feat(self, batch_inputs_dict: dict,
+                     batch_data_samples: List[Det3DDataSample]) -> Tuple[List[Tensor], Tensor]:
+        """Current + ego-aligned adjacent BEV maps -> BEV encoder.
+
+        Returns:
+            tuple: ``[(B, C, Y, X)]`` BEV features and the current frame's
+            ``(B, N_cam, D, h, w)`` depth distribution.
+        """
+        imgs = batch_inputs_dict['imgs']
+        n_frames = 1 + self.num_adjacent
+        if imgs.dim() != 5 or imgs.shape[1] % n_frames:
+            raise ValueError(f'BEVDet4D: inputs["imgs"] must be (B, {n_frames} * N_cam, 3, H, W) for '
+                             f'num_adjacent={self.num_adjacent}, got {tuple(imgs.shape)}')
+        n_cam = imgs.shape[1] // n_frames
+        lidar2img = stack_meta(batch_data_samples, 'lidar2img', device=imgs.device, dtype=imgs.dtype)
+        if lidar2img.shape[1] != imgs.shape[1]:
+            raise ValueError(f'BEVDet4D: metainfo lidar2img has {lidar2img.shape[1]} views, inputs["imgs"] '
+                             f'{imgs.shape[1]}')
+        bev, depth = self.lift(imgs[:, :n_cam], lidar2img[:, :n_cam])
+        cur2adj = self.cur2adj(batch_data_samples, imgs.device)
+        bevs = [bev]
+        for k in range(self.num_adjacent):
+            views = slice((k + 1) * n_cam, (k + 2) * n_cam)
+            with torch.set_grad_enabled(self.adjacent_with_grad and torch.is_grad_enabled()):
+                bev_adj, _ = self.lift(imgs[:, views], lidar2img[:, views])
+            # warp_bev samples the source (adjacent) map at dst2src = current -> adjacent
+            warped, _ = warp_bev(bev_adj, cur2adj[:, k].to(bev_adj.dtype), self._bev_grid(bev_adj))
+            bevs.append(warped)
+        return [self.bev_encoder(torch.cat(bevs, dim=1))], depth
