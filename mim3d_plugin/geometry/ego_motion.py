@@ -70,6 +70,11 @@ def warp_volume(volume: Tensor, dst2src: Tensor, grid: VoxelGrid,
 def warp_bev(bev: Tensor, dst2src: Tensor, grid: VoxelGrid, mode: str = 'bilinear') -> Tuple[Tensor, Tensor]:
     """Resample a BEV map from a source frame into a destination frame (x, y part of the motion).
 
+    Only the planar part of ``dst2src`` acts (the x/y rows and columns of the
+    rotation and the x/y translation, as BEVDet4D's ``shift_feature``): vertical
+    translation, roll and pitch would otherwise move the sample off the single z
+    cell and attenuate the map under trilinear interpolation.
+
     Args:
         bev (Tensor): ``(B, C, Y, X)`` features on ``grid`` (its z extent is ignored).
         dst2src (Tensor): ``(B, 4, 4)`` destination -> source transform (m).
@@ -80,7 +85,10 @@ def warp_bev(bev: Tensor, dst2src: Tensor, grid: VoxelGrid, mode: str = 'bilinea
         tuple[Tensor, Tensor]: warped ``(B, C, Y, X)`` map and ``(B, Y, X)``
         bool mask of cells whose source lies inside the grid.
     """
-    warped, inside = warp_volume(bev.unsqueeze(2), dst2src, _flat_grid(grid), mode=mode)
+    planar = torch.eye(4, dtype=dst2src.dtype, device=dst2src.device).repeat(dst2src.shape[:-2] + (1, 1))
+    planar[..., :2, :2] = dst2src[..., :2, :2]
+    planar[..., :2, 3] = dst2src[..., :2, 3]
+    warped, inside = warp_volume(bev.unsqueeze(2), planar, _flat_grid(grid), mode=mode)
     return warped.squeeze(2), inside.squeeze(1)
 
 

@@ -103,8 +103,13 @@ def pad_intrinsics(cam2img: Tensor) -> Tensor:
 
 
 def rotation_z(yaw: Tensor, dtype: Optional[torch.dtype] = None) -> Tensor:
-    """``(..., 3, 3)`` rotation about +z by ``yaw`` (rad, counter-clockwise seen from above)."""
-    yaw = torch.as_tensor(yaw, dtype=dtype or torch.float32)
+    """``(..., 3, 3)`` rotation about +z by ``yaw`` (rad, counter-clockwise seen from above).
+
+    The dtype is ``dtype`` if given, else that of a floating-point tensor ``yaw``, else float32.
+    """
+    if dtype is None:
+        dtype = yaw.dtype if isinstance(yaw, Tensor) and yaw.is_floating_point() else torch.float32
+    yaw = torch.as_tensor(yaw, dtype=dtype)
     c, s = torch.cos(yaw), torch.sin(yaw)
     z, o = torch.zeros_like(c), torch.ones_like(c)
     return torch.stack([c, -s, z, s, c, z, z, z, o], dim=-1).reshape(yaw.shape + (3, 3))
