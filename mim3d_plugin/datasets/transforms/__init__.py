@@ -9,3 +9,4 @@ __all__ = ['LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiV
 from .rgbd_loading import LoadRGBDFrame  # noqa: F401,E402
 from .rgbd_transforms import (PackRGBDInputs, RGBDRandomCrop, RGBDRandomFlip,  # noqa: F401,E402
                               RGBDResize)
+from .multi_frame import MultiFrameMultiView  # noqa: F401,E402

@@ -1,0 +1,98 @@
+"""Temporal multi-frame multi-view loading for MIM4D: the current key frame plus ``T`` earlier ones.
+
+MIM4D (Zou et al., 2024, Sec. 3.1) trains on short multi-view clips; here the clip is
+made of nuScenes key frames (0.5 s apart; sweep images are not used). The dataset
+(:class:`mim3d_plugin.datasets.NuScenesMultiFrameDataset`) attaches the infos of the
+earlier key frames as ``results['prev_frames']`` (oldest first); this transform runs
+a per-frame pipeline (image loading and augmentation) on every frame, a target
+pipeline (LiDAR loading and depth maps) on the current frame only, and concatenates
+the views frame-major so the standard packer and data preprocessor batch them.
+
+Output layout (``F = T + 1`` frames, ``N`` views, current frame last):
+
+* ``img``, ``cam2img``, ``ori_cam2img``, ``lidar2cam``, ``lidar2img``,
+  ``ori_lidar2img``, ``cam2ego``, ``img_aug_matrix``, ``img_path``: lists of
+  ``F * N`` entries, view ``f * N + n`` = camera ``n`` of frame ``f``;
+* ``ego2global``, ``lidar2ego``: lists of ``F`` (4, 4) float64 arrays;
+* ``frame_valid``: ``(F,)`` bool; False for an earlier frame that only repeats
+  the earliest available key frame at a scene start (the loss ignores the
+  pseudo-3D prediction of a sample without any valid earlier frame);
+* ``frame_timestamps``: ``(F,)`` float64 s; ``num_frames``: ``F``;
+* ``depth`` (if the target pipeline makes it): ``(F * N, H, W)`` float32 m,
+  LiDAR depth of the current frame in its own (augmented) cameras; the views
+  of earlier frames are 0 (= no point).
+"""
+import copy
+from typing import List, Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform, Compose
+from mmdet3d.registry import TRANSFORMS
+
+VIEW_KEYS = ('img', 'cam2img', 'ori_cam2img', 'lidar2cam', 'lidar2img', 'ori_lidar2img', 'cam2ego',
+             'img_aug_matrix', 'img_path')
+
+
+@TRANSFORMS.register_module()
+class MultiFrameMultiView(BaseTransform):
+    """Load and augment the views of the current and earlier key frames.
+
+    Args:
+        frame_pipeline (list[dict]): transforms applied to every frame, e.g.
+            ``[LoadMultiViewImages, MultiViewImageAug]``.
+        target_pipeline (list[dict]): transforms applied afterwards to the
+            current frame only, e.g. ``[LoadPointsFromFile, PointsToMultiViewDepth]``.
+        num_prev_frames (int): expected number ``T`` of earlier frames in
+            ``results['prev_frames']``.
+
+    Raises:
+        KeyError: ``prev_frames`` missing (use ``NuScenesMultiFrameDataset``).
+        ValueError: wrong number of earlier frames, or frames whose image size
+            or number of views differ.
+    """
+
+    def __init__(self, frame_pipeline: List[dict], target_pipeline: Optional[List[dict]] = None,
+                 num_prev_frames: int = 2) -> None:
+        self.frame_pipeline = Compose(frame_pipeline)
+        self.target_pipeline = Compose(target_pipeline or [])
+        self.num_prev_frames = num_prev_frames
+
+    def transform(self, results: dict) -> dict:
+        if 'prev_frames' not in results:
+            raise KeyError(f'{type(self).__name__}: results has no "prev_frames" (frame {results.get("token")}); '
+                           f'use dataset type NuScenesMultiFrameDataset with num_prev_frames={self.num_prev_frames}')
+        prev_infos = results.pop('prev_frames')
+        if len(prev_infos) != self.num_prev_frames:
+            raise ValueError(f'{type(self).__name__}: expected {self.num_prev_frames} earlier frames, got '
+                             f'{len(prev_infos)} (dataset num_prev_frames must match)')
+        frames = []
+        for info in prev_infos:
+            info = copy.deepcopy(info)
+            for key in ('box_type_3d', 'box_mode_3d'):
+                if key in results:
+                    info[key] = results[key]
+            frames.append(self.frame_pipeline(info))
+        current = self.target_pipeline(self.frame_pipeline(results))
+        frames.append(current)
+        shapes = {tuple(f['img_shape'][:2]) for f in frames}
+        views = {len(f['img']) for f in frames}
+        if len(shapes) != 1 or len(views) != 1:
+            raise ValueError(f'{type(self).__name__}: frames of {results.get("token")} differ in image size '
+                             f'{shapes} or number of views {views}')
+        for key in VIEW_KEYS:
+            if key in current:
+                current[key] = [v for f in frames for v in f[key]]
+        current['ego2global'] = [np.asarray(f['ego2global'], np.float64) for f in frames]
+        current['lidar2ego'] = [np.asarray(f['lidar_points']['lidar2ego'], np.float64) for f in frames]
+        current['frame_valid'] = np.array([not info.get('adjacent_fallback', False) for info in prev_infos] + [True])
+        current['frame_timestamps'] = np.array([f['timestamp'] for f in frames], np.float64)
+        current['num_frames'] = len(frames)
+        if 'depth' in current:
+            depth = np.asarray(current['depth'], np.float32)
+            current['depth'] = np.concatenate([np.zeros((depth.shape[0] * self.num_prev_frames, ) + depth.shape[1:],
+                                                        np.float32), depth])
+        return current
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(num_prev_frames={self.num_prev_frames}, frame_pipeline={self.frame_pipeline}, '
+                f'target_pipeline={self.target_pipeline})')

@@ -1,0 +1,58 @@
+"""Session fixtures shared by the whole suite: the bundled nuScenes data and its info files."""
+import os
+import os.path as osp
+import shutil
+import tempfile
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+NUS_ROOT = osp.normpath(osp.join(REPO_ROOT, '..', 'shared', 'data', 'nuscenes'))
+NUS_INFOS = osp.join(REPO_ROOT, 'data', 'nuscenes_infos')
+NUS_VERSION = 'v1.0-mini'
+
+
+@pytest.fixture(scope='session')
+def nus_root() -> str:
+    """Absolute path of the bundled nuScenes (v1.0-mini layout); skips the test if it is absent."""
+    if not osp.isfile(osp.join(NUS_ROOT, NUS_VERSION, 'sample.json')):
+        pytest.skip(f'bundled nuScenes data not found at {NUS_ROOT} (expected {NUS_VERSION}/sample.json)')
+    return NUS_ROOT
+
+
+def _infos_ok(folder: str) -> bool:
+    import mmengine
+
+    from mim3d_plugin.datasets.nuscenes_multiview_dataset import check_info_file
+    for split in ('train', 'val'):
+        path = osp.join(folder, f'nuscenes_infos_{split}.pkl')
+        if not osp.isfile(path):
+            return False
+        try:
+            check_info_file(mmengine.load(path), path)
+        except (ValueError, EOFError, OSError):
+            return False
+    return True
+
+
+@pytest.fixture(scope='session')
+def nus_infos(nus_root: str) -> str:
+    """Folder holding ``nuscenes_infos_{train,val}.pkl`` of the bundled data (repo ``data/nuscenes_infos``).
+
+    Generates them with ``mim3d_plugin.datasets.converters.create_nuscenes_infos``
+    if they are missing or stale (wrong format); the files are written to a
+    temporary folder first and moved into place, so parallel sessions never
+    read a half-written file.
+    """
+    if not _infos_ok(NUS_INFOS):
+        from mim3d_plugin.datasets.converters import create_nuscenes_infos
+        os.makedirs(osp.dirname(NUS_INFOS), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix='.nuscenes_infos_', dir=osp.dirname(NUS_INFOS))
+        try:
+            written = create_nuscenes_infos(nus_root, NUS_VERSION, tmp)
+            os.makedirs(NUS_INFOS, exist_ok=True)
+            for path in written.values():
+                os.replace(path, osp.join(NUS_INFOS, osp.basename(path)))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return NUS_INFOS
