@@ -16,7 +16,11 @@ Conventions (the same as mmdet3d 1.x and the nuScenes devkit)::
 * ``cam2img`` is the 3x3 intrinsic matrix padded to 4x4 (the last row and column
   are those of the identity). Image augmentation (resize, crop, flip, rotate) is
   folded into ``cam2img`` by the data pipeline, which also records the
-  augmentation alone as ``img_aug_matrix`` (augmented px <- original px).
+  augmentation alone as ``img_aug_matrix`` (augmented px <- original px) in
+  BEVFusion's layout: it acts on ``(u, v, d, 1)`` as ``[u', v'] = A [u, v] + t``
+  with ``A = img_aug_matrix[:2, :2]``, ``t = img_aug_matrix[:2, 3]`` and the depth
+  ``d`` unchanged. Folded into ``cam2img`` the same map acts on homogeneous
+  pixels ``(u z, v z, z, 1)``, i.e. with ``t`` moved to column 2.
 * Pixel coordinates are those of mmdet3d's ``points_cam2img``: ``u = x/z``,
   ``v = y/z`` after applying ``cam2img``; no half-pixel offset. A pixel with
   integer index ``(row, col)`` covers ``[col, col+1) x [row, row+1)``.

@@ -19,10 +19,10 @@ def camera_aware_vector(cam2img: Tensor, img_aug_matrix: Tensor, cam2ego: Tensor
          a00, a01, tu, a10, a11, tv,          # image augmentation: rows of its 2x3 pixel affine map
          r00, r01, r02, tx, r10, ..., tz]     # cam2ego[:3, :4] row-major (rotation, translation in m)
 
-    The original intrinsics are ``inv(img_aug_matrix) @ cam2img``. Following ``geometry/frames.py``,
-    ``img_aug_matrix`` maps original to augmented homogeneous pixels ``(u*z, v*z, z, 1)``, so its 2x2
-    rotation/scale is ``[:2, :2]`` and its pixel translation is ``[:2, 2]`` (the column that multiplies
-    the depth z; ``[:2, 3]`` must be 0).
+    ``img_aug_matrix`` follows ``geometry/frames.py`` (BEVFusion's layout): it acts on ``(u, v, d, 1)``,
+    ``[u', v'] = A [u, v] + t`` with the 2x2 ``A = [:2, :2]`` and the pixel translation ``t = [:2, 3]``;
+    ``d`` is unchanged. The original intrinsics are ``inv(M) @ cam2img`` with ``M`` the same map acting on
+    homogeneous pixels ``(u z, v z, z, 1)`` (``t`` in column 2).
 
     Args:
         cam2img (Tensor): ``(B, N, 4, 4)`` camera -> augmented image (intrinsics with the augmentation
@@ -34,8 +34,8 @@ def camera_aware_vector(cam2img: Tensor, img_aug_matrix: Tensor, cam2ego: Tensor
         Tensor: ``(B, N, 22)``.
 
     Raises:
-        ValueError: wrong shapes, or an ``img_aug_matrix`` with a non-zero ``[:2, 3]`` (a translation
-            applied after the perspective division, which cannot be folded into ``cam2img``).
+        ValueError: wrong shapes, or an ``img_aug_matrix`` that is not a pixel affine map (non-zero
+            ``[:2, 2]``, or a third row other than ``[0, 0, 1, 0]``).
     """
     for name, mat in (('cam2img', cam2img), ('img_aug_matrix', img_aug_matrix), ('cam2ego', cam2ego)):
         if mat.dim() != 4 or mat.shape[-2:] != (4, 4):
@@ -43,11 +43,16 @@ def camera_aware_vector(cam2img: Tensor, img_aug_matrix: Tensor, cam2ego: Tensor
     if not (cam2img.shape == img_aug_matrix.shape == cam2ego.shape):
         raise ValueError(f'camera_aware_vector: shapes differ: cam2img {tuple(cam2img.shape)}, '
                          f'img_aug_matrix {tuple(img_aug_matrix.shape)}, cam2ego {tuple(cam2ego.shape)}')
-    if img_aug_matrix[..., :2, 3].abs().max() > 1e-6:
-        raise ValueError('camera_aware_vector: img_aug_matrix[..., :2, 3] must be 0 (pixel translation '
-                         'belongs in [..., :2, 2], see mim3d_plugin/geometry/frames.py)')
-    intrinsics = torch.linalg.solve(img_aug_matrix.double(), cam2img.double()).to(cam2img.dtype)
-    rot, trans = img_aug_matrix[..., :2, :2], img_aug_matrix[..., :2, 2]
+    third_row = img_aug_matrix.new_tensor([0., 0., 1., 0.])
+    if img_aug_matrix[..., :2, 2].abs().max() > 1e-6 or (img_aug_matrix[..., 2, :] - third_row).abs().max() > 1e-6:
+        raise ValueError('camera_aware_vector: img_aug_matrix must act on (u, v, d, 1) as [u\', v\'] = A [u, v] + t '
+                         '(A in [..., :2, :2], t in [..., :2, 3], [..., :2, 2] = 0, depth row [0, 0, 1, 0]); see '
+                         'mim3d_plugin/geometry/frames.py')
+    rot, trans = img_aug_matrix[..., :2, :2], img_aug_matrix[..., :2, 3]
+    homogeneous = torch.zeros_like(img_aug_matrix)
+    homogeneous[..., :2, :2], homogeneous[..., :2, 2] = rot, trans
+    homogeneous[..., 2, 2] = homogeneous[..., 3, 3] = 1
+    intrinsics = torch.linalg.solve(homogeneous.double(), cam2img.double()).to(cam2img.dtype)
     vec = torch.stack([
         intrinsics[..., 0, 0], intrinsics[..., 1, 1], intrinsics[..., 0, 2], intrinsics[..., 1, 2],
         rot[..., 0, 0], rot[..., 0, 1], trans[..., 0],
