@@ -11,34 +11,29 @@ from torch import Tensor
 
 from mim3d_plugin.geometry import VoxelGrid, relative_transform, warp_bev
 
-try:  # shared helper of the plugin (data contract); local equivalent until it lands
-    from mim3d_plugin.models.utils import stack_meta
-except ImportError:  # pragma: no cover - depends on the plugin version
-    import numpy as np
-
-    def stack_meta(data_samples, key, device=None, dtype=torch.float32):
-        vals = []
-        for i, s in enumerate(data_samples):
-            if key not in s.metainfo:
-                raise KeyError(f'data_samples[{i}].metainfo has no {key!r}')
-            vals.append(torch.as_tensor(np.asarray(s.metainfo[key]), dtype=dtype))
-        return torch.stack(vals).to(device)
+from mim3d_plugin.models.utils import stack_meta
 
 
 @MODELS.register_module()
 class BEVFormer(Base3DDetector):
     """BEVFormer.
 
-    Inputs (from ``MultiViewDataPreprocessor``): ``inputs['imgs']`` ``(B, N_cam,
-    3, H, W)``; optionally ``inputs['prev_imgs']`` ``(B, N_cam, 3, H, W)``, the
-    previous key frame of the same scene, with metainfo ``prev_lidar2img``,
-    ``prev_ego2global``, ``prev_lidar2ego`` and ``prev_exists`` (False at a scene
-    start). The previous BEV is computed from those images without gradient
-    (as the official training queue; at test time too, so inference is
-    stateless and order-independent), warped into the current LiDAR frame with
-    :func:`warp_bev` and attended to by temporal self-attention. Without
-    ``prev_imgs``, or where ``prev_exists`` is False, the current BEV queries
-    stand in for the previous BEV (official behaviour at scene starts).
+    Inputs: ``inputs['imgs']`` ``(B, F * N_cam, 3, H, W)`` from
+    ``MultiViewDataPreprocessor``, the views of ``F = num_frames`` key frames
+    frame-major, oldest first, current last (``NuScenesMultiFrameDataset`` +
+    ``MultiFrameMultiView``; ``F = 1`` without temporal input). Metainfo:
+    ``lidar2img`` ``(F * N_cam, 4, 4)``, ``ego2global`` / ``lidar2ego``
+    ``(F, 4, 4)`` (or ``(4, 4)`` for ``F = 1``), ``num_frames`` and
+    ``frame_valid`` ``(F,)`` (False for an earlier frame that only repeats
+    another at a scene start).
+
+    The BEVs of the earlier frames are built oldest first without gradient
+    (the official training queue; the same at test time, so inference is
+    stateless and does not depend on the sample order), each warped into the
+    next frame's LiDAR frame with :func:`warp_bev` and attended to by that
+    frame's temporal self-attention. Where no valid previous BEV exists
+    (scene start, cells outside the previous BEV) the current queries stand in
+    for it (official behaviour without ``prev_bev``).
 
     Args:
         img_backbone (dict): image backbone (ResNet, GeoMIM Swin, MaskConvNeXt, Mask3D ViT).
@@ -46,7 +41,7 @@ class BEVFormer(Base3DDetector):
         pts_bbox_head (dict): :class:`BEVFormerHead` config.
         grid_mask (dict, optional): :class:`GridMask` config applied to the current
             frame's images in training. Default: None.
-        use_temporal (bool): use the previous frame when given. Default: True.
+        use_temporal (bool): use the earlier frames when given. Default: True.
         data_preprocessor (dict, optional): data preprocessor config.
     """
 
@@ -76,50 +71,74 @@ class BEVFormer(Base3DDetector):
         feats = self.img_neck(list(feats) if isinstance(feats, (list, tuple)) else [feats])
         return [f.view((b, n) + f.shape[1:]) for f in feats]
 
-    def _lidar2global(self, data_samples: List[Det3DDataSample], prefix: str, device) -> Tensor:
-        ego2global = stack_meta(data_samples, prefix + 'ego2global', device, torch.float64)
-        lidar2ego = stack_meta(data_samples, prefix + 'lidar2ego', device, torch.float64)
-        return ego2global @ lidar2ego
+    def _frames(self, inputs: dict, data_samples: List[Det3DDataSample]) -> dict:
+        """Split the frame-major inputs into per-frame tensors (``F`` first)."""
+        imgs = inputs['imgs']
+        device = imgs.device
+        nums = {int(s.metainfo.get('num_frames', 1)) for s in data_samples}
+        if len(nums) != 1:
+            raise ValueError(f'BEVFormer: samples of a batch have different num_frames {sorted(nums)}')
+        f = nums.pop()
+        b, views = imgs.shape[:2]
+        if views % f:
+            raise ValueError(f'BEVFormer: {views} views are not num_frames={f} frames of equal camera count')
+        n = views // f
+        lidar2img = stack_meta(data_samples, 'lidar2img', device)
+        if lidar2img.shape[1] != views:
+            raise ValueError(f'BEVFormer: metainfo lidar2img has {lidar2img.shape[1]} views, images {views}')
+        lidar2global = (stack_meta(data_samples, 'ego2global', device, torch.float64)
+                        @ stack_meta(data_samples, 'lidar2ego', device, torch.float64))
+        if f == 1 and lidar2global.dim() == 3:
+            lidar2global = lidar2global.unsqueeze(1)
+        if lidar2global.shape[1] != f:
+            raise ValueError(f'BEVFormer: metainfo ego2global/lidar2ego hold {lidar2global.shape[1]} poses for '
+                             f'num_frames={f}')
+        valid = (stack_meta(data_samples, 'frame_valid', device, torch.bool) if f > 1 else
+                 torch.ones(b, 1, dtype=torch.bool, device=device))
+        return dict(imgs=imgs.view((b, f, n) + imgs.shape[2:]).transpose(0, 1),
+                    lidar2img=lidar2img.view(b, f, n, 4, 4).transpose(0, 1),
+                    lidar2global=lidar2global.transpose(0, 1), valid=valid.transpose(0, 1), num_frames=f)
 
-    def obtain_prev_bev(self, inputs: dict,
-                        data_samples: List[Det3DDataSample]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-        """Previous key frame's BEV warped into the current LiDAR frame.
+    def _align(self, bev: Tensor, src2global: Tensor, dst2global: Tensor) -> Tuple[Tensor, Tensor]:
+        """Warp a ``(B, Y*X, C)`` BEV from one frame into another; returns it and the ``(B, Y*X)`` inside mask."""
+        y, x = self.pts_bbox_head.bev_shape
+        grid = bev.transpose(1, 2).reshape(bev.shape[0], -1, y, x)
+        dst2src = relative_transform(dst2global, src2global)
+        warped, inside = warp_bev(grid, dst2src.to(bev.dtype), self.bev_grid)
+        return warped.flatten(2).transpose(1, 2), inside.flatten(1)
+
+    def obtain_prev_bev(self, frames: dict) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        """BEV of the frames before the current one, built oldest first, aligned to the current frame.
+
+        Args:
+            frames (dict): output of :meth:`_frames`.
 
         Returns:
             tuple: ``prev_bev`` ``(B, Y*X, C)`` and ``prev_mask`` ``(B, Y*X)``
-            bool: False for cells whose source lies outside the previous BEV
-            and for every cell of samples at a scene start (``prev_exists``
-            False); there temporal self-attention uses the current queries
-            (official behaviour without a previous BEV). ``(None, None)``
-            without ``inputs['prev_imgs']``, with ``use_temporal=False`` or when
-            no sample has a previous frame.
+            bool (False where the previous frame is invalid or the cell lies
+            outside the previous BEV), or ``(None, None)`` without earlier
+            frames or with ``use_temporal=False``.
         """
-        if not self.use_temporal or inputs.get('prev_imgs') is None:
-            return None, None
-        prev_imgs = inputs['prev_imgs']
-        device = prev_imgs.device
-        exists = torch.as_tensor([bool(s.metainfo.get('prev_exists', True)) for s in data_samples], device=device)
-        if not bool(exists.any()):
+        f = frames['num_frames']
+        if not self.use_temporal or f == 1 or not bool(frames['valid'][:-1].any()):
             return None, None
         head = self.pts_bbox_head
+        prev_bev, prev_mask = None, None
         with torch.no_grad():
-            feats = self.extract_img_feat(prev_imgs)
-            prev_lidar2img = stack_meta(data_samples, 'prev_lidar2img', device)
-            prev_bev = head.get_bev_features(feats, prev_lidar2img, prev_imgs.shape[-2:])
-            y, x = head.bev_shape
-            prev_bev = prev_bev.transpose(1, 2).reshape(prev_bev.shape[0], -1, y, x)
-            cur2prev = relative_transform(self._lidar2global(data_samples, '', device),
-                                          self._lidar2global(data_samples, 'prev_', device))
-            warped, inside = warp_bev(prev_bev, cur2prev.to(prev_bev.dtype), self.bev_grid)
-        return warped.flatten(2).transpose(1, 2), inside.flatten(1) & exists[:, None]
+            for t in range(f - 1):
+                feats = self.extract_img_feat(frames['imgs'][t])
+                bev = head.get_bev_features(feats, frames['lidar2img'][t], frames['imgs'].shape[-2:], prev_bev,
+                                            prev_mask)
+                prev_bev, inside = self._align(bev, frames['lidar2global'][t], frames['lidar2global'][t + 1])
+                prev_mask = inside & frames['valid'][t][:, None]
+        return prev_bev, prev_mask
 
     def _bev_forward(self, inputs: dict, data_samples: List[Det3DDataSample],
                      training: bool) -> Tuple[Tensor, Tensor, Tensor]:
-        imgs = inputs['imgs']
-        prev_bev, prev_mask = self.obtain_prev_bev(inputs, data_samples)
-        feats = self.extract_img_feat(imgs, apply_grid_mask=training)
-        lidar2img = stack_meta(data_samples, 'lidar2img', imgs.device)
-        return self.pts_bbox_head(feats, lidar2img, imgs.shape[-2:], prev_bev, prev_mask)
+        frames = self._frames(inputs, data_samples)
+        prev_bev, prev_mask = self.obtain_prev_bev(frames)
+        feats = self.extract_img_feat(frames['imgs'][-1], apply_grid_mask=training)
+        return self.pts_bbox_head(feats, frames['lidar2img'][-1], frames['imgs'].shape[-2:], prev_bev, prev_mask)
 
     # ------------------------------------------------------------------ modes
     def loss(self, inputs: dict, data_samples: List[Det3DDataSample], **kwargs) -> Dict[str, Tensor]:
@@ -139,4 +158,5 @@ class BEVFormer(Base3DDetector):
         return self._bev_forward(inputs, data_samples, training=False)
 
     def extract_feat(self, inputs: dict) -> List[Tensor]:
+        """Image features of all views of all frames, ``[(B, F * N_cam, C, H_l, W_l)]``."""
         return self.extract_img_feat(inputs['imgs'])

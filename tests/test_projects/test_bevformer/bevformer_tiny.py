@@ -60,22 +60,23 @@ def camera_rig(n_cam: int = 2) -> dict:
     return dict(lidar2img=np.stack(mats).astype(np.float32))
 
 
-def make_batch(batch_size: int = 1, n_cam: int = 2, with_prev: bool = True, seed: int = 0):
+def make_batch(batch_size: int = 1, n_cam: int = 2, num_frames: int = 2, seed: int = 0):
+    """Synthetic batch in the ``MultiFrameMultiView`` layout: ``imgs`` ``(B, F * N, 3, H, W)`` frame-major,
+    current frame last. Sample ``b`` drove ``+2 m`` along x per key frame; odd samples are at a scene start
+    (earlier frames invalid)."""
     g = torch.Generator().manual_seed(seed)
-    imgs = torch.randn(batch_size, n_cam, 3, *IMG_SHAPE, generator=g)
-    inputs = dict(imgs=imgs)
-    if with_prev:
-        inputs['prev_imgs'] = torch.randn(batch_size, n_cam, 3, *IMG_SHAPE, generator=g)
+    inputs = dict(imgs=torch.randn(batch_size, num_frames * n_cam, 3, *IMG_SHAPE, generator=g))
     samples = []
     for b in range(batch_size):
-        meta = camera_rig(n_cam)
-        ego2global = np.eye(4, dtype=np.float32)
-        ego2global[:3, 3] = [100.0 + b, 50.0, 0.0]
-        prev_ego2global = ego2global.copy()
-        prev_ego2global[0, 3] -= 2.0  # the car drove 2 m forward since the previous key frame
-        meta.update(ego2global=ego2global, lidar2ego=np.eye(4, dtype=np.float32), img_shape=IMG_SHAPE,
-                    prev_lidar2img=meta['lidar2img'], prev_ego2global=prev_ego2global,
-                    prev_lidar2ego=np.eye(4, dtype=np.float32), prev_exists=(b % 2 == 0))
+        lidar2img = camera_rig(n_cam)['lidar2img']
+        ego2global = np.tile(np.eye(4, dtype=np.float32), (num_frames, 1, 1))
+        ego2global[:, :3, 3] = [100.0 + b, 50.0, 0.0]
+        ego2global[:, 0, 3] -= 2.0 * np.arange(num_frames)[::-1]
+        valid = np.ones(num_frames, dtype=bool)
+        valid[:-1] = b % 2 == 0
+        meta = dict(lidar2img=np.concatenate([lidar2img] * num_frames), ego2global=ego2global,
+                    lidar2ego=np.tile(np.eye(4, dtype=np.float32), (num_frames, 1, 1)), img_shape=IMG_SHAPE,
+                    num_frames=num_frames, frame_valid=valid)
         s = Det3DDataSample(metainfo=meta)
         boxes = torch.tensor([[4.0, 0.5, -1.5, 4.2, 1.8, 1.6, 0.3, 1.0, 0.0],
                               [-5.0, 2.0, -1.2, 0.8, 0.7, 1.7, -1.0, 0.0, 0.5]])

@@ -61,10 +61,15 @@ def test_predict_returns_mmdet3d_instances():
 
 def test_scene_start_equals_no_previous_frame():
     model = _model().eval()
-    inputs, samples = make_batch(2)  # sample 1 has prev_exists=False
+    inputs, samples = make_batch(2)  # sample 1 is at a scene start (its earlier frame is invalid)
     with torch.no_grad():
         cls_t, box_t, _ = model._forward(inputs, samples)
-        no_prev = dict(imgs=inputs['imgs'])
-        cls_n, box_n, _ = model._forward(no_prev, samples)
+        # the same current frames alone (num_frames=1)
+        single = dict(imgs=inputs['imgs'][:, 2:])
+        for s in samples:
+            m = s.metainfo
+            s.set_metainfo(dict(num_frames=1, lidar2img=m['lidar2img'][2:], ego2global=m['ego2global'][-1],
+                                lidar2ego=m['lidar2ego'][-1]))
+        cls_n, box_n, _ = model._forward(single, samples)
     assert torch.allclose(cls_t[:, 1], cls_n[:, 1], atol=1e-5)
     assert not torch.allclose(cls_t[:, 0], cls_n[:, 0], atol=1e-5)

@@ -55,19 +55,33 @@ def test_prev_bev_aligned_by_ego_motion():
     model = MODELS.build(tiny_model_cfg())
     model.init_weights()
     model.eval()
-    inputs, samples = make_batch(1, with_prev=True)
+    inputs, samples = make_batch(1, num_frames=2)
     head = model.pts_bbox_head
     with torch.no_grad():
-        feats = model.extract_img_feat(inputs['prev_imgs'])
-        lidar2img = torch.from_numpy(samples[0].metainfo['prev_lidar2img'])[None]
-        prev = head.get_bev_features(feats, lidar2img, inputs['prev_imgs'].shape[-2:])
+        frames = model._frames(inputs, samples)
+        assert frames['imgs'].shape == (2, 1, 2, 3, 64, 176)
+        feats = model.extract_img_feat(inputs['imgs'][:, :2])  # the earlier frame's views come first
+        lidar2img = torch.from_numpy(samples[0].metainfo['lidar2img'][:2])[None]
+        prev = head.get_bev_features(feats, lidar2img, inputs['imgs'].shape[-2:])
         prev = prev.view(1, 20, 20, EMBED)
         # make_batch: the car moved +2 m along x (1 m cells): current cell x <- previous cell x + 2
-        aligned, valid = model.obtain_prev_bev(inputs, samples)
+        aligned, valid = model.obtain_prev_bev(frames)
     aligned, valid = aligned.view(1, 20, 20, EMBED), valid.view(1, 20, 20)
     assert torch.allclose(aligned[:, :, :-2], prev[:, :, 2:], atol=1e-5)
     # the 2 columns ahead have no previous observation: marked invalid (TSA uses the current queries there)
     assert valid[:, :, :-2].all() and not valid[:, :, -2:].any()
-    # scene start: no previous frame
-    samples[0].set_metainfo(dict(prev_exists=False))
-    assert model.obtain_prev_bev(inputs, samples) == (None, None)
+
+
+def test_three_frame_queue_and_scene_start():
+    model = MODELS.build(tiny_model_cfg())
+    model.init_weights()
+    model.eval()
+    inputs, samples = make_batch(2, num_frames=3)
+    with torch.no_grad():
+        prev, valid = model.obtain_prev_bev(model._frames(inputs, samples))
+    assert prev.shape == (2, 400, EMBED)
+    assert valid[0].sum() == 18 * 20 and not valid[1].any()  # sample 1 is at a scene start
+    samples = samples[1:]
+    inputs = dict(imgs=inputs['imgs'][1:])
+    with torch.no_grad():
+        assert model.obtain_prev_bev(model._frames(inputs, samples)) == (None, None)
