@@ -1,0 +1,2 @@
+"""Evaluation metrics registered in mmdet3d's ``METRICS``."""
+from .metrics import *  # noqa: F401,F403

@@ -1,0 +1,81 @@
+"""Dense depth metrics (Eigen et al., NIPS 2014): AbsRel, RMSE, delta < 1.25.
+
+Used to evaluate the depth predicted by Mask3D (``Mask3D.predict`` fills ``pred_depth``,
+``gt_depth`` and ``eval_mask`` in every data sample) from ``tools/test.py``.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from torch import Tensor
+
+from mmdet3d.registry import METRICS
+
+
+def depth_metrics(pred: Tensor, gt: Tensor, mask: Optional[Tensor] = None) -> Dict[str, float]:
+    """Sums for AbsRel / RMSE / delta<1.25 over valid pixels of one map.
+
+    Args:
+        pred (Tensor): (..., H, W) predicted depth, metres.
+        gt (Tensor): (..., H, W) true depth, metres, 0 = invalid.
+        mask (Tensor, optional): (..., H, W) bool, pixels to score (anded with gt > 0).
+
+    Returns:
+        dict: ``n`` valid pixels, ``abs_rel_sum`` (sum |p - g| / g), ``sq_err_sum`` (m^2) and
+        ``delta1_sum`` (count of max(p/g, g/p) < 1.25).
+    """
+    if pred.shape != gt.shape:
+        raise ValueError(f'depth_metrics: pred {tuple(pred.shape)} vs gt {tuple(gt.shape)}')
+    valid = gt > 0
+    if mask is not None:
+        valid = valid & mask.bool()
+    p = pred[valid].double().clamp(min=1e-6)
+    g = gt[valid].double()
+    ratio = torch.maximum(p / g, g / p)
+    return dict(n=int(valid.sum()), abs_rel_sum=float(((p - g).abs() / g).sum()),
+                sq_err_sum=float(((p - g)**2).sum()), delta1_sum=float((ratio < 1.25).sum()))
+
+
+@METRICS.register_module()
+class DepthMetric(BaseMetric):
+    """AbsRel, RMSE (m) and delta<1.25 of predicted depth, pooled over all scored pixels.
+
+    Reads ``pred_depth``, ``gt_depth`` and (optional) ``eval_mask`` of each data sample
+    (tensors ([N,] H, W)); pixels with gt 0 (invalid) or outside ``eval_mask`` are ignored and
+    ``min_depth < gt <= max_depth`` is enforced.
+
+    Args:
+        min_depth (float): metres. Defaults to 1e-3.
+        max_depth (float): metres. Defaults to 80.
+        collect_device (str): 'cpu' or 'gpu'. prefix (str, optional): metric name prefix.
+    """
+
+    default_prefix = 'depth'
+
+    def __init__(self, min_depth: float = 1e-3, max_depth: float = 80.,
+                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.min_depth = min_depth
+        self.max_depth = max_depth
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            for key in ('pred_depth', 'gt_depth'):
+                if key not in sample:
+                    raise KeyError(f'DepthMetric: data sample lacks {key!r}; the model must '
+                                   'fill it in predict()')
+            gt = torch.as_tensor(sample['gt_depth']).cpu()
+            pred = torch.as_tensor(sample['pred_depth']).cpu()
+            mask = (gt > self.min_depth) & (gt <= self.max_depth)
+            if 'eval_mask' in sample:
+                mask &= torch.as_tensor(sample['eval_mask']).cpu().bool()
+            self.results.append(depth_metrics(pred, gt, mask))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        n = sum(r['n'] for r in results)
+        if n == 0:
+            raise ValueError('DepthMetric: no valid ground-truth pixel in the evaluated set')
+        return dict(abs_rel=sum(r['abs_rel_sum'] for r in results) / n,
+                    rmse=float(np.sqrt(sum(r['sq_err_sum'] for r in results) / n)),
+                    delta1=sum(r['delta1_sum'] for r in results) / n, num_pixels=float(n))
