@@ -113,12 +113,43 @@ def depth_weighted_pooling(points: Tensor, depth: Tensor, context: Tensor, grid:
     pix = torch.arange(n_pix, device=points.device).view(1, n_cam, 1, h, w)
     cols = (pix + batch * n_pix).expand(b, n_cam, n_d, h, w)
     weights = depth.to(context.dtype)
-    matrix = torch.sparse_coo_tensor(
-        torch.stack([rows[valid], cols[valid]]), weights[valid], (b * n_vox, b * n_pix),
-        check_invariants=False)
     feats = context.permute(0, 1, 3, 4, 2).reshape(b * n_pix, c)
-    out = torch.sparse.mm(matrix, feats)
+    out = _SparseSplat.apply(rows[valid], cols[valid], weights[valid], feats, b * n_vox)
     return out.view(b, *grid.shape_zyx, c).permute(0, 4, 1, 2, 3).contiguous()
+
+
+class _SparseSplat(torch.autograd.Function):
+    """``out = M @ feats`` for the sparse ``M[rows[e], cols[e]] = weights[e]``, with a memory-lean backward.
+
+    ``torch.sparse.mm``'s own backward w.r.t. the sparse values forms the dense
+    ``grad_out @ feats.T`` (voxels x pixels: ~2 G entries for GeoMIM's
+    360x360 grid and 2 x 6 x 16 x 44 pixels) before masking it; here the value
+    gradient is ``<grad_out[rows[e]], feats[cols[e]]>``, computed in chunks of
+    ``_CHUNK`` entries. First-order gradients only.
+    """
+    _CHUNK = 1 << 18
+
+    @staticmethod
+    def forward(ctx, rows: Tensor, cols: Tensor, weights: Tensor, feats: Tensor, n_rows: int) -> Tensor:
+        matrix = torch.sparse_coo_tensor(torch.stack([rows, cols]), weights, (n_rows, feats.shape[0]),
+                                         check_invariants=False)
+        ctx.save_for_backward(rows, cols, weights, feats)
+        return torch.sparse.mm(matrix, feats)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        rows, cols, weights, feats = ctx.saved_tensors
+        grad_weights = grad_feats = None
+        if ctx.needs_input_grad[2]:
+            grad_weights = torch.cat([
+                (grad_out[rows[i:i + _SparseSplat._CHUNK]] * feats[cols[i:i + _SparseSplat._CHUNK]]).sum(-1)
+                for i in range(0, rows.numel(), _SparseSplat._CHUNK)
+            ]) if rows.numel() else weights.new_zeros(0)
+        if ctx.needs_input_grad[3]:
+            matrix_t = torch.sparse_coo_tensor(torch.stack([cols, rows]), weights, (feats.shape[0], grad_out.shape[0]),
+                                               check_invariants=False)
+            grad_feats = torch.sparse.mm(matrix_t, grad_out.contiguous())
+        return None, None, grad_weights, grad_feats, None
 
 
 def sample_multiview_features(points: Tensor, feats: Tensor, src2img: Tensor,
