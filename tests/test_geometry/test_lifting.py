@@ -130,3 +130,22 @@ def test_sample_multiview_features_reads_the_projected_pixel():
     assert valid[0, 0].tolist() == [True, True, True, False]
     torch.testing.assert_close(sampled[0, 0, :3], uv_target, atol=1e-4, rtol=0)
     assert (sampled[~valid] == 0).all()
+
+
+def test_depth_weighted_pooling_gradcheck_and_edge_cases():
+    torch.manual_seed(2)
+    grid = VoxelGrid([-6, -6, -1, 6, 6, 3], [2, 2, 2])
+    points = torch.randn(2, 2, 3, 2, 2, 3, dtype=torch.float64) * 5
+    depth = torch.rand(2, 2, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    context = torch.randn(2, 2, 4, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda d, c: depth_weighted_pooling(points, d, c, grid), (depth, context))
+    # only one input requiring grad
+    ctx_only = context.detach().requires_grad_()
+    depth_weighted_pooling(points, depth.detach(), ctx_only, grid).sum().backward()
+    assert ctx_only.grad.abs().sum() > 0
+    # every point outside the grid: zeros, and zero gradients
+    far = points + 100
+    out = depth_weighted_pooling(far, depth, context, grid)
+    assert out.shape == (2, 4, 2, 6, 6) and (out == 0).all()
+    out.sum().backward()
+    assert (context.grad == 0).all() and (depth.grad == 0).all()
