@@ -1,0 +1,68 @@
+# MIM4D pretraining, small CPU version on the bundled nuScenes key frames (scene-0523, 40 key frames):
+# the same model code as mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py with smaller numbers: a 4-stage
+# ConvNeXt of width 16-128 (random init) at 128x352 px, 6 views x 3 key frames, a 1.6 m voxel grid over
+# +-51.2 m (64 x 64 x 5, 32 depth bins, 16 channels), 128 rays per image with 32 + 16 samples. Batch 2.
+#   python tools/create_data.py nuscenes --root-path ../shared/data/nuscenes --version v1.0-mini \
+#       --out-dir data/nuscenes_infos
+#   python tools/train.py configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py
+_base_ = ['./mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py']
+
+nus_root = '../shared/data/nuscenes/'
+cameras = ['CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT']
+final_dim = (128, 352)
+num_prev_frames = 2
+grid_config = dict(x=[-51.2, 51.2, 1.6], y=[-51.2, 51.2, 1.6], z=[-5.0, 3.0, 1.6], depth=[1.0, 52.2, 1.6])
+volume_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
+voxel_size = [1.6, 1.6, 1.6]
+volume_channels = 16
+
+model = dict(
+    img_backbone=dict(arch=dict(_delete_=True, depths=[1, 1, 2, 1], channels=[16, 32, 64, 128]), drop_path_rate=0.0,
+                      init_cfg=None),
+    img_neck=dict(in_channels=[32, 64, 128], out_channels=64),
+    view_transform=dict(grid_config=grid_config, input_size=final_dim, in_channels=64, lift_channels=32,
+                        out_channels=volume_channels),
+    temporal_builder=dict(point_cloud_range=volume_range, voxel_size=voxel_size, embed_dims=volume_channels,
+                          ffn_channels=32),
+    render_head=dict(point_cloud_range=volume_range, voxel_size=voxel_size, in_channels=volume_channels,
+                     num_rays=128, uniform_sampler=dict(num_samples=32),
+                     importance_sampler=dict(num_samples=16, num_steps=2),
+                     sdf_field=dict(hidden_channels=32, geo_feat_channels=8), rgb_field=dict(hidden_channels=32),
+                     num_eikonal_points=512))
+
+ida_aug_conf = dict(final_dim=final_dim, resize_lim=(-0.06, 0.11), bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4),
+                    rand_flip=True)
+meta_keys = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'sample_idx', 'lidar_path', 'token', 'scene_token',
+             'prev', 'next', 'timestamp', 'cam_names', 'cam2img', 'lidar2cam', 'lidar2img', 'cam2ego',
+             'img_aug_matrix', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps', 'num_frames')
+train_pipeline = [
+    dict(type='MultiFrameMultiView', num_prev_frames=num_prev_frames,
+         frame_pipeline=[dict(type='LoadMultiViewImages', num_views=len(cameras)),
+                         dict(type='MultiViewImageAug', **ida_aug_conf)],
+         target_pipeline=[dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+                          dict(type='PointsToMultiViewDepth')]),
+    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth'], meta_keys=meta_keys),
+]
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root='', ann_file='data/nuscenes_infos/nuscenes_infos_train.pkl', pipeline=train_pipeline,
+                 cameras=cameras,
+                 data_prefix=dict(pts=nus_root + 'samples/LIDAR_TOP', sweeps=nus_root + 'sweeps/LIDAR_TOP',
+                                  **{cam: nus_root + 'samples/' + cam for cam in cameras})))
+
+max_iters = 300
+optim_wrapper = dict(type='OptimWrapper', _delete_=True,
+                     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
+                     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}),
+                     clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
+    dict(type='CosineAnnealingLR', T_max=max_iters, eta_min=1e-5, by_epoch=False, begin=0, end=max_iters)
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=3))
+log_processor = dict(by_epoch=False)
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)

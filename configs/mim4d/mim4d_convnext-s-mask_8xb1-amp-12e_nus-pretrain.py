@@ -1,0 +1,90 @@
+# MIM4D pretraining at paper scale (Zou et al., 2024): ConvNeXt-S with SparK masking (32x32 px, ratio 0.3)
+# + FPN, voxel lifting (+-51.2 m x +-51.2 m x [-5, 3] m at 0.8 x 0.8 x 1.6 m, 64 depth bins, 32 channels),
+# continuous scene flow over 2 earlier key frames (0.5 s apart) predicting the dropped current frame,
+# NeuS volume rendering (512 rays per image from LiDAR pixels, 72 uniform + 24 importance samples,
+# L1 RGB x10 and depth x10 on both the pseudo-3D and the current volume). nuScenes train, 6 views at 256x704,
+# 8 GPUs x 1 sample, AdamW lr 4e-4, 12 epochs, fp16 (AmpOptimWrapper).
+#   bash tools/dist_train.sh configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py 8
+# The pretrained backbone is `img_backbone.*` of the checkpoint; finetune with
+#   img_backbone=dict(type='MaskConvNeXt', arch='small', ..., init_cfg=dict(type='Pretrained',
+#                     checkpoint='<mim4d.pth>', prefix='img_backbone.'))
+_base_ = ['../_base_/datasets/nus-mv.py', '../_base_/default_runtime.py']
+
+final_dim = (256, 704)  # (H, W) px, multiples of the 32 px mask patches
+ida_aug_conf = dict(final_dim=final_dim, resize_lim=(-0.06, 0.11), bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4),
+                    rand_flip=True)
+num_prev_frames = 2  # T earlier key frames; the current one is the dropped (target) frame
+grid_config = dict(x=[-51.2, 51.2, 0.8], y=[-51.2, 51.2, 0.8], z=[-5.0, 3.0, 1.6], depth=[1.0, 52.2, 0.8])
+volume_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]  # ego frame, m
+voxel_size = [0.8, 0.8, 1.6]
+volume_channels = 32
+convnext_small_in1k = ('https://download.openmmlab.com/mmclassification/v0/convnext/'
+                       'convnext-small_32xb128-noema_in1k_20221208-4a618995.pth')
+
+model = dict(
+    type='MIM4D',
+    num_frames=num_prev_frames + 1,
+    neck_level=1,
+    data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
+    img_backbone=dict(
+        type='MaskConvNeXt', arch='small', out_indices=(1, 2, 3), drop_path_rate=0.1, gap_before_final_norm=False,
+        mask_ratio=0.3, mask_patch_size=32,
+        init_cfg=dict(type='Pretrained', checkpoint=convnext_small_in1k, prefix='backbone.')),
+    img_neck=dict(type='mmdet.FPN', in_channels=[192, 384, 768], out_channels=256, num_outs=3),
+    view_transform=dict(type='VoxelLifting', grid_config=grid_config, input_size=final_dim,
+                        downsample=16, in_channels=256, lift_channels=64, out_channels=volume_channels, num_convs=2),
+    temporal_builder=dict(type='SceneFlowPseudo3DBuilder', point_cloud_range=volume_range, voxel_size=voxel_size,
+                          embed_dims=volume_channels, num_frames=num_prev_frames, num_layers=1, num_heads=4,
+                          num_points=4, ffn_channels=64),
+    render_head=dict(
+        type='VolumeRenderingHead', point_cloud_range=volume_range, voxel_size=voxel_size,
+        in_channels=volume_channels, num_rays=512, ray_range=(0.1, 60.0),
+        uniform_sampler=dict(type='UniformSampler', num_samples=72),
+        importance_sampler=dict(type='NeuSUpSampler', num_samples=24, num_steps=4),
+        sdf_field=dict(hidden_channels=64, num_layers=3, geo_feat_channels=16),
+        rgb_field=dict(hidden_channels=64, num_layers=3),
+        loss_rgb_weight=10.0, loss_depth_weight=10.0, loss_eikonal_weight=0.1))
+
+meta_keys = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'sample_idx', 'lidar_path', 'token', 'scene_token',
+             'prev', 'next', 'timestamp', 'cam_names', 'cam2img', 'lidar2cam', 'lidar2img', 'cam2ego',
+             'img_aug_matrix', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps', 'num_frames')
+train_pipeline = [
+    dict(type='MultiFrameMultiView', num_prev_frames=num_prev_frames,
+         frame_pipeline=[
+             dict(type='LoadMultiViewImages', num_views=6),
+             dict(type='MultiViewImageAug', **ida_aug_conf),
+         ],
+         target_pipeline=[
+             dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+             dict(type='PointsToMultiViewDepth'),
+         ]),
+    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth'], meta_keys=meta_keys),
+]
+train_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    dataset=dict(type='NuScenesMultiFrameDataset', num_prev_frames=num_prev_frames, pipeline=train_pipeline,
+                 filter_empty_gt=False))
+
+max_epochs = 12
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=4e-4, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0), 'frame_embed': dict(decay_mult=0.0)}),
+    clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0, end=500),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=4e-7, by_epoch=True, begin=0, end=max_epochs,
+         convert_to_iter_based=True)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+val_cfg = None
+val_dataloader = None
+val_evaluator = None
+test_cfg = None
+test_dataloader = None
+test_evaluator = None
+auto_scale_lr = dict(enable=False, base_batch_size=8)
