@@ -202,6 +202,8 @@ class GeoMIMSwin(MixMIMTransformer):
         with_fusion (bool): build the stage-3/4 :class:`TopDownFusion` (stride-16 output). Required for
             masked pretraining. Defaults to True.
         out_fused (bool): when not masking, append the fused stride-16 map to the outputs. Default False.
+        fusion_window_size (int): window of the fusion block at stride 16. Defaults to 7 (the official
+            ``up_smooth_p4`` is a ``SwinBlock`` with its default window 7).
         use_mask (bool): pretraining mode: forward always masks (a mask is generated when none is
             given) and returns ``(fused, mask)``. Defaults to False.
         mask_ratio (float): fraction of mask units set True (masked) in a generated mask, in (0, 1).
@@ -233,6 +235,7 @@ class GeoMIMSwin(MixMIMTransformer):
                  out_indices: Sequence[int] = (2, 3),
                  with_fusion: bool = True,
                  out_fused: bool = False,
+                 fusion_window_size: int = 7,
                  use_mask: bool = False,
                  mask_ratio: float = 0.5,
                  mask_unit: int = 32,
@@ -297,7 +300,7 @@ class GeoMIMSwin(MixMIMTransformer):
         self.norm_indices = sorted(set(out_indices) | ({2, 3} if with_fusion else set()))
         for i in self.norm_indices:
             self.add_module(f'norm{i}', build_norm_layer(norm_cfg, self.num_features[i])[1])
-        self.fusion = TopDownFusion(self.num_features[3], self.num_features[2], self.num_heads[2], window_size[2],
+        self.fusion = TopDownFusion(self.num_features[3], self.num_features[2], self.num_heads[2], fusion_window_size,
                                     mlp_ratio, qkv_bias, norm_cfg) if with_fusion else None
         self.register_load_state_dict_pre_hook(GeoMIMSwin._adapt_checkpoint)
 

@@ -177,3 +177,16 @@ def test_bad_configs_raise():
         GeoMIMSwin(arch=TINY, use_mask=True, with_fusion=False)
     with pytest.raises(ValueError, match='mask_ratio'):
         GeoMIMSwin(arch=TINY, mask_ratio=1.0)
+
+
+def test_activation_checkpointing_gives_the_same_result():
+    torch.manual_seed(6)
+    ref = GeoMIMSwin(arch=TINY, img_size=(64, 96), window_size=8, use_mask=True)
+    ckpt = GeoMIMSwin(arch=TINY, img_size=(64, 96), window_size=8, use_mask=True, use_checkpoint=True)
+    ckpt.load_state_dict(ref.state_dict())
+    imgs, mask = torch.randn(1, 2, 3, 64, 96), torch.rand(1, 2, 2, 3) > 0.5
+    weight = torch.randn(1, 2, 128, 4, 6)
+    for model in (ref, ckpt):
+        (model(imgs, mask)[0] * weight).sum().backward()
+    for (name, a), b in zip(ref.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)
