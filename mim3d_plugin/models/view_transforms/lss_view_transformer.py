@@ -51,10 +51,16 @@ class LSSViewTransformer(BaseModule):
             net. Default: 512.
         out_channels (int): context channels ``C`` (80 for GeoMIM, 64 for
             BEVDet-R50). Default: 64.
-        with_depth_net (bool): build BEVDet's depth net, a 1x1 conv
-            ``in_channels -> D + out_channels``. With False the caller must pass
-            ``depth_logits`` and context (GeoMIM's decoder predicts both).
-            Default: True.
+        with_depth_net (bool): build a depth net ``in_channels -> D +
+            out_channels``. With False the caller must pass ``depth_logits``
+            and context. Default: True.
+        depth_net_mid_channels (int, optional): None: BEVDet's depth net, one
+            1x1 conv. An int ``M``: GeoMIM's / BEVFusion's ``depthnet``, two
+            3x3 conv-BN-ReLU layers of ``M`` channels then the 1x1 conv (GeoMIM
+            feeds it the concatenated semantic and geometry decoder features:
+            ``in_channels = 2 * 512``, ``M = 512``). Default: None.
+        norm_cfg (dict): norm of the 3x3 layers of the depth net and of the
+            ``bev_downsample`` block (GeoMIM: SyncBN). Default: ``dict(type='BN')``.
         collapse_z (bool): concatenate the Z slices into channels as BEVDet
             (output ``(B, Z * C, Y, X)``, z-major channel order); with False the
             voxel volume ``(B, C, Z, Y, X)`` is returned. Default: True.
@@ -73,6 +79,8 @@ class LSSViewTransformer(BaseModule):
                  in_channels: int = 512,
                  out_channels: int = 64,
                  with_depth_net: bool = True,
+                 depth_net_mid_channels: Optional[int] = None,
+                 norm_cfg: Optional[dict] = None,
                  collapse_z: bool = True,
                  bev_downsample: int = 1,
                  init_cfg: Optional[dict] = None) -> None:
@@ -91,8 +99,17 @@ class LSSViewTransformer(BaseModule):
         depths = depth_bin_centers(self.depth_bound)
         self.num_bins = int(depths.shape[0])
         self.register_buffer('frustum', create_frustum(self.input_size, self.feature_size, depths), persistent=False)
-        self.depth_net = (nn.Conv2d(in_channels, self.num_bins + out_channels, kernel_size=1)
-                          if with_depth_net else None)
+        norm = norm_cfg or dict(type='BN')
+        act = dict(type='ReLU', inplace=True)
+        self.depth_net = None
+        if with_depth_net and depth_net_mid_channels is None:
+            self.depth_net = nn.Conv2d(in_channels, self.num_bins + out_channels, kernel_size=1)
+        elif with_depth_net:
+            mid = depth_net_mid_channels
+            self.depth_net = nn.Sequential(
+                ConvModule(in_channels, mid, 3, padding=1, norm_cfg=norm, act_cfg=act),
+                ConvModule(mid, mid, 3, padding=1, norm_cfg=norm, act_cfg=act),
+                nn.Conv2d(mid, self.num_bins + out_channels, kernel_size=1))
         if bev_downsample not in (1, 2):
             raise ValueError(f'LSSViewTransformer: bev_downsample must be 1 or 2, got {bev_downsample}')
         if bev_downsample == 2 and not collapse_z:
@@ -100,7 +117,6 @@ class LSSViewTransformer(BaseModule):
         bev_channels = out_channels * self.grid.shape_zyx[0]
         self.bev_downsample = None
         if bev_downsample == 2:
-            norm, act = dict(type='BN'), dict(type='ReLU', inplace=True)
             self.bev_downsample = nn.Sequential(
                 ConvModule(bev_channels, bev_channels, 3, padding=1, bias=False, norm_cfg=norm, act_cfg=act),
                 ConvModule(bev_channels, bev_channels, 3, stride=2, padding=1, bias=False, norm_cfg=norm,

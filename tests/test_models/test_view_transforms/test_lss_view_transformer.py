@@ -112,6 +112,15 @@ def test_depth_net_path_and_gradients():
     assert feats.grad is not None and feats.grad.abs().sum() > 0
     for name, param in vt.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+    # GeoMIM / BEVFusion depth net (two 3x3 conv-BN-ReLU layers, then 1x1)
+    vt3 = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
+                            in_channels=10, out_channels=3, depth_net_mid_channels=6))
+    assert len(vt3.depth_net) == 3
+    bev, depth_prob = vt3(torch.randn(2, 2, 10, 2, 4), tiny_cameras().float())
+    assert bev.shape == (2, 6, 8, 8)
+    (bev.square().sum() + depth_prob[..., 0, :, :].sum()).backward()
+    for name, param in vt3.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
     # external depth logits and context both receive gradients
     vt2 = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
                             in_channels=5, out_channels=3, with_depth_net=False))
