@@ -438,4 +438,3 @@ class GeoMIMSwin(MixMIMTransformer):
         if self.out_fused:
             results.append(fused)
         return tuple(results)
-

@@ -26,8 +26,8 @@ def test_shapes_non_square_unmasked_multiscale():
     torch.manual_seed(0)
     model = GeoMIMSwin(arch=TINY, img_size=(128, 352), out_indices=(0, 1, 2, 3), out_fused=True)
     outs = model(torch.randn(2, 3, 128, 352))  # 32x88 tokens: not multiples of the 16-token window
-    assert [tuple(o.shape) for o in outs] == [(2, 32, 32, 88), (2, 64, 16, 44), (2, 128, 8, 22),
-                                             (2, 256, 4, 11), (2, 128, 8, 22)]
+    expected = [(2, 32, 32, 88), (2, 64, 16, 44), (2, 128, 8, 22), (2, 256, 4, 11), (2, 128, 8, 22)]
+    assert [tuple(o.shape) for o in outs] == expected
     outs = model(torch.randn(1, 2, 3, 100, 150))  # (B, N, ...) input, sizes not multiples of 32
     assert [tuple(o.shape[:3]) for o in outs] == [(1, 2, 32), (1, 2, 64), (1, 2, 128), (1, 2, 256), (1, 2, 128)]
     assert tuple(outs[0].shape[-2:]) == (25, 38) and tuple(outs[3].shape[-2:]) == (4, 5)
