@@ -199,8 +199,10 @@ class GeoMIMSwin(MixMIMTransformer):
         drop_rate / attn_drop_rate / drop_path_rate (float): dropout rates. Default 0.
         out_indices (Sequence[int]): stages (0..3) whose normed maps are returned when not masking,
             strides 4/8/16/32 px. Defaults to (2, 3).
-        with_fusion (bool): build the stage-3/4 :class:`TopDownFusion` (stride-16 output). Required for
-            masked pretraining. Defaults to True.
+        with_fusion (bool, optional): build the stage-3/4 :class:`TopDownFusion` (stride-16 output),
+            required for masked pretraining. None (default) -> ``use_mask or out_fused``, so a fine-tuning
+            backbone has no unused parameters (the pretraining checkpoint's ``fusion.*`` keys are then
+            reported as unexpected and ignored).
         out_fused (bool): when not masking, append the fused stride-16 map to the outputs. Default False.
         fusion_window_size (int): window of the fusion block at stride 16. Defaults to 7 (the official
             ``up_smooth_p4`` is a ``SwinBlock`` with its default window 7).
@@ -233,7 +235,7 @@ class GeoMIMSwin(MixMIMTransformer):
                  attn_drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  out_indices: Sequence[int] = (2, 3),
-                 with_fusion: bool = True,
+                 with_fusion: Optional[bool] = None,
                  out_fused: bool = False,
                  fusion_window_size: int = 7,
                  use_mask: bool = False,
@@ -270,6 +272,8 @@ class GeoMIMSwin(MixMIMTransformer):
                              f'stride ({max_stride} px) so that no layer mixes the two token groups')
         if not 0. < mask_ratio < 1.:
             raise ValueError(f'GeoMIMSwin: mask_ratio must be in (0, 1), got {mask_ratio}')
+        if with_fusion is None:
+            with_fusion = use_mask or out_fused
         if (use_mask or out_fused) and not with_fusion:
             raise ValueError('GeoMIMSwin: use_mask / out_fused need with_fusion=True (stride-16 output)')
         self.window_size = window_size

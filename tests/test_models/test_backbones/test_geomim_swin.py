@@ -138,7 +138,7 @@ def test_pretrain_checkpoint_keys_match_finetune_backbone(tmp_path):
     state['decoder.embed.weight'] = torch.zeros(2, 2)  # other parts of the pretraining model
     ckpt = osp.join(tmp_path, 'geomim.pth')
     torch.save({'state_dict': state}, ckpt)
-    finetune = GeoMIMSwin(arch=TINY, img_size=(64, 160), out_indices=(2, 3), with_fusion=False,
+    finetune = GeoMIMSwin(arch=TINY, img_size=(64, 160), out_indices=(2, 3),  # no fusion by default
                           init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
     finetune.init_weights()
     own, src = finetune.state_dict(), pretrain.state_dict()
@@ -158,6 +158,11 @@ def test_gradients_reach_every_trainable_parameter():
         if p.requires_grad:
             assert p.grad is not None and torch.count_nonzero(p.grad) > 0, name
     assert model.absolute_pos_embed.requires_grad  # official GeoMIM trains it
+    finetune = GeoMIMSwin(arch=TINY, img_size=(64, 160), out_indices=(0, 1, 2, 3))
+    outs = finetune(torch.randn(2, 3, 64, 160))
+    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
+    unused = [n for n, p in finetune.named_parameters() if p.grad is None or torch.count_nonzero(p.grad) == 0]
+    assert unused == []  # no unused parameters (DDP-safe fine-tuning backbone)
 
 
 def test_swin_b_paper_scale_is_constructible():
