@@ -14,7 +14,10 @@ coordinates ``(batch, z, y, x)`` into ``(B, C, Y, X)`` maps (``PointPillarsScatt
 sparse shape with z folded into channels), so rows are LiDAR y (index 0 at
 ``y_min``) and columns are LiDAR x (index 0 at ``x_min``): the ``(Y, X)``
 layout of :class:`mim3d_plugin.geometry.VoxelGrid` over the detector's
-``point_cloud_range``, coarsened by the stage's stride.
+``point_cloud_range``, coarsened by the stage's stride. BEVFusion's
+``BEVFusionSparseEncoder`` (mmdet3d ``projects/BEVFusion``; GeoMIM's teacher)
+works in ``(x, y, z)`` order and returns ``(B, C, X, Y)``; such maps are
+transposed to ``(Y, X)`` (``transpose_xy``).
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -45,11 +48,15 @@ class LiDARBEVTeacher(BaseModule):
             (``voxel_encoder``, ``middle_encoder``, ``backbone``, ``neck``) and
             BEVFusion-L (the detector's own ``voxelize``).
         stage (str): the stage whose output is returned: ``'pts_middle_encoder'``
-            (default; the BEV map after scatter / sparse encoder),
+            (default; the BEV map after scatter / sparse encoder; GeoMIM's
+            target),
             ``'pts_backbone'`` or ``'pts_neck'`` (the ``pts_`` prefix is
             optional).
         out_level (int): which element to return when the stage outputs a
             sequence (backbone levels, neck outputs). Default: 0.
+        transpose_xy (bool, optional): transpose the output's last two dims
+            to get rows = y, columns = x. None: automatic, True exactly when
+            the middle encoder is a ``BEVFusionSparseEncoder``. Default: None.
         checkpoint (str, optional): detector checkpoint, loaded with mmengine's
             ``load_checkpoint`` (``map_location='cpu'``). Every parameter and
             buffer of the stages that are run must be in it. Default: None.
@@ -63,7 +70,8 @@ class LiDARBEVTeacher(BaseModule):
     """
 
     def __init__(self, detector: dict, stage: str = 'pts_middle_encoder', out_level: int = 0,
-                 checkpoint: Optional[str] = None, init_cfg: Optional[dict] = None) -> None:
+                 transpose_xy: Optional[bool] = None, checkpoint: Optional[str] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         # the detector's BaseModel builds its data_preprocessor from the default scope
         scope = None if DefaultScope.get_current_instance() is not None else 'mmdet3d'
@@ -77,6 +85,10 @@ class LiDARBEVTeacher(BaseModule):
                              f'{detector.get("type")!r}; available stages: {available}')
         self.stage = name
         self.out_level = out_level
+        if transpose_xy is None:
+            middle = getattr(self.detector, self.prefix + 'middle_encoder')
+            transpose_xy = type(middle).__name__ == 'BEVFusionSparseEncoder'
+        self.transpose_xy = transpose_xy
         self.checkpoint = checkpoint
         self.detector.requires_grad_(False)
         self.detector.eval()
@@ -87,11 +99,11 @@ class LiDARBEVTeacher(BaseModule):
     @staticmethod
     def _stage_prefix(det: nn.Module, det_type) -> str:
         for prefix in ('pts_', ''):
-            if all(getattr(det, prefix + s, None) is not None for s in _STAGES[:2]):
+            if getattr(det, prefix + 'middle_encoder', None) is not None:
                 return prefix
         raise ValueError(f'LiDARBEVTeacher: detector {det_type!r} ({type(det).__name__}) is not a voxel-based LiDAR '
-                         f'detector: it needs pts_voxel_encoder + pts_middle_encoder (CenterPoint, BEVFusion-L) or '
-                         f'voxel_encoder + middle_encoder (VoxelNet)')
+                         f'detector: it needs a pts_middle_encoder (CenterPoint, BEVFusion-L) or a middle_encoder '
+                         f'(VoxelNet)')
 
     def _used_modules(self) -> List[str]:
         names = [self.prefix + s for s in _STAGES]
@@ -121,7 +133,7 @@ class LiDARBEVTeacher(BaseModule):
 
     def _voxelize(self, points: List[Tensor]) -> Tuple[Tensor, Optional[Tensor], Tensor]:
         det = self.detector
-        if callable(getattr(det, 'voxelize', None)):  # BEVFusion: feats, coords (b, z, y, x), sizes
+        if callable(getattr(det, 'voxelize', None)):  # BEVFusion: (mean) feats, coords (b, x, y, z), sizes
             feats, coors, sizes = det.voxelize(points)
             return feats, sizes, coors
         preprocessor = getattr(det, 'data_preprocessor', None)
@@ -150,8 +162,10 @@ class LiDARBEVTeacher(BaseModule):
             raise ValueError('LiDARBEVTeacher: got an empty list of point clouds')
         det, prefix = self.detector, self.prefix
         voxels, num_points, coors = self._voxelize(list(points))
-        encoder = getattr(det, prefix + 'voxel_encoder')
-        if num_points is not None:
+        encoder = getattr(det, prefix + 'voxel_encoder', None)
+        if encoder is None:  # BEVFusion-L: voxelize already averaged the points of each voxel
+            voxel_feats = voxels
+        elif num_points is not None:
             voxel_feats = encoder(voxels, num_points, coors)
         else:  # dynamic voxelization: the encoder also returns the voxel coordinates
             voxel_feats, coors = encoder(voxels, coors)
@@ -166,4 +180,6 @@ class LiDARBEVTeacher(BaseModule):
                 break
         if isinstance(x, (tuple, list)):
             x = x[self.out_level]
+        if self.transpose_xy:
+            x = x.transpose(-1, -2).contiguous()
         return x.detach()

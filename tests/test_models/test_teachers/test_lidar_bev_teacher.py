@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmcv.ops import Voxelization
 from mmengine.hub import get_config
 from mmengine.model import BaseModule
 
@@ -97,6 +98,12 @@ def test_stages_and_errors():
     assert backbone([cluster((3., 4., 0.))]).shape == (1, 256, 64, 64)
     with pytest.raises(ValueError, match=r"available stages: \['pts_middle_encoder', 'pts_backbone', 'pts_neck'\]"):
         MODELS.build(dict(type='LiDARBEVTeacher', detector=cfg, stage='pts_bbox_head'))
+    plain = MODELS.build(dict(type='LiDARBEVTeacher', detector=cfg))
+    assert not plain.transpose_xy  # automatic: CenterPoint's scatter is already (Y, X)
+    transposed = MODELS.build(dict(type='LiDARBEVTeacher', detector=cfg, transpose_xy=True))
+    transposed.load_state_dict(plain.state_dict())
+    pts = [cluster((3., 4., 0.))]
+    torch.testing.assert_close(transposed(pts), plain(pts).transpose(-1, -2))
     with pytest.raises(ValueError, match='not a voxel-based LiDAR detector'):
         MODELS.build(dict(type='LiDARBEVTeacher', detector=dict(type='SECOND', in_channels=4, out_channels=[8],
                                                                 layer_nums=[1], layer_strides=[1])))
@@ -150,3 +157,33 @@ def test_real_nuscenes_frame(pillar_teacher, voxel_teacher):
     near = F.max_pool2d(occupied.view(1, 1, 180, 180), 3, 1, 1).flatten() > 0
     lit = bev[0].abs().sum(0).flatten() > 0
     assert not (lit & ~near).any() and lit.sum() >= 0.5 * occupied.sum()
+
+
+class _BEVFusionStyleDetector(BaseModule):
+    """BEVFusion-L layout: the detector voxelizes itself (mean of the points of each voxel), no voxel encoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.pts_voxel_layer = Voxelization(voxel_size=[0.5, 0.5, 8.], point_cloud_range=[-8., -8., -5., 8., 8., 3.],
+                                            max_num_points=10, max_voxels=1000)
+        self.pts_voxel_encoder = None
+        self.pts_middle_encoder = MODELS.build(dict(type='PointPillarsScatter', in_channels=5, output_shape=(32, 32)))
+
+    def voxelize(self, points):
+        feats, coords, sizes = [], [], []
+        for b, pts in enumerate(points):
+            voxels, coors, num = self.pts_voxel_layer(pts)
+            feats.append(voxels.sum(1) / num.view(-1, 1))
+            coords.append(F.pad(coors, (1, 0), value=b))
+            sizes.append(num)
+        return torch.cat(feats), torch.cat(coords), torch.cat(sizes)
+
+
+def test_detector_with_own_voxelize_and_no_voxel_encoder():
+    teacher = MODELS.build(dict(type='LiDARBEVTeacher', detector=dict(type=_BEVFusionStyleDetector)))
+    points = torch.tensor([[1.1, -2.2, 0.3, 10., 0.], [1.3, -2.4, 0.5, 30., 0.]])
+    out = teacher([points])
+    assert out.shape == (1, 5, 32, 32)
+    # voxel (x = floor(9.1 / 0.5) = 18, y = floor(5.8 / 0.5) = 11) holds the mean of both points
+    assert occupied_cells(out).tolist() == [[0, 11, 18]]
+    torch.testing.assert_close(out[0, :, 11, 18], points.mean(0))
