@@ -311,7 +311,10 @@ class GeoMIMSwin(MixMIMTransformer):
     # ------------------------------------------------------------------ weights
     def init_weights(self) -> None:
         """Scratch init (MixMIM pretraining style: fixed 2D sin-cos position embedding, xavier Linear,
-        unit LayerNorm), then mmengine's ``init_cfg`` (a ``Pretrained`` checkpoint overrides it)."""
+        unit LayerNorm), then mmengine's ``init_cfg`` (a ``Pretrained`` checkpoint overrides it). Runs once:
+        a second call (mmengine's ``is_init``) keeps the weights."""
+        if self.is_init:
+            return
         h, w = self.patch_resolution  # mmpretrain's helper flattens (w, h): transpose to row-major (h, w)
         pos = build_2d_sincos_position_embedding((h, w), self.embed_dims).reshape(w, h, -1).transpose(0, 1)
         self.absolute_pos_embed.data.copy_(pos.reshape(1, h * w, self.embed_dims))

@@ -121,7 +121,9 @@ class GeoMIMDecoder(BaseModule):
 
     def init_weights(self) -> None:
         """MAE-style init (xavier Linear, unit LN, mask token N(0, 0.02)), then children's own init (CVA
-        output projections back to zero)."""
+        output projections back to zero). Runs once (mmengine's ``is_init``)."""
+        if self.is_init:
+            return
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)

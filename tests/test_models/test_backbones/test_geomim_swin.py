@@ -141,6 +141,7 @@ def test_pretrain_checkpoint_keys_match_finetune_backbone(tmp_path):
     finetune = GeoMIMSwin(arch=TINY, img_size=(64, 160), out_indices=(2, 3),  # no fusion by default
                           init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
     finetune.init_weights()
+    finetune.init_weights()  # a second call must not re-randomise the loaded weights
     own, src = finetune.state_dict(), pretrain.state_dict()
     assert set(own) <= set(src)
     assert {k.split('.')[0] for k in set(src) - set(own)} == {'fusion'}
