@@ -160,8 +160,14 @@ class LiDARBEVTeacher(BaseModule):
         """
         if len(points) == 0:
             raise ValueError('LiDARBEVTeacher: got an empty list of point clouds')
+        points = [p.float() for p in points]  # the teacher runs in float32 even under autocast
+        with torch.autocast(device_type=points[0].device.type, enabled=False):
+            return self._forward_fp32(points)
+
+    def _forward_fp32(self, points: List[Tensor]) -> Tensor:
+        """The stages up to ``self.stage`` on float32 points (see :meth:`forward`)."""
         det, prefix = self.detector, self.prefix
-        voxels, num_points, coors = self._voxelize(list(points))
+        voxels, num_points, coors = self._voxelize(points)
         encoder = getattr(det, prefix + 'voxel_encoder', None)
         if encoder is None:  # BEVFusion-L: voxelize already averaged the points of each voxel
             voxel_feats = voxels

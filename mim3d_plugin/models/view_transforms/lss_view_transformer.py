@@ -156,7 +156,8 @@ class LSSViewTransformer(BaseModule):
                 - BEV features ``(B, Z * C, Y, X)`` (rows = y, columns = x of the
                   grid; halved by ``bev_downsample``) or ``(B, C, Z, Y, X)`` with
                   ``collapse_z=False``.
-                - ``(B, N_cam, D, h, w)`` depth probabilities (softmax over D).
+                - ``(B, N_cam, D, h, w)`` depth probabilities (softmax over D,
+                  computed in at least float32).
         """
         if depth_logits is None:
             if self.depth_net is None:
@@ -172,7 +173,7 @@ class LSSViewTransformer(BaseModule):
                 raise ValueError(f'LSSViewTransformer: depth_logits must be (B, N_cam, D={self.num_bins}, '
                                  f'{self.feature_size[0]}, {self.feature_size[1]}), got {tuple(depth_logits.shape)}')
             context = feats
-        depth_prob = depth_logits.softmax(dim=2)
+        depth_prob = depth_logits.to(torch.promote_types(depth_logits.dtype, torch.float32)).softmax(dim=2)
         volume = self.splat(depth_prob, context, lidar2img)  # (B, C, Z, Y, X)
         if not self.collapse_z:
             return volume, depth_prob
@@ -191,10 +192,14 @@ class LSSViewTransformer(BaseModule):
 
         Returns:
             Tensor: ``(B, C, Z, Y, X)`` voxel features at the full grid
-            resolution (before Z collapsing and ``bev_downsample``).
+            resolution (before Z collapsing and ``bev_downsample``), in at
+            least float32 (the lifting runs outside autocast, as BEVDet's
+            ``force_fp32``).
         """
-        points = frustum_to_points(self.frustum.to(lidar2img.dtype), lidar2img)
-        return depth_weighted_pooling(points, depth_prob, context, self.grid)
+        dtype = torch.promote_types(context.dtype, torch.float32)
+        with torch.autocast(device_type=context.device.type, enabled=False):
+            points = frustum_to_points(self.frustum.to(dtype), lidar2img.to(dtype))
+            return depth_weighted_pooling(points, depth_prob.to(dtype), context.to(dtype), self.grid)
 
     def get_depth_target(self, depth_maps: Tensor) -> Tuple[Tensor, Tensor]:
         """One-hot depth-bin targets ``(B, N_cam, h, w, D)`` and foreground mask ``(B, N_cam, h, w)``.

@@ -183,3 +183,15 @@ def test_depth_target_and_loss_methods():
     assert vt.depth_loss(depth_prob, depth) > 0
     with pytest.raises(ValueError, match='depth maps'):
         vt.get_depth_target(torch.zeros(1, 2, 4, 16))
+
+
+def test_splat_runs_in_float32_under_autocast():
+    vt = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
+                           in_channels=5, out_channels=3, with_depth_net=False))
+    context = torch.randn(1, 2, 3, 2, 4)
+    logits = torch.randn(1, 2, 8, 2, 4)
+    ref, _ = vt(context, tiny_cameras(1).float(), depth_logits=logits)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        out, depth_prob = vt(context.bfloat16(), tiny_cameras(1).float(), depth_logits=logits.bfloat16())
+    assert out.dtype == depth_prob.dtype == torch.float32
+    torch.testing.assert_close(out, ref, atol=0.05, rtol=0.02)
