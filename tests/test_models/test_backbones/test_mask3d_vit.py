@@ -119,3 +119,36 @@ def test_non_square_checkpoint_resize_needs_grid(tmp_path):
                       pretrained_patch_resolution=(2, 3))
     other.load_state_dict(sd)
     assert other.pos_embed.shape == (1, 1 + 12, 64)
+
+
+def test_bevdet_mask3d_config_backbone_and_neck(tmp_path):
+    """The BEVDet config's image encoder loads a Mask3D pretraining checkpoint and gives the
+    stride-16 map the LSS view transformer expects."""
+    import os.path as osp
+    import sys
+
+    from mmengine.config import Config
+    from mmengine.utils import import_modules_from_strings
+
+    from mmdet3d.registry import MODELS
+    root = osp.join(osp.dirname(__file__), '../../..')
+    sys.path.insert(0, osp.abspath(root))
+    import_modules_from_strings(['projects.BEVDet.bevdet'])
+    init_default_scope('mmdet3d')
+    cfg = Config.fromfile(
+        osp.join(root, 'projects/BEVDet/configs/bevdet-mask3d-vit-tiny-p16_1xb1-6e_nus-mini.py'))
+    pre = MODELS.build(dict(cfg.model.img_backbone, init_cfg=None, with_depth_encoder=True))
+    pre.init_weights()
+    ckpt = tmp_path / 'mask3d_nus.pth'
+    torch.save(dict(state_dict={'backbone.' + k: v for k, v in pre.state_dict().items()}), ckpt)
+    backbone = MODELS.build(dict(cfg.model.img_backbone,
+                                 init_cfg=dict(type='Pretrained', prefix='backbone.',
+                                               checkpoint=str(ckpt))))
+    backbone.init_weights()
+    torch.testing.assert_close(backbone.layers[3].ffn.layers[1].weight,
+                               pre.layers[3].ffn.layers[1].weight)
+    neck = MODELS.build(cfg.model.img_neck)
+    feats = neck(backbone(torch.randn(2, 3, *cfg.input_size)))
+    feat = feats[cfg.model.img_neck_out_index]
+    assert feat.shape == (2, cfg.model.img_view_transformer.in_channels,
+                          cfg.input_size[0] // 16, cfg.input_size[1] // 16)

@@ -1,0 +1,122 @@
+"""Figure + per-frame depth metrics of a trained Mask3D model on held-out RGB-D frames.
+
+    python docs/mask3d/visualize_mask3d.py CONFIG CHECKPOINT --out docs/mask3d/redwood_frame4.png
+
+Row 1: the pretext task (RGB and depth masked with the training ratios); row 2: monocular depth
+(RGB unmasked, depth fully masked). Columns: input RGB with dropped patches greyed, the masks,
+the depth input (dropped patches blank), predicted depth, true depth (same colour scale).
+Also prints AbsRel / RMSE / delta<1.25 per held-out frame for both settings and for a constant
+baseline (median valid depth of the training frames).
+"""
+import argparse
+
+import matplotlib
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+
+import mim3d_plugin  # noqa: F401
+from mim3d_plugin.evaluation.metrics.depth_metric import depth_metrics
+from mmdet3d.registry import DATASETS, MODELS
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def run(model, batch, rgb_ratio, depth_ratio, seed=0):
+    data = model.data_preprocessor(batch, False)
+    imgs, depth, _ = model.frames(data['inputs'])
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        out = model.backbone(imgs, model.head.encode_depth_input(depth), mask_ratio=rgb_ratio,
+                             depth_mask_ratio=depth_ratio, generator=gen)
+        pred = model.head.predict_depth(out)
+    return out, pred[0], depth[0]
+
+
+def upsample(mask, hw, p):
+    return mask.reshape(hw).repeat_interleave(p, 0).repeat_interleave(p, 1).numpy() > 0
+
+
+def score(pred, gt, mask=None):
+    s = depth_metrics(pred, gt, mask)
+    n = max(s['n'], 1)
+    return dict(abs_rel=s['abs_rel_sum'] / n, rmse=(s['sq_err_sum'] / n)**.5,
+                delta1=s['delta1_sum'] / n, n=s['n'])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('config')
+    ap.add_argument('checkpoint')
+    ap.add_argument('--out', default='docs/mask3d/redwood_frame4.png')
+    ap.add_argument('--frame', type=int, default=0, help='index in the val dataset')
+    args = ap.parse_args()
+    init_default_scope('mmdet3d')
+    cfg = Config.fromfile(args.config)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model.eval()
+    val = DATASETS.build(cfg.val_dataloader.dataset)
+    train = DATASETS.build(cfg.train_dataloader.dataset)
+    rgb_r, dep_r = cfg.model.backbone.mask_ratio, cfg.model.backbone.depth_mask_ratio
+    p = cfg.model.head.patch_size
+
+    train_depth = torch.cat([train[i]['inputs']['depth'].flatten() for i in range(len(train))])
+    const = float(train_depth[train_depth > 0].median())
+    print(f'constant baseline depth (median of training frames): {const:.3f} m')
+    print('frame | setting | AbsRel | RMSE (m) | delta<1.25 | pixels')
+    for i in range(len(val)):
+        item = val[i]
+        name = item['data_samples'].metainfo['img_path'].split('/')[-1]
+        batch = pseudo_collate([item])
+        out, pred, gt = run(model, batch, rgb_r, dep_r)
+        dropped = torch.from_numpy(upsample(out['depth_mask'][0], out['hw'], p))
+        rows = [('pretext, masked depth patches', score(pred, gt, dropped))]
+        out_m, pred_m, _ = run(model, batch, 0., 1.)
+        rows.append(('monocular (depth 100% masked)', score(pred_m, gt)))
+        rows.append(('constant baseline', score(torch.full_like(gt, const), gt)))
+        for setting, s in rows:
+            print(f"{name} | {setting} | {s['abs_rel']:.3f} | {s['rmse']:.3f} | "
+                  f"{s['delta1']:.3f} | {s['n']}")
+
+    item = val[args.frame]
+    batch = pseudo_collate([item])
+    rgb = item['inputs']['img'].permute(1, 2, 0).numpy()
+    fig, axes = plt.subplots(2, 5, figsize=(20, 6.4))
+    for row, (rr, dr, title) in enumerate([(rgb_r, dep_r, f'pretext: RGB {rgb_r:.0%} / depth '
+                                            f'{dep_r:.0%} masked'),
+                                           (0., 1., 'monocular: RGB 0% / depth 100% masked')]):
+        out, pred, gt = run(model, batch, rr, dr)
+        hw = out['hw']
+        rgb_mask = upsample(out['rgb_mask'][0], hw, p)
+        dep_mask = upsample(out['depth_mask'][0], hw, p)
+        shown = rgb.copy()
+        shown[rgb_mask] = (0.3 * shown[rgb_mask] + 0.7 * 128).astype(np.uint8)
+        gt_np, pred_np = gt.numpy(), pred.numpy()
+        vmax = float(np.percentile(gt_np[gt_np > 0], 99))
+        dep_in = np.where(dep_mask, np.nan, np.where(gt_np > 0, gt_np, np.nan))
+        mask_img = np.zeros(rgb_mask.shape + (3, ))
+        mask_img[..., 0] = rgb_mask
+        mask_img[..., 2] = dep_mask
+        panels = [(shown, 'input RGB (dropped patches grey)', None),
+                  (mask_img, 'mask: red = RGB dropped, blue = depth dropped', None),
+                  (dep_in, 'depth input (visible patches, valid px)', 'viridis'),
+                  (pred_np, 'predicted depth', 'viridis'),
+                  (np.where(gt_np > 0, gt_np, np.nan), 'true depth (white = invalid)', 'viridis')]
+        for ax, (im, t, cmap) in zip(axes[row], panels):
+            h = ax.imshow(im, cmap=cmap, vmin=0 if cmap else None, vmax=vmax if cmap else None)
+            ax.set_title(t, fontsize=9)
+            ax.axis('off')
+        axes[row, 0].text(-0.05, 0.5, title, transform=axes[row, 0].transAxes, rotation=90,
+                          va='center', ha='right', fontsize=9)
+    fig.colorbar(h, ax=axes.ravel().tolist(), shrink=0.6, label='depth (m)')
+    fig.savefig(args.out, dpi=80, bbox_inches='tight')
+    print('saved', args.out)
+
+
+if __name__ == '__main__':
+    main()
