@@ -2,6 +2,7 @@
 import copy
 from typing import Callable, Dict, List, Optional, Union
 
+import torch
 from mmengine.fileio import load
 from mmdet3d.datasets import NuScenesDataset
 from mmdet3d.registry import DATASETS
@@ -102,6 +103,18 @@ class NuScenesMultiViewDataset(NuScenesDataset):
             data_info = self.parse_data_info(raw)
             data_list.extend(data_info if isinstance(data_info, list) else [data_info])
         return data_list
+
+    def parse_ann_info(self, info: dict) -> dict:
+        """mmdet3d's nuScenes annotations (boxes with ``num_lidar_pts > 0``, bottom-centred
+        ``LiDARInstance3DBoxes`` (x, y, z, l, w, h, yaw, vx, vy), NaN velocity -> 0) without the
+        boxes of categories outside ``classes`` (label -1), so no -1 label reaches a head."""
+        ann_info = super().parse_ann_info(info)
+        keep = ann_info['gt_labels_3d'] >= 0
+        if not keep.all():
+            for key, value in ann_info.items():
+                if key != 'instances' and hasattr(value, '__len__') and len(value) == len(keep):
+                    ann_info[key] = value[torch.as_tensor(keep)] if hasattr(value, 'tensor') else value[keep]
+        return ann_info
 
     def full_init(self) -> None:
         """Also build the token -> index map used by :meth:`get_adjacent_info`."""

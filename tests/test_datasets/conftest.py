@@ -30,21 +30,21 @@ def synthetic_camera(height: int, width: int, yaw_deg: float) -> tuple:
 
 
 def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
-    """(H, W, 3) uint8 low-frequency colour pattern: bilinear resampling changes it little."""
+    """(H, W, 3) uint8 colour pattern of 16-32 px periods: resampling changes it little, a few px shift a lot."""
     rng = np.random.RandomState(seed)
     v, u = np.mgrid[0:height, 0:width].astype(np.float64)
     chans = []
     for _ in range(3):
-        fu, fv, ph = rng.uniform(0.02, 0.05), rng.uniform(0.02, 0.05), rng.uniform(0, 6.28)
-        chans.append(127.5 + 100 * np.sin(fu * u * 2 * np.pi / 4 + ph) * np.cos(fv * v * 2 * np.pi / 4 + ph / 2))
+        pu, pv, ph = rng.uniform(16, 32), rng.uniform(16, 32), rng.uniform(0, 6.28)
+        chans.append(127.5 + 100 * np.sin(2 * np.pi * u / pu + ph) * np.cos(2 * np.pi * v / pv + ph / 2))
     return np.clip(np.stack(chans, -1), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture
 def synthetic_results() -> dict:
-    """Pipeline results after LoadMultiViewImages for 3 synthetic views of 90x160 px (no files)."""
+    """Pipeline results after LoadMultiViewImages for 3 synthetic views of 180x320 px (no files)."""
     from mim3d_plugin.datasets.transforms.load_multiview_images import pad_to_4x4
-    height, width = 90, 160
+    height, width = 180, 320
     cams = [synthetic_camera(height, width, yaw) for yaw in (0.0, 120.0, -120.0)]
     cam2img = [pad_to_4x4(c[0]) for c in cams]
     lidar2cam = [c[1] for c in cams]
