@@ -89,8 +89,8 @@ def test_depth_weighted_pooling_equals_outer_product_and_naive_reference():
     torch.manual_seed(0)
     grid = VoxelGrid([-6, -6, -1, 6, 6, 3], [2, 2, 2])
     mats = two_batches_two_cams()
-    points = frustum_to_points(create_frustum((16, 32), (2, 4), depth_bin_centers((1., 8., 1.5),
-                                                                                   dtype=torch.float64)), mats)
+    depths = depth_bin_centers((1., 8., 1.5), dtype=torch.float64)
+    points = frustum_to_points(create_frustum((16, 32), (2, 4), depths), mats)
     depth = torch.rand(2, 2, 5, 2, 4, dtype=torch.float64, requires_grad=True)
     context = torch.randn(2, 2, 3, 2, 4, dtype=torch.float64, requires_grad=True)
     out = depth_weighted_pooling(points, depth, context, grid)
