@@ -11,7 +11,7 @@ import projects.BEVDet.bevdet  # noqa: F401
 from mmdet3d.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-SMALL_CFG = osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-s16_1xb1-6e_nus-mini.py')
+SMALL_CFG = osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py')
 BACKBONE = dict(type='GeoMIMSwin', arch=dict(embed_dims=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2]),
                 img_size=(64, 176), window_size=(4, 4, 4, 2), out_indices=(), out_fused=True)
 

@@ -4,13 +4,13 @@
 # pretraining config (configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py: width 64, depths 2-2-2-2,
 # masking off, fused stride-16 output), LSS into a 1.6 m BEV grid over +-51.2 m (64x64, 59 depth bins),
 # BEV encoder 32 -> 128 channels, CenterHead with the 6 CenterPoint task groups. Trained from scratch here;
-# bevdet-swin-s16-geomim_1xb1-6e_nus-mini.py starts the backbone from a GeoMIM checkpoint.
+# bevdet-swin-s16-geomim_1xb1-4e_nus-mini.py starts the backbone from a GeoMIM checkpoint.
 #   python tools/create_data.py nuscenes --root-path ../shared/data/nuscenes --version v1.0-mini \
 #       --out-dir data/nuscenes_infos
-#   python tools/train.py projects/BEVDet/configs/bevdet-swin-s16_1xb1-6e_nus-mini.py \
+#   python tools/train.py projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py \
 #       --work-dir work_dirs/bevdet_small
-#   python tools/test.py projects/BEVDet/configs/bevdet-swin-s16_1xb1-6e_nus-mini.py \
-#       work_dirs/bevdet_small/epoch_6.pth --out-dir work_dirs/bevdet_small/results
+#   python tools/test.py projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py \
+#       work_dirs/bevdet_small/epoch_4.pth --out-dir work_dirs/bevdet_small/results
 _base_ = ['../../../configs/_base_/datasets/nus-mv-mini.py']
 custom_imports = dict(imports=['mim3d_plugin', 'projects.BEVDet.bevdet'], allow_failed_imports=False)
 
@@ -77,10 +77,10 @@ optim_wrapper = dict(
     constructor='LayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.8, backbone='img_backbone'),
     clip_grad=dict(max_norm=5, norm_type=2))
-max_epochs = 6
+max_epochs = 4
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[5], gamma=0.1, begin=0, end=max_epochs),
+    dict(type='MultiStepLR', by_epoch=True, milestones=[3], gamma=0.1, begin=0, end=max_epochs),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
