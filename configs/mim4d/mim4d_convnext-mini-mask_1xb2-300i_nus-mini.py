@@ -19,7 +19,7 @@ volume_channels = 16
 model = dict(
     img_backbone=dict(arch=dict(_delete_=True, depths=[1, 1, 2, 1], channels=[16, 32, 64, 128]), drop_path_rate=0.0,
                       init_cfg=None),
-    img_neck=dict(in_channels=[32, 64, 128], out_channels=64),
+    img_neck=dict(in_channels=[64, 128], out_channels=64),
     view_transform=dict(grid_config=grid_config, input_size=final_dim, in_channels=64, lift_channels=32,
                         out_channels=volume_channels),
     temporal_builder=dict(point_cloud_range=volume_range, voxel_size=voxel_size, embed_dims=volume_channels,

@@ -24,14 +24,14 @@ convnext_small_in1k = ('https://download.openmmlab.com/mmclassification/v0/convn
 model = dict(
     type='MIM4D',
     num_frames=num_prev_frames + 1,
-    neck_level=1,
+    neck_level=0,  # FPN level of stride 16 (ConvNeXt stages 2 and 3 fused)
     data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
     img_backbone=dict(
-        type='MaskConvNeXt', arch='small', out_indices=(1, 2, 3), drop_path_rate=0.1, gap_before_final_norm=False,
+        type='MaskConvNeXt', arch='small', out_indices=(2, 3), drop_path_rate=0.1, gap_before_final_norm=False,
         mask_ratio=0.3, mask_patch_size=32,
         init_cfg=dict(type='Pretrained', checkpoint=convnext_small_in1k, prefix='backbone.')),
-    img_neck=dict(type='mmdet.FPN', in_channels=[192, 384, 768], out_channels=256, num_outs=3),
+    img_neck=dict(type='mmdet.FPN', in_channels=[384, 768], out_channels=256, num_outs=2),
     view_transform=dict(type='VoxelLifting', grid_config=grid_config, input_size=final_dim,
                         downsample=16, in_channels=256, lift_channels=64, out_channels=volume_channels, num_convs=2),
     temporal_builder=dict(type='SceneFlowPseudo3DBuilder', point_cloud_range=volume_range, voxel_size=voxel_size,

@@ -11,7 +11,8 @@ the views frame-major so the standard packer and data preprocessor batch them.
 Output layout (``F = T + 1`` frames, ``N`` views, current frame last):
 
 * ``img``, ``cam2img``, ``ori_cam2img``, ``lidar2cam``, ``lidar2img``,
-  ``ori_lidar2img``, ``cam2ego``, ``img_aug_matrix``, ``img_path``: lists of
+  ``ori_lidar2img``, ``cam2ego``, ``img_aug_matrix``, ``filename`` and
+  ``img_path`` (image files): lists of
   ``F * N`` entries, view ``f * N + n`` = camera ``n`` of frame ``f``;
 * ``ego2global``, ``lidar2ego``: lists of ``F`` (4, 4) float64 arrays;
 * ``frame_valid``: ``(F,)`` bool; False for an earlier frame that only repeats
@@ -30,7 +31,7 @@ from mmcv.transforms import BaseTransform, Compose
 from mmdet3d.registry import TRANSFORMS
 
 VIEW_KEYS = ('img', 'cam2img', 'ori_cam2img', 'lidar2cam', 'lidar2img', 'ori_lidar2img', 'cam2ego',
-             'img_aug_matrix', 'img_path')
+             'img_aug_matrix', 'filename')
 
 
 @TRANSFORMS.register_module()
@@ -82,6 +83,8 @@ class MultiFrameMultiView(BaseTransform):
         for key in VIEW_KEYS:
             if key in current:
                 current[key] = [v for f in frames for v in f[key]]
+        if 'filename' in current:
+            current['img_path'] = list(current['filename'])
         current['ego2global'] = [np.asarray(f['ego2global'], np.float64) for f in frames]
         current['lidar2ego'] = [np.asarray(f['lidar_points']['lidar2ego'], np.float64) for f in frames]
         current['frame_valid'] = np.array([not info.get('adjacent_fallback', False) for info in prev_infos] + [True])
