@@ -122,10 +122,10 @@ def test_matches_mmdet3d_converter(infos, nusc):
     ref_train, ref_val = ref_module._fill_trainval_infos(nusc, set(), {scene['token']}, max_sweeps=0)
     ref = next(r for r in ref_val if r['token'] == ours['token'])
     assert ours['timestamp'] == ref['timestamp'] / 1e6
-    np.testing.assert_allclose(ours['ego2global'], _quat_to_mat(ref['ego2global_rotation'],
-                                                               ref['ego2global_translation']), atol=1e-9)
-    np.testing.assert_allclose(ours['lidar_points']['lidar2ego'], _quat_to_mat(ref['lidar2ego_rotation'],
-                                                                              ref['lidar2ego_translation']), atol=1e-9)
+    ref_ego2global = _quat_to_mat(ref['ego2global_rotation'], ref['ego2global_translation'])
+    ref_lidar2ego = _quat_to_mat(ref['lidar2ego_rotation'], ref['lidar2ego_translation'])
+    np.testing.assert_allclose(ours['ego2global'], ref_ego2global, atol=1e-9)
+    np.testing.assert_allclose(ours['lidar_points']['lidar2ego'], ref_lidar2ego, atol=1e-9)
     assert ours['lidar_points']['lidar_path'] == osp.basename(ref['lidar_path'])
     for cam in NUSCENES_CAMERAS:
         ref_cam, our_cam = ref['cams'][cam], ours['images'][cam]
