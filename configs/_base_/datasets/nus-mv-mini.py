@@ -24,8 +24,9 @@ data_prefix = dict(pts=nus_root + 'samples/LIDAR_TOP', sweeps=nus_root + 'sweeps
                    **{cam: nus_root + 'samples/' + cam for cam in cameras})
 
 final_dim = (128, 352)  # (H, W) px after image augmentation
-# BEVDet image-view augmentation (resize_lim is added to final_dim[1] / W)
-ida_aug_conf = dict(final_dim=final_dim, resize_lim=(-0.06, 0.11), bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4),
+# BEVDet image-view augmentation (resize_lim is added to final_dim[1] / W = 0.22 here: BEVDet's (-0.06, 0.11)
+# at 704 px wide, halved with the image size, i.e. the same -14%..+25% relative zoom)
+ida_aug_conf = dict(final_dim=final_dim, resize_lim=(-0.03, 0.055), bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4),
                     rand_flip=True)
 # BEVDet global BEV augmentation (detection fine-tuning)
 bda_aug_conf = dict(rot_lim=(-22.5, 22.5), scale_lim=(0.95, 1.05), flip_dx_ratio=0.5, flip_dy_ratio=0.5)
