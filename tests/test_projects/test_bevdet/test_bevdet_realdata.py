@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 import mim3d_plugin  # noqa: F401
@@ -78,7 +79,7 @@ def test_bevdet4d_dataset_and_forward(monkeypatch):
     model_cfg.update(type='BEVDet4D', num_adjacent=1)
     model_cfg.img_bev_encoder_backbone.in_channels *= 2
     model = MODELS.build(model_cfg).eval()
-    data = model.data_preprocessor(dict(inputs=[sample['inputs']], data_samples=[sample['data_samples']]))
+    data = model.data_preprocessor(pseudo_collate([sample]))
     with torch.no_grad():
         preds = model(**data, mode='predict')
     assert preds[0].pred_instances_3d.bboxes_3d.tensor.shape[-1] == 9
