@@ -78,3 +78,28 @@ def test_gradients_and_bad_mask():
     assert not [n for n in no_grad if not n.startswith('norm0') and not n.startswith('norm1')]
     with pytest.raises(ValueError, match='mask must be'):
         model(x, torch.ones(1, 3, 3, dtype=torch.bool))
+
+
+def test_mim4d_checkpoint_loads_into_bevdet_config(tmp_path):
+    """The BEVDet config of the small MIM4D run builds and its backbone loads a MIM4D checkpoint by init_cfg."""
+    pytest.importorskip('projects.BEVDet.bevdet')
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    import projects.BEVDet.bevdet  # noqa: F401
+    init_default_scope('mmdet3d')
+    cfg = Config.fromfile('projects/BEVDet/configs/bevdet-mask-convnext-mini-mim4d_1xb1-4e_nus-mini.py')
+    mim4d_cfg = Config.fromfile('configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py')
+    torch.manual_seed(0)
+    pretrained = MODELS.build(mim4d_cfg.model.img_backbone)
+    ckpt = tmp_path / 'iter_300.pth'
+    save_checkpoint({'state_dict': {'img_backbone.' + k: v for k, v in pretrained.state_dict().items()}}, str(ckpt))
+    cfg.model.img_backbone.init_cfg.checkpoint = str(ckpt)
+    det_backbone = MODELS.build(cfg.model.img_backbone)
+    det_backbone.init_weights()
+    for k, v in pretrained.state_dict().items():
+        assert torch.equal(det_backbone.state_dict()[k], v), k
+    x = torch.randn(1, 3, 128, 352)
+    feats = det_backbone(x)  # no mask: dense finetuning backbone
+    assert [f.shape for f in feats] == [(1, 64, 8, 22), (1, 128, 4, 11)]
+    neck = MODELS.build(cfg.model.img_neck)
+    assert neck(feats)[0].shape == (1, 256, 8, 22)
