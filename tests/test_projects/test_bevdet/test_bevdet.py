@@ -77,9 +77,13 @@ def test_bevdet4d_gradients_and_adjacent_no_grad():
     torch.manual_seed(0)
     model = MODELS.build(tiny_bevdet_cfg('BEVDet4D', bev_in=16))
     inputs, samples = make_batch(batch=1, n_adjacent=1)
+    inputs['imgs'].requires_grad_(True)
     losses = model.loss(inputs, samples)
     sum(losses.values()).backward()
     assert _trainable_without_grad(model) == []
+    # the adjacent frame (views 2, 3) is encoded without gradient, as the official BEVDet4D
+    assert inputs['imgs'].grad[:, :2].abs().sum() > 0
+    assert inputs['imgs'].grad[:, 2:].abs().sum() == 0
     with pytest.raises(ValueError, match='num_adjacent'):
         model.loss(dict(imgs=inputs['imgs'][:, :3]), samples)
 
