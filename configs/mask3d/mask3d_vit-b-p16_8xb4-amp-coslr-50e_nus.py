@@ -27,7 +27,6 @@ test_evaluator = val_evaluator
 base_lr = 1.5e-4 * 8 * 4 * 6 / 256  # MAE scaling by frames (views) per step
 optim_wrapper = dict(
     type='AmpOptimWrapper',
-    loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(custom_keys={
         'ln': dict(decay_mult=0.0),

@@ -11,7 +11,7 @@ custom_imports = dict(imports=['mim3d_plugin', 'mim3d_plugin.evaluation'],
 
 dataset_type = 'RGBDFrameDataset'
 data_root = 'data/scannet/'
-img_size = {{_base_.img_size}}
+img_size = (240, 320)  # (H, W) px, as the model base config
 train_pipeline = [
     dict(type='LoadRGBDFrame', min_depth=0.1, max_depth=10.0),
     dict(type='RGBDResize', scale=(img_size[1], img_size[0])),
@@ -48,7 +48,6 @@ test_evaluator = val_evaluator
 base_lr = 1.5e-4 * 512 / 256
 optim_wrapper = dict(
     type='AmpOptimWrapper',
-    loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(custom_keys={
         'ln': dict(decay_mult=0.0),

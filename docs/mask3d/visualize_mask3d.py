@@ -26,7 +26,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def run(model, batch, rgb_ratio, depth_ratio, seed=0):
+def run(model, batch, rgb_ratio, depth_ratio, seed=0, view=0):
+    """Masked forward; returns the backbone output and (pred, gt) of all frames (B*N, H, W)."""
     data = model.data_preprocessor(batch, False)
     imgs, depth, _ = model.frames(data['inputs'])
     gen = torch.Generator().manual_seed(seed)
@@ -34,7 +35,7 @@ def run(model, batch, rgb_ratio, depth_ratio, seed=0):
         out = model.backbone(imgs, model.head.encode_depth_input(depth), mask_ratio=rgb_ratio,
                              depth_mask_ratio=depth_ratio, generator=gen)
         pred = model.head.predict_depth(out)
-    return out, pred[0], depth[0]
+    return out, pred, depth, imgs
 
 
 def upsample(mask, hw, p):
@@ -54,6 +55,8 @@ def main():
     ap.add_argument('checkpoint')
     ap.add_argument('--out', default='docs/mask3d/redwood_frame4.png')
     ap.add_argument('--frame', type=int, default=0, help='index in the val dataset')
+    ap.add_argument('--view', type=int, default=0, help='camera view of a multi-view sample')
+    ap.add_argument('--per-frame', action='store_true', help='print metrics per val sample')
     args = ap.parse_args()
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(args.config)
@@ -65,35 +68,56 @@ def main():
     rgb_r, dep_r = cfg.model.backbone.mask_ratio, cfg.model.backbone.depth_mask_ratio
     p = cfg.model.head.patch_size
 
-    train_depth = torch.cat([train[i]['inputs']['depth'].flatten() for i in range(len(train))])
+    n_train = min(len(train), 10)
+    train_depth = torch.cat([train[i]['inputs']['depth'].flatten() for i in range(n_train)])
     const = float(train_depth[train_depth > 0].median())
-    print(f'constant baseline depth (median of training frames): {const:.3f} m')
+    print(f'constant baseline depth (median of {n_train} training samples): {const:.3f} m')
     print('frame | setting | AbsRel | RMSE (m) | delta<1.25 | pixels')
+    pooled = {}
     for i in range(len(val)):
         item = val[i]
-        name = item['data_samples'].metainfo['img_path'].split('/')[-1]
+        path = item['data_samples'].metainfo['img_path']
+        name = (path[0] if isinstance(path, (list, tuple)) else path).split('/')[-1]
         batch = pseudo_collate([item])
-        out, pred, gt = run(model, batch, rgb_r, dep_r)
-        dropped = torch.from_numpy(upsample(out['depth_mask'][0], out['hw'], p))
-        rows = [('pretext, masked depth patches', score(pred, gt, dropped))]
-        out_m, pred_m, _ = run(model, batch, 0., 1.)
-        rows.append(('monocular (depth 100% masked)', score(pred_m, gt)))
-        rows.append(('constant baseline', score(torch.full_like(gt, const), gt)))
-        for setting, s in rows:
-            print(f"{name} | {setting} | {s['abs_rel']:.3f} | {s['rmse']:.3f} | "
-                  f"{s['delta1']:.3f} | {s['n']}")
+        out, pred, gt, _ = run(model, batch, rgb_r, dep_r)
+        dropped = torch.stack([torch.from_numpy(upsample(m, out['hw'], p))
+                               for m in out['depth_mask']])
+        _, pred_m, _, _ = run(model, batch, 0., 1.)
+        rows = [('pretext, masked depth patches', pred, dropped),
+                ('monocular (depth 100% masked)', pred_m, None),
+                ('constant baseline', torch.full_like(gt, const), None)]
+        for setting, pr, mk in rows:
+            s = depth_metrics(pr, gt, mk)
+            acc = pooled.setdefault(setting, dict(n=0, abs_rel_sum=0., sq_err_sum=0.,
+                                                  delta1_sum=0.))
+            for k in acc:
+                acc[k] += s[k]
+            if args.per_frame:
+                r = score(pr, gt, mk)
+                print(f"{name} | {setting} | {r['abs_rel']:.3f} | {r['rmse']:.3f} | "
+                      f"{r['delta1']:.3f} | {r['n']}")
+    for setting, acc in pooled.items():
+        n = max(acc['n'], 1)
+        print(f"ALL | {setting} | {acc['abs_rel_sum'] / n:.3f} | "
+              f"{(acc['sq_err_sum'] / n) ** .5:.3f} | {acc['delta1_sum'] / n:.3f} | {acc['n']}")
 
     item = val[args.frame]
     batch = pseudo_collate([item])
-    rgb = item['inputs']['img'].permute(1, 2, 0).numpy()
-    fig, axes = plt.subplots(2, 5, figsize=(20, 6.4))
+    img = item['inputs']['img']
+    img = img[args.view] if img.dim() == 4 else img
+    rgb = img.permute(1, 2, 0).numpy()
+    if model.data_preprocessor._channel_conversion:  # packed BGR (nuScenes loaders)
+        rgb = rgb[..., ::-1]
+    v = args.view
+    fig, axes = plt.subplots(2, 5, figsize=(21, 7))
     for row, (rr, dr, title) in enumerate([(rgb_r, dep_r, f'pretext: RGB {rgb_r:.0%} / depth '
                                             f'{dep_r:.0%} masked'),
                                            (0., 1., 'monocular: RGB 0% / depth 100% masked')]):
-        out, pred, gt = run(model, batch, rr, dr)
+        out, pred, gt, _ = run(model, batch, rr, dr)
         hw = out['hw']
-        rgb_mask = upsample(out['rgb_mask'][0], hw, p)
-        dep_mask = upsample(out['depth_mask'][0], hw, p)
+        pred, gt = pred[v], gt[v]
+        rgb_mask = upsample(out['rgb_mask'][v], hw, p)
+        dep_mask = upsample(out['depth_mask'][v], hw, p)
         shown = rgb.copy()
         shown[rgb_mask] = (0.3 * shown[rgb_mask] + 0.7 * 128).astype(np.uint8)
         gt_np, pred_np = gt.numpy(), pred.numpy()
@@ -102,9 +126,9 @@ def main():
         mask_img = np.zeros(rgb_mask.shape + (3, ))
         mask_img[..., 0] = rgb_mask
         mask_img[..., 2] = dep_mask
-        panels = [(shown, 'input RGB (dropped patches grey)', None),
-                  (mask_img, 'mask: red = RGB dropped, blue = depth dropped', None),
-                  (dep_in, 'depth input (visible patches, valid px)', 'viridis'),
+        panels = [(shown, 'input RGB (grey = dropped)', None),
+                  (mask_img, 'mask: red RGB, blue depth,\nmagenta both dropped', None),
+                  (dep_in, 'depth input\n(visible patches, valid px)', 'viridis'),
                   (pred_np, 'predicted depth', 'viridis'),
                   (np.where(gt_np > 0, gt_np, np.nan), 'true depth (white = invalid)', 'viridis')]
         for ax, (im, t, cmap) in zip(axes[row], panels):

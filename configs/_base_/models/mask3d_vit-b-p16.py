@@ -36,8 +36,11 @@ model = dict(
             decoder_embed_dim=512,
             decoder_depth=8,
             decoder_num_heads=16)),
-    # evaluation: RGB unmasked, depth fully masked = monocular depth from the pretrained encoder
-    test_cfg=dict(mask_ratio=0.0, depth_mask_ratio=1.0, seed=0, eval_region='all'),
+    # evaluation of the pretext task: the training mask ratios with a fixed seed, scored on the
+    # valid pixels of the dropped depth patches. Monocular depth (never seen in pretraining):
+    # --cfg-options model.test_cfg.mask_ratio=0 model.test_cfg.depth_mask_ratio=1
+    #     model.test_cfg.eval_region=all
+    test_cfg=dict(mask_ratio=0.75, depth_mask_ratio=0.75, seed=0, eval_region='masked'),
     init_cfg=[
         dict(type='Xavier', layer='Linear', distribution='uniform'),
         dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0)
