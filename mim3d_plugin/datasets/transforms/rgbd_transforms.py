@@ -6,7 +6,7 @@ invalid depth invalid: depth is resampled with nearest neighbour only, so each o
 pixel is a copy of exactly one input pixel (no valid/invalid blending, no invented depth) and
 pixels falling outside the source (crop padding) are 0 = invalid.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import mmcv
 import numpy as np

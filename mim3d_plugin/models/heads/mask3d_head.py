@@ -19,7 +19,6 @@ import math
 from typing import Dict, Optional, Tuple
 
 import torch
-import torch.nn as nn
 from mmengine.model import BaseModule
 from mmpretrain.models.necks.mae_neck import MAEPretrainDecoder
 from torch import Tensor

@@ -4,7 +4,8 @@
 # as image backbone; a simple feature pyramid (CustomFPN over the stride-16 maps of layers 8 and 12)
 # gives the stride-16 map of the view transformer. Layer-wise lr decay 0.8 on the ViT.
 _base_ = ['./bevdet-r50_8xb8-cbgs-20e_nus.py']
-custom_imports = dict(imports=['mim3d_plugin', 'projects.BEVDet.bevdet'], allow_failed_imports=False)
+custom_imports = dict(imports=['mim3d_plugin', 'projects.BEVDet.bevdet'],
+                      allow_failed_imports=False)
 
 mask3d_checkpoint = 'work_dirs/mask3d_vit-b_nus/epoch_50.pth'
 model = dict(

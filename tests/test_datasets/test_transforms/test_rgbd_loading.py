@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mim3d_plugin.datasets.transforms.rgbd_loading import (LoadRGBDFrame, decode_depth,
-                                                          read_pgm16)
+                                                           read_pgm16)
 
 RGBD = osp.join(osp.dirname(__file__), '../../../../shared/data/rgbd')
 needs_data = pytest.mark.skipif(not osp.isdir(RGBD), reason='../shared/data/rgbd is absent')

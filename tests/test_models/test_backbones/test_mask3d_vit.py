@@ -136,7 +136,7 @@ def test_bevdet_mask3d_config_backbone_and_neck(tmp_path):
     import_modules_from_strings(['projects.BEVDet.bevdet'])
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(
-        osp.join(root, 'projects/BEVDet/configs/bevdet-mask3d-vit-tiny-p16_1xb1-6e_nus-mini.py'))
+        osp.join(root, 'projects/BEVDet/configs/bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py'))
     pre = MODELS.build(dict(cfg.model.img_backbone, init_cfg=None, with_depth_encoder=True))
     pre.init_weights()
     ckpt = tmp_path / 'mask3d_nus.pth'

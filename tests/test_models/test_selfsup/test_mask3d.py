@@ -109,3 +109,18 @@ def test_multiview_inputs_are_flattened():
               mode='loss')
     with pytest.raises(KeyError, match='depth'):
         model(dict(imgs=torch.randn(2, 3, 32, 48)), mode='loss')
+
+
+def test_rgbd_data_preprocessor_pads_depth_as_invalid():
+    init_default_scope('mmdet3d')
+    pre = MODELS.build(dict(type='RGBDDataPreprocessor', mean=[0., 0., 0.], std=[1., 1., 1.],
+                            pad_size_divisor=16))
+    data = dict(inputs=dict(img=[torch.full((3, 30, 40), 2, dtype=torch.uint8)],
+                            depth=[torch.full((30, 40), 1.5)]), data_samples=None)
+    out = pre(data, False)['inputs']
+    assert out['imgs'].shape == (1, 3, 32, 48) and out['depth'].shape == (1, 32, 48)
+    assert (out['depth'][0, :30, :40] == 1.5).all() and (out['depth'][0, 30:] == 0).all()
+    assert (out['depth'][0, :, 40:] == 0).all()
+    with pytest.raises(KeyError, match='depth'):
+        pre(dict(inputs=dict(img=[torch.zeros(3, 32, 48, dtype=torch.uint8)]),
+                 data_samples=None), False)

@@ -5,7 +5,8 @@
 #       --work-dir work_dirs/mask3d_nus_mini
 # and a simple feature pyramid (CustomFPN = mmdet FPN over the stride-16 maps of ViT layers 2 and
 # 4, top-down fused, stride-16 output) feeds the LSS view transformer. Everything else (LSS, BEV
-# encoder, CenterHead, data, schedule, layer-wise lr decay 0.8) is bevdet-swin-s16_1xb1-4e_nus-mini.py.
+# encoder, CenterHead, data, schedule, layer-wise lr decay 0.8) is
+# bevdet-swin-s16_1xb1-4e_nus-mini.py.
 #   python tools/train.py projects/BEVDet/configs/bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py \
 #       --work-dir work_dirs/bevdet_mask3d_small
 _base_ = ['./bevdet-swin-s16_1xb1-4e_nus-mini.py']
