@@ -124,7 +124,9 @@ class BEVFormerHead(BaseModule):
         """
         b = mlvl_feats[0].shape[0]
         dtype = mlvl_feats[0].dtype
-        bev_query = self.bev_embedding.weight.to(dtype).unsqueeze(0).expand(b, -1, -1)
+        # a copy, not a view: a view of the parameter made under no_grad (earlier frames) would still claim
+        # requires_grad without a grad_fn, which autograd hooks (e.g. FlopCounterMode's module tracker) reject
+        bev_query = self.bev_embedding.weight.to(dtype).unsqueeze(0).repeat(b, 1, 1)
         mask = bev_query.new_zeros((b, ) + self.bev_shape)
         bev_pos = self.positional_encoding(mask).to(dtype).flatten(2).transpose(1, 2)
         return self.encoder(bev_query, bev_pos, mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask)
