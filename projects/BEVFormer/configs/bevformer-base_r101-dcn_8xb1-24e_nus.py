@@ -104,8 +104,10 @@ val_dataloader = dict(
     dataset=dict(type='NuScenesMultiFrameDataset', num_prev_frames=queue_length - 1, pipeline=test_pipeline,
                  modality=dict(use_lidar=False, use_camera=True)))
 test_dataloader = val_dataloader
-# NuScenesMetric from the dataset base; for the test server set format_only=True and jsonfile_prefix:
-# test_evaluator = dict(type='NuScenesMetric', ..., format_only=True, jsonfile_prefix='work_dirs/bevformer/test')
+# NuScenesMetric from the dataset base, camera-only submission meta; for the test server:
+# tools/test.py CONFIG CKPT --format-only --out-dir DIR  (format_only=True -> DIR/pred_instances_3d/results_nusc.json)
+val_evaluator = dict(modality=dict(use_camera=True, use_lidar=False))
+test_evaluator = val_evaluator
 
 # ---------------------------------------------------------------- schedule (official: 24 epochs)
 max_epochs = 24

@@ -67,7 +67,7 @@ val_dataloader = dict(
                  num_prev_frames=queue_length - 1, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='NuScenesMetric', data_root=nus_root, ann_file=info_root + 'nuscenes_infos_val.pkl',
-                     metric='bbox')
+                     metric='bbox', modality=dict(use_camera=True, use_lidar=False))
 test_evaluator = val_evaluator
 
 max_epochs = 4

@@ -20,6 +20,6 @@ val_dataloader = dict(
     dataset=dict(data_root='', ann_file=info_root + 'nuscenes_infos_val.pkl', data_prefix=data_prefix))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='NuScenesMetric', data_root=nus_root, ann_file=info_root + 'nuscenes_infos_val.pkl',
-                     metric='bbox')
+                     metric='bbox', modality=dict(use_camera=True, use_lidar=False))
 test_evaluator = val_evaluator
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
