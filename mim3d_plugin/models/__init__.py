@@ -5,6 +5,7 @@ from .backbones import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .pretrainers import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403

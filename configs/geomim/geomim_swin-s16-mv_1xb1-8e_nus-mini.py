@@ -1,0 +1,64 @@
+# GeoMIM pretraining, small CPU version on the bundled nuScenes frames (scene-0523, 40 key frames):
+# the same model code as geomim_swin-b_16xb2-50e_nus.py with smaller numbers: a 4-stage GeoMIM Swin of
+# width 64 at 128x352 px, a 4-block decoder of width 128 (3 CVA blocks), LSS into a 0.4 m grid over
+# +-51.2 m (256x256, stride 2 -> 128x128), teacher: a CenterPoint pillar encoder at 0.8 m (64 x 128 x 128).
+# The teacher is randomly initialised here (no LiDAR checkpoint is bundled): set
+# `model.teacher.checkpoint` to a trained one for meaningful targets.
+#   python tools/create_data.py nuscenes --root-path ../shared/data/nuscenes --version v1.0-mini \
+#       --out-dir data/nuscenes_infos
+#   python tools/train.py configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py
+_base_ = ['../_base_/datasets/nus-mv-mini.py', '../_base_/models/geomim_swin-b.py', '../_base_/default_runtime.py']
+
+img_size = (128, 352)
+bev_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
+pillar_size = [0.8, 0.8, 8.0]
+small_teacher = dict(
+    type='CenterPoint',
+    data_preprocessor=dict(
+        type='Det3DDataPreprocessor', voxel=True,
+        voxel_layer=dict(max_num_points=32, voxel_size=pillar_size, max_voxels=(16384, 16384),
+                         point_cloud_range=bev_range)),
+    pts_voxel_encoder=dict(
+        type='PillarFeatureNet', in_channels=5, feat_channels=[64], with_distance=False, voxel_size=pillar_size,
+        point_cloud_range=bev_range, norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01), legacy=False),
+    pts_middle_encoder=dict(type='PointPillarsScatter', in_channels=64, output_shape=(128, 128)))
+
+model = dict(
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=64, depths=[2, 2, 2, 2], num_heads=[2, 4, 8, 16]), img_size=img_size,
+        window_size=(8, 8, 8, 4), drop_path_rate=0.0),
+    decoder=dict(
+        in_channels=4 * 64, embed_dims=128, num_heads=4, num_blocks=4, cva_indices=(1, 3), depth_fork_index=1,
+        num_depth_blocks=2, depth_cva_indices=(1, ), semantic_channels=32),
+    view_transformer=dict(
+        grid_config=dict(x=[-51.2, 51.2, 0.4], y=[-51.2, 51.2, 0.4], z=[-5.0, 3.0, 8.0], depth=[1.0, 60.0, 0.5]),
+        input_size=img_size, out_channels=32),
+    teacher=dict(_delete_=True, type='LiDARBEVTeacher', detector=small_teacher, stage='pts_middle_encoder',
+                 checkpoint=None),
+    teacher_channels=64,
+    loss_bev=dict(patch_size=16))
+
+max_epochs = 8
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(custom_keys={
+        'absolute_pos_embed': dict(decay_mult=0.0),
+        'relative_position_bias_table': dict(decay_mult=0.0),
+        'mask_token': dict(decay_mult=0.0),
+        'norm': dict(decay_mult=0.0)}),
+    clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-6, by_epoch=True, begin=0, end=max_epochs,
+         convert_to_iter_based=True)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+val_cfg = None
+val_dataloader = None
+val_evaluator = None
+test_cfg = None
+test_dataloader = None
+test_evaluator = None
+default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1, max_keep_ckpts=2))
+randomness = dict(seed=0)

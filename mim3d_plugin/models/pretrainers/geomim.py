@@ -1,0 +1,109 @@
+"""GeoMIM pretraining algorithm: masked multi-view images -> LiDAR-BEV-guided reconstruction."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
+from ..utils import camera_aware_vector, stack_meta
+
+
+@MODELS.register_module()
+class GeoMIM(BaseModel):
+    """Geometry-enhanced masked image modeling (Liu et al., ICCV 2023, https://arxiv.org/abs/2303.11325).
+
+    One training step (paper Sec. 3, official ``pretrain/mmdet3d/models/fusion_models/
+    bevfusion_geomim.py``):
+
+    1. ``backbone`` (:class:`GeoMIMSwin` with ``use_mask=True``) encodes the N views with a
+       random 32x32-px unit mask, MixMIM style: the two complementary token groups are encoded
+       side by side, each attending only to itself, into one stride-16 map.
+    2. For each group g in {visible = unmasked units, visible = masked units}, ``decoder``
+       (:class:`GeoMIMDecoder`) replaces the other group by its mask token and predicts the
+       dense semantic features and camera-aware depth logits of every view.
+    3. ``view_transformer`` (:class:`LSSViewTransformer`, ``with_depth_net=False``) lifts them
+       into BEV in the LiDAR frame; ``bev_head`` (1x1 conv) maps them to the teacher's channels.
+    4. ``teacher`` (:class:`LiDARBEVTeacher`, frozen) gives the target BEV feature of the same
+       sample's LiDAR sweep. Losses, averaged over the groups: ``loss_bev`` (MSE to the
+       patch-normalised target, :class:`PatchNormMSELoss`) and ``loss_depth`` (BEVDepth BCE on
+       LiDAR depth bins, weight ``depth_loss_weight``, paper 0.01).
+
+    Args:
+        backbone (dict): masked encoder config.
+        decoder (dict): decoder config (input width = backbone's fused width).
+        view_transformer (dict): LSS config with ``with_depth_net=False`` and
+            ``out_channels`` = the decoder's semantic channels.
+        teacher (dict): :class:`LiDARBEVTeacher` config.
+        teacher_channels (int): channels of the teacher BEV (256 for the VoxelNet sparse encoder).
+        loss_bev (dict): Default: ``PatchNormMSELoss(patch_size=18)``.
+        depth_loss_weight (float): Default: 0.01.
+        data_preprocessor (dict): Default: :class:`MultiViewDataPreprocessor`.
+        init_cfg (dict, optional): mmengine init config.
+
+    Inputs (after the data preprocessor): ``imgs`` ``(B, N, 3, H, W)``, ``points`` list of B
+    ``(P, C)`` LiDAR points (LiDAR frame, m), ``depth`` ``(B, N, H, W)`` m (0 = no point); metainfo
+    ``lidar2img``, ``cam2img``, ``img_aug_matrix``, ``cam2ego`` ``(N, 4, 4)`` per sample.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 decoder: dict,
+                 view_transformer: dict,
+                 teacher: dict,
+                 teacher_channels: int = 256,
+                 loss_bev: dict = dict(type='PatchNormMSELoss', patch_size=18),
+                 depth_loss_weight: float = 0.01,
+                 data_preprocessor: dict = dict(type='MultiViewDataPreprocessor'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.decoder = MODELS.build(decoder)
+        self.view_transformer = MODELS.build(view_transformer)
+        self.bev_head = nn.Conv2d(self.view_transformer.bev_channels, teacher_channels, kernel_size=1)
+        self.teacher = MODELS.build(teacher)
+        self.loss_bev = MODELS.build(loss_bev)
+        self.depth_loss_weight = depth_loss_weight
+
+    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'loss'):
+        """``mode='loss'``: dict of losses; ``mode='tensor'``: the per-group predictions."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'tensor':
+            return self.predict_bev(inputs, data_samples)
+        raise ValueError(f'GeoMIM is a pretraining model: mode must be "loss" or "tensor", got {mode!r}')
+
+    def _camera_tensors(self, data_samples: Sequence, device) -> Dict[str, Tensor]:
+        keys = ('lidar2img', 'cam2img', 'img_aug_matrix', 'cam2ego')
+        return {k: stack_meta(data_samples, k, device) for k in keys}
+
+    def predict_bev(self, inputs: dict, data_samples: Sequence) -> List[Dict[str, Tensor]]:
+        """Run encoder, decoder (once per mask group) and view transform.
+
+        Returns:
+            list[dict]: one dict per mask group with ``bev`` ``(B, C_teacher, Y, X)``,
+            ``depth_prob`` ``(B, N, D, h, w)`` and ``mask`` ``(B, N, H/u, W/u)`` (mask units of
+            ``u`` px, True = the units the decoder had to predict).
+        """
+        imgs = inputs['imgs']
+        if imgs.dim() != 5:
+            raise ValueError(f'GeoMIM: inputs["imgs"] must be (B, N, 3, H, W), got {tuple(imgs.shape)}')
+        cams = self._camera_tensors(data_samples, imgs.device)
+        if cams['lidar2img'].shape[:2] != imgs.shape[:2]:
+            raise ValueError(f'GeoMIM: {imgs.shape[1]} views but lidar2img is {tuple(cams["lidar2img"].shape)}')
+        cam_params = camera_aware_vector(cams['cam2img'], cams['img_aug_matrix'], cams['cam2ego'])
+        feats, unit_mask = self.backbone(imgs)  # (B, N, C, h, w), (B, N, H/u, W/u)
+        outputs = []
+        for hidden in (unit_mask, ~unit_mask):  # group 0 visible, then group 1 visible
+            dec = self.decoder(feats, hidden, cam_params)
+            bev, depth_prob = self.view_transformer(dec['semantic'], cams['lidar2img'], depth_logits=dec['depth_logits'])
+            outputs.append(dict(bev=self.bev_head(bev), depth_prob=depth_prob, mask=hidden))
+        return outputs
+
+    def loss(self, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+        """Losses of one batch: ``loss_bev`` and ``loss_depth`` averaged over the two mask groups."""
+        outputs = self.predict_bev(inputs, data_samples)
+        target = self.teacher(inputs['points'])
+        loss_bev = sum(self.loss_bev(o['bev'], target) for o in outputs) / len(outputs)
+        loss_depth = sum(self.view_transformer.depth_loss(o['depth_prob'], inputs['depth']) for o in outputs)
+        return dict(loss_bev=loss_bev, loss_depth=self.depth_loss_weight * loss_depth / len(outputs))
