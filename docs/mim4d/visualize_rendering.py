@@ -35,6 +35,7 @@ def main():
     parser.add_argument('--camera', type=int, default=0, help='view index (0 = CAM_FRONT)')
     parser.add_argument('--stride', type=int, default=2, help='render every stride-th pixel')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--ann-file', help='info file to read the frame from (default: the config\'s train infos)')
     parser.add_argument('--out', default='docs/mim4d/rendering_cam_front.png')
     args = parser.parse_args()
 
@@ -44,6 +45,8 @@ def main():
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.pipeline[0].frame_pipeline[1]['test_mode'] = True  # deterministic resize/crop, no flip/rotation
     ds_cfg.test_mode = True
+    if args.ann_file:
+        ds_cfg.ann_file = args.ann_file
     dataset = DATASETS.build(ds_cfg)
     cfg.model.render_head.image_stride = args.stride
     model = MODELS.build(cfg.model)
