@@ -1,7 +1,7 @@
 # GeoMIM pretraining, small CPU version on the bundled nuScenes frames (scene-0523, 40 key frames):
 # the same model code as geomim_swin-b_16xb2-50e_nus.py with smaller numbers: a 4-stage GeoMIM Swin of
-# width 64 at 128x352 px, a 4-block decoder of width 128 (3 CVA blocks), LSS into a 0.4 m grid over
-# +-51.2 m (256x256, stride 2 -> 128x128), teacher: a CenterPoint pillar encoder at 0.8 m (64 x 128 x 128).
+# width 64 at 96x256 px, a 3-block decoder of width 128 (3 CVA blocks), LSS into a 0.8 m grid over
+# +-51.2 m (128x128, stride 2 -> 64x64), teacher: a CenterPoint pillar encoder at 1.6 m (64 x 64 x 64).
 # The teacher is randomly initialised here (no LiDAR checkpoint is bundled): set
 # `model.teacher.checkpoint` to a trained one for meaningful targets.
 #   python tools/create_data.py nuscenes --root-path ../shared/data/nuscenes --version v1.0-mini \
@@ -9,9 +9,18 @@
 #   python tools/train.py configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py
 _base_ = ['../_base_/datasets/nus-mv-mini.py', '../_base_/models/geomim_swin-b.py', '../_base_/default_runtime.py']
 
-img_size = (128, 352)
+img_size = (96, 256)
+train_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadMultiViewImages', num_views=6),
+    dict(type='MultiViewImageAug', final_dim=img_size, resize_lim=(-0.02, 0.04), bot_pct_lim=(0.0, 0.0),
+         rot_lim=(-5.4, 5.4), rand_flip=True),
+    dict(type='PointsToMultiViewDepth'),
+    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 bev_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
-pillar_size = [0.8, 0.8, 8.0]
+pillar_size = [1.6, 1.6, 8.0]
 small_teacher = dict(
     type='CenterPoint',
     data_preprocessor=dict(
@@ -21,22 +30,22 @@ small_teacher = dict(
     pts_voxel_encoder=dict(
         type='PillarFeatureNet', in_channels=5, feat_channels=[64], with_distance=False, voxel_size=pillar_size,
         point_cloud_range=bev_range, norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01), legacy=False),
-    pts_middle_encoder=dict(type='PointPillarsScatter', in_channels=64, output_shape=(128, 128)))
+    pts_middle_encoder=dict(type='PointPillarsScatter', in_channels=64, output_shape=(64, 64)))
 
 model = dict(
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=64, depths=[2, 2, 2, 2], num_heads=[2, 4, 8, 16]), img_size=img_size,
+        arch=dict(_delete_=True, embed_dims=64, depths=[1, 1, 2, 1], num_heads=[2, 4, 8, 16]), img_size=img_size,
         window_size=(8, 8, 8, 4), drop_path_rate=0.0),
     decoder=dict(
-        in_channels=4 * 64, embed_dims=128, num_heads=4, num_blocks=4, cva_indices=(1, 3), depth_fork_index=1,
-        num_depth_blocks=2, depth_cva_indices=(1, ), semantic_channels=32),
+        in_channels=4 * 64, embed_dims=128, num_heads=4, num_blocks=3, cva_indices=(0, 2), depth_fork_index=1,
+        num_depth_blocks=1, depth_cva_indices=(0, ), semantic_channels=32, head_convs=1),
     view_transformer=dict(
-        grid_config=dict(x=[-51.2, 51.2, 0.4], y=[-51.2, 51.2, 0.4], z=[-5.0, 3.0, 8.0], depth=[1.0, 60.0, 0.5]),
+        grid_config=dict(x=[-51.2, 51.2, 0.8], y=[-51.2, 51.2, 0.8], z=[-5.0, 3.0, 8.0], depth=[1.0, 60.0, 0.5]),
         input_size=img_size, out_channels=32),
     teacher=dict(_delete_=True, type='LiDARBEVTeacher', detector=small_teacher, stage='pts_middle_encoder',
                  checkpoint=None),
     teacher_channels=64,
-    loss_bev=dict(patch_size=16))
+    loss_bev=dict(patch_size=8))
 
 max_epochs = 8
 optim_wrapper = dict(
