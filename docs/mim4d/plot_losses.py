@@ -25,8 +25,9 @@ def main():
     rows = [json.loads(line) for line in open(args.scalars) if '"loss"' in line]
     iters = np.array([r['iter'] for r in rows])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, keys in zip(axes, (['loss_depth_pseudo', 'loss_depth_cur'], ['loss_rgb_pseudo', 'loss_rgb_cur'],
-                                ['loss_eikonal_pseudo', 'loss_eikonal_cur'])):
+    groups = (['loss_depth_pseudo', 'loss_depth_cur'], ['loss_rgb_pseudo', 'loss_rgb_cur'],
+              ['loss_eikonal_pseudo', 'loss_eikonal_cur'])
+    for ax, keys in zip(axes, groups):
         for key in keys:
             ax.plot(iters, [r[key] for r in rows], label=key)
         ax.set_xlabel('iteration')

@@ -5,7 +5,6 @@ plus an eikonal regulariser on the SDF gradient (NeuS).
 """
 from typing import Optional
 
-import torch
 from torch import Tensor
 
 

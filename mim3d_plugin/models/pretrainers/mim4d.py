@@ -114,9 +114,10 @@ class MIM4D(BaseModel):
             raise ValueError(f'MIM4D: metainfo lidar2ego / ego2global must be (F={f}, 4, 4) per sample, got '
                              f'{tuple(lidar2ego.shape[1:])} / {tuple(ego2global.shape[1:])}')
         frame_valid = stack_meta(data_samples, 'frame_valid', dev, dtype=torch.bool)
-        return dict(imgs=imgs.view((b, f, n) + imgs.shape[2:]), ego2img=lidar2img @ invert_rigid(lidar2ego).unsqueeze(2),
-                    ego2global=ego2global, frame_valid=frame_valid, depth=inputs['depth'].view(b, f, n,
-                                                                                             *imgs.shape[-2:]))
+        depth = inputs['depth'].view(b, f, n, *imgs.shape[-2:])
+        ego2img = lidar2img @ invert_rigid(lidar2ego).unsqueeze(2)
+        return dict(imgs=imgs.view((b, f, n) + imgs.shape[2:]), ego2img=ego2img, ego2global=ego2global,
+                    frame_valid=frame_valid, depth=depth)
 
     def loss(self, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
         """Rendering losses of the pseudo-3D and the current volume (see the class docstring)."""
