@@ -1,5 +1,5 @@
 """Matching costs for 3D set prediction (used by :class:`HungarianAssigner3D`)."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import torch
 from mmdet.models.task_modules.assigners.match_cost import BaseMatchCost

@@ -134,8 +134,13 @@ class BEVFormerHead(BaseModule):
     def forward(self, mlvl_feats: List[Tensor], lidar2img: Tensor, img_shape: Sequence[int],
                 prev_bev: Optional[Tensor] = None,
                 prev_mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
-        """Arguments as :meth:`get_bev_features`. Returns ``all_cls_scores`` ``(L, B, Q_obj, num_classes)`` logits, ``all_bbox_preds``
-        ``(L, B, Q_obj, 10)`` normalised boxes in metres, and the BEV ``(B, Y*X, C)``."""
+        """Arguments as :meth:`get_bev_features`.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: ``all_cls_scores`` ``(L, B, Q_obj,
+            num_classes)`` logits, ``all_bbox_preds`` ``(L, B, Q_obj, 10)``
+            normalised boxes in metres (LiDAR frame), and the BEV ``(B, Y*X, C)``.
+        """
         bev = self.get_bev_features(mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask)
         b = bev.shape[0]
         query_pos, query = self.query_embedding.weight.to(bev.dtype).split(self.embed_dims, dim=1)
@@ -160,7 +165,8 @@ class BEVFormerHead(BaseModule):
         gt_boxes = gt.bboxes_3d
         gt_raw = torch.cat([gt_boxes.gravity_center, gt_boxes.tensor[:, 3:]], -1).to(bbox_pred)
         if gt_raw.shape[-1] != 9:
-            raise ValueError('BEVFormerHead: gt bboxes_3d need 9 values (with velocity); got {gt_raw.shape[-1]} (load annotations with velocity)')
+            raise ValueError(f'BEVFormerHead: gt bboxes_3d need 9 values (with velocity), got {gt_raw.shape[-1]}; '
+                             'load the annotations with velocity (mmdet3d NuScenesDataset with_velocity=True)')
         gt_norm = normalize_bbox3d(gt_raw)
         pred = InstanceData(scores=cls_score, bboxes=bbox_pred)
         gt_inst = InstanceData(labels=gt.labels_3d, bboxes=gt_norm)

@@ -128,8 +128,8 @@ def main():
     events = prof.key_averages()
     total_us = sum(e.self_cpu_time_total for e in events)
     grid_us = sum(e.self_cpu_time_total for e in events if 'grid_sampler' in e.key)
-    deform = sum(v for k, v in per_step.items() if k in ('sca.deformable_attention', 'temporal_self_attention',
-                                                           'decoder.cross_attention'))
+    deform_keys = ('sca.deformable_attention', 'temporal_self_attention', 'decoder.cross_attention')
+    deform = sum(v for k, v in per_step.items() if k in deform_keys)
     result = dict(
         config=osp.basename(args.config), mode=args.mode, device='cpu', threads=torch.get_num_threads(),
         batch_size=loader_cfg['batch_size'], step_s=round(step_s, 4),

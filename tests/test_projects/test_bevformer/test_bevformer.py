@@ -1,4 +1,5 @@
 """BEVFormer detector end to end on a tiny synthetic setup (2 cameras, 64x176, BEV 20x20)."""
+import pytest
 import torch
 
 import mim3d_plugin  # noqa: F401
@@ -73,3 +74,12 @@ def test_scene_start_equals_no_previous_frame():
         cls_n, box_n, _ = model._forward(single, samples)
     assert torch.allclose(cls_t[:, 1], cls_n[:, 1], atol=1e-5)
     assert not torch.allclose(cls_t[:, 0], cls_n[:, 0], atol=1e-5)
+
+
+def test_boxes_without_velocity_are_rejected():
+    model = _model()
+    inputs, samples = make_batch(1)
+    gt = samples[0].gt_instances_3d
+    gt.bboxes_3d = LiDARInstance3DBoxes(gt.bboxes_3d.tensor[:, :7], box_dim=7)
+    with pytest.raises(ValueError, match='velocity'):
+        model.loss(inputs, samples)
