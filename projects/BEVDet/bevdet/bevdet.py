@@ -12,6 +12,7 @@ import torch
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
+from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -69,6 +70,23 @@ class BEVDet(Base3DDetector):
         self.depth_loss_weight = float(depth_loss_weight)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+
+    def init_weights(self) -> None:
+        """mmengine init, then the sub-modules that mmengine skipped.
+
+        mmengine's ``BaseModule.init_weights`` only recurses into children that
+        have ``init_weights``; mmdet3d's ``CenterHead`` keeps its
+        ``SeparateHead``s in a plain ``nn.ModuleList``, so their Kaiming init
+        and the heatmap bias ``init_bias=-2.19`` (prior probability 0.1) are
+        never applied and training starts from p = 0.5 everywhere (focal losses
+        in the thousands). Every ``BaseModule`` of the head still uninitialised
+        after the regular pass is initialised here (outermost first). Only the
+        head is visited, so pretrained backbone weights are never touched.
+        """
+        super().init_weights()
+        for module in self.pts_bbox_head.modules():
+            if isinstance(module, BaseModule) and not module.is_init:
+                module.init_weights()
 
     # ----------------------------------------------------------------- features
     def image_encoder(self, imgs: Tensor) -> Tensor:

@@ -46,6 +46,16 @@ def test_bevdet_loss_gradients_and_predict():
     assert 'pred_instances' in preds[0]
 
 
+def test_init_weights_sets_centerhead_heatmap_prior():
+    """The SeparateHeads sit in a plain nn.ModuleList that mmengine's init skips; BEVDet initialises them."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_bevdet_cfg())
+    model.init_weights()
+    for task_head in model.pts_bbox_head.task_heads:
+        assert torch.allclose(task_head.heatmap[-1].bias, torch.full_like(task_head.heatmap[-1].bias, -2.19))
+    assert all(m.is_init for m in model.pts_bbox_head.modules() if hasattr(m, 'is_init'))
+
+
 def test_bevdet_overfits_fixed_batch():
     torch.manual_seed(0)
     model = MODELS.build(tiny_bevdet_cfg())
