@@ -5,7 +5,7 @@ Reproduces ``CustomResNet`` (``mmdet3d/models/backbones/resnet.py``) and ``FPN_L
 "BEVDet", https://arxiv.org/abs/2112.11790, Sec. 3.2 "BEV Encoder"), built from
 mmdet's ``BasicBlock``/``Bottleneck``.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmcv.cnn import ConvModule

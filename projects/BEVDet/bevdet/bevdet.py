@@ -8,7 +8,6 @@ transformer is the plugin's :class:`LSSViewTransformer`; the head is mmdet3d's
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample

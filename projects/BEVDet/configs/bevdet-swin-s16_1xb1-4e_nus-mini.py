@@ -60,7 +60,8 @@ model = dict(
     train_cfg=dict(pts=dict(point_cloud_range=point_cloud_range, grid_size=[512, 512, 1], voxel_size=voxel_size,
                             out_size_factor=out_size_factor, dense_reg=1, gaussian_overlap=0.1, max_objs=500,
                             min_radius=2, code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2])),
-    test_cfg=dict(pts=dict(pc_range=point_cloud_range[:2], post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
+    test_cfg=dict(pts=dict(pc_range=point_cloud_range[:2],
+                           post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
                            max_per_img=500, max_pool_nms=False, min_radius=[4, 12, 10, 1, 0.85, 0.175],
                            score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
                            nms_type='rotate', pre_max_size=1000, post_max_size=83, nms_thr=0.2)))

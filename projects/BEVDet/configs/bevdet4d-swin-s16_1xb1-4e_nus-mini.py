@@ -1,7 +1,8 @@
 # BEVDet4D, small CPU version: as bevdet-swin-s16_1xb1-4e_nus-mini.py with the previous key frame (0.5 s earlier,
 # the frame itself at a scene start) encoded without gradient, warped into the current BEV frame by ego motion
 # (each frame's own BEV augmentation accounted for) and concatenated before the BEV encoder.
-#   python tools/train.py projects/BEVDet/configs/bevdet4d-swin-s16_1xb1-4e_nus-mini.py --work-dir work_dirs/bevdet4d_small
+#   python tools/train.py projects/BEVDet/configs/bevdet4d-swin-s16_1xb1-4e_nus-mini.py \
+#       --work-dir work_dirs/bevdet4d_small
 _base_ = ['./bevdet-swin-s16_1xb1-4e_nus-mini.py']
 
 num_adjacent = 1

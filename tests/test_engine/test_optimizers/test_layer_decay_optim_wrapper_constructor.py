@@ -1,6 +1,5 @@
 """Tests of the layer-wise lr decay optimizer constructor on tiny Swin detectors."""
 import pytest
-import torch
 from torch import nn
 
 import mim3d_plugin  # noqa: F401

@@ -87,4 +87,3 @@ def make_batch(batch: int = 1, n_cam: int = 2, n_adjacent: int = 0, seed: int = 
     imgs = torch.randn(batch, n_cam * (1 + n_adjacent), 3, *INPUT_SIZE, generator=gen)
     samples = [make_sample(n_cam, n_adjacent, index=i) for i in range(batch)]
     return dict(imgs=imgs), samples
-
