@@ -77,10 +77,11 @@ class BEVDet(Base3DDetector):
         have ``init_weights``; mmdet3d's ``CenterHead`` keeps its
         ``SeparateHead``s in a plain ``nn.ModuleList``, so their Kaiming init
         and the heatmap bias ``init_bias=-2.19`` (prior probability 0.1) are
-        never applied and training starts from p = 0.5 everywhere (focal losses
-        in the thousands). Every ``BaseModule`` of the head still uninitialised
-        after the regular pass is initialised here (outermost first). Only the
-        head is visited, so pretrained backbone weights are never touched.
+        never applied and training starts from p = 0.5 everywhere
+        (open-mmlab/mmdetection3d issue #1554, still open). Every
+        ``BaseModule`` of the head still uninitialised after the regular pass
+        is initialised here (outermost first). Only the head is visited, so
+        pretrained backbone weights are never touched.
         """
         super().init_weights()
         for module in self.pts_bbox_head.modules():
