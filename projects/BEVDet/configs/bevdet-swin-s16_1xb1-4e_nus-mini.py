@@ -1,7 +1,7 @@
 # BEVDet, small CPU version on the bundled nuScenes v1.0-mini tables: trains on scene-0523 (40 key frames)
 # and evaluates on scene-0916 (the official mini_val split) with the nuScenes devkit. Same code as the
 # paper-scale configs with smaller numbers: 6 views at 128x352, the GeoMIM Swin of the small GeoMIM
-# pretraining config (configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py: width 64, depths 2-2-2-2,
+# pretraining config (configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py: width 64, depths 1-1-2-1,
 # masking off, fused stride-16 output), LSS into a 1.6 m BEV grid over +-51.2 m (64x64, 59 depth bins),
 # BEV encoder 32 -> 128 channels, CenterHead with the 6 CenterPoint task groups. Trained from scratch here;
 # bevdet-swin-s16-geomim_1xb1-4e_nus-mini.py starts the backbone from a GeoMIM checkpoint.
@@ -34,7 +34,7 @@ model = dict(
     data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     img_backbone=dict(
-        type='GeoMIMSwin', arch=dict(embed_dims=64, depths=[2, 2, 2, 2], num_heads=[2, 4, 8, 16]),
+        type='GeoMIMSwin', arch=dict(embed_dims=64, depths=[1, 1, 2, 1], num_heads=[2, 4, 8, 16]),
         img_size=input_size, window_size=(8, 8, 8, 4), use_mask=False, out_indices=(), out_fused=True,
         drop_path_rate=0.1, init_cfg=None),
     img_neck=None,
