@@ -35,7 +35,8 @@ model = dict(
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     img_backbone=dict(
         type='GeoMIMSwin', arch=dict(embed_dims=64, depths=[1, 1, 2, 1], num_heads=[2, 4, 8, 16]),
-        img_size=input_size, window_size=(8, 8, 8, 4), use_mask=False, out_indices=(), out_fused=True,
+        # position embedding stored at the pretraining size (loads without resizing), interpolated to 128x352
+        img_size=(96, 256), window_size=(8, 8, 8, 4), use_mask=False, out_indices=(), out_fused=True,
         drop_path_rate=0.1, init_cfg=None),
     img_neck=None,
     img_neck_out_index=0,  # the fused stride-16 map (4 * 64 channels)

@@ -36,6 +36,9 @@ def _small_cfg(work_dir: str) -> Config:
     cfg.param_scheduler = []
     cfg.default_hooks.logger.interval = 1
     cfg.test_evaluator.jsonfile_prefix = osp.join(work_dir, 'results')
+    # an untrained heatmap scores ~sigmoid(-2.19) everywhere: keep 10 boxes per task group so the devkit
+    # matching over 41 frames stays fast (the protocol itself is unchanged)
+    cfg.model.test_cfg.pts.update(pre_max_size=100, post_max_size=10)
     return cfg
 
 
