@@ -17,15 +17,9 @@ from mmdet3d.registry import DATASETS, MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 CFG = osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py')
-NUS = osp.join(ROOT, '..', 'shared', 'data', 'nuscenes')
-INFOS = osp.join(ROOT, 'data', 'nuscenes_infos', 'nuscenes_infos_val.pkl')
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not osp.isdir(NUS), reason='bundled nuScenes data ../shared/data/nuscenes is absent'),
-    pytest.mark.skipif(not osp.isfile(INFOS), reason='no info files: run python tools/create_data.py nuscenes '
-                       '--root-path ../shared/data/nuscenes --version v1.0-mini --out-dir data/nuscenes_infos'),
-]
+# the nus_infos fixture (tests/conftest.py) skips without ../shared/data and writes the info files if missing
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('nus_infos')]
 
 
 def _small_cfg(work_dir: str) -> Config:

@@ -8,18 +8,12 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 CONFIG = osp.join(REPO, 'projects/BEVFormer/configs/bevformer-tiny_r18_1xb1-4e_nus-mini.py')
-NUS = osp.join(REPO, '../shared/data/nuscenes')
-INFOS = osp.join(REPO, 'data/nuscenes_infos')
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_train_test_devkit_metrics(tmp_path, monkeypatch):
-    if not osp.isdir(osp.join(NUS, 'samples')):
-        pytest.skip(f'{NUS} absent (bundled nuScenes mini data)')
-    if not osp.isfile(osp.join(INFOS, 'nuscenes_infos_val.pkl')):
-        pytest.skip(f'no info files in {INFOS}: run python tools/create_data.py nuscenes '
-                    '--root-path ../shared/data/nuscenes --version v1.0-mini --out-dir data/nuscenes_infos')
+def test_train_test_devkit_metrics(nus_infos, tmp_path, monkeypatch):
+    # nus_infos (tests/conftest.py) skips without ../shared/data and writes the info files if missing
     from mmengine.config import Config
     from mmengine.runner import Runner
 
