@@ -1,7 +1,6 @@
 """MSE against patch-normalised BEV targets (GeoMIM's feature-regression loss)."""
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS

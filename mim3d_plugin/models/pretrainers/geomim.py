@@ -1,7 +1,6 @@
 """GeoMIM pretraining algorithm: masked multi-view images -> LiDAR-BEV-guided reconstruction."""
 from typing import Dict, List, Optional, Sequence
 
-import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
