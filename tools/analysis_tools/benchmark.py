@@ -9,9 +9,13 @@ Prints one JSON object::
     iter_time_s             median seconds per training step
     samples_per_s           batch size / iter_time_s
     peak_mem_mb             peak CUDA memory allocated (GPU) or peak process RSS (CPU), MiB
-    model_gflops_per_sample training FLOPs per sample: 3 x forward FLOPs of the trainable modules
-                            (backward counted as twice the forward) + 1 x forward FLOPs of frozen
-                            modules (e.g. a LiDAR teacher), 2 FLOPs per multiply-add
+    model_gflops_per_sample training FLOPs per sample: forward FLOPs + 2 x the forward FLOPs of the
+                            ops that take part in the backward (backward counted as twice the
+                            forward), 2 FLOPs per multiply-add. An op takes part in the backward
+                            when grad mode is on and one of its inputs requires grad: frozen
+                            modules (a LiDAR teacher, frozen backbone stages) and work under
+                            ``torch.no_grad`` (BEVFormer's previous-frame BEV) count once.
+    forward_gflops_per_sample, backward_gflops_per_sample   the two parts of it
     matmul_gflops           dense fp32 4096x4096 matmul throughput of this machine, GFLOP/s
     matmul_ratio            achieved model FLOP/s / matmul FLOP/s
     breakdown               seconds per step: forward time of each stage (top-level child
@@ -46,6 +50,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from torch.utils._pytree import tree_flatten  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import mim3d_plugin  # noqa: F401,E402
@@ -68,6 +73,24 @@ def parse_args():
 def _sync(device):
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
+
+
+class GradAwareFlopCounter(FlopCounterMode):
+    """``FlopCounterMode`` that also sums the forward FLOPs of ops that have a backward.
+
+    ``grad_flops``: FLOPs of the ops run with grad mode on and at least one input that
+    requires grad, i.e. the ops whose backward the training step computes.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grad_flops = 0
+
+    def _count_flops(self, func_packet, out, args, kwargs):
+        if func_packet in self.flop_registry and torch.is_grad_enabled() and any(
+                isinstance(t, torch.Tensor) and t.requires_grad for t in tree_flatten((args, kwargs))[0]):
+            self.grad_flops += self.flop_registry[func_packet](*args, **kwargs, out_val=out)
+        return super()._count_flops(func_packet, out, args, kwargs)
 
 
 def matmul_gflops(size: int, device: torch.device, reps: int = 5) -> float:
@@ -168,7 +191,7 @@ def main():
 
     # FLOPs of one forward pass, per module
     data = model.data_preprocessor(batches[0], True)
-    counter = FlopCounterMode(display=False, depth=None)
+    counter = GradAwareFlopCounter(display=False, depth=None)
     with counter:
         model._run_forward(data, mode='loss')
     per_module = counter.get_flop_counts()
@@ -176,9 +199,7 @@ def main():
     frozen = [name for name, mod in model.named_children()
               if name != 'data_preprocessor' and not any(p.requires_grad for p in mod.parameters())
               and any(True for _ in mod.parameters())]
-    cls_name = type(model).__name__
-    frozen_fwd = sum(sum(per_module.get(f'{cls_name}.{name}', {}).values()) for name in frozen)
-    train_flops = 3 * (total_fwd - frozen_fwd) + frozen_fwd
+    train_flops = total_fwd + 2 * counter.grad_flops
     gflops_per_sample = train_flops / batch_size / 1e9
     mm = matmul_gflops(args.matmul_size, device)
     achieved = gflops_per_sample * batch_size / iter_time
@@ -196,6 +217,8 @@ def main():
         threads=torch.get_num_threads(), batch_size=batch_size, iters=n,
         iter_time_s=round(iter_time, 4), samples_per_s=round(batch_size / iter_time, 4),
         peak_mem_mb=round(peak_mb, 1), model_gflops_per_sample=round(gflops_per_sample, 3),
+        forward_gflops_per_sample=round(total_fwd / batch_size / 1e9, 3),
+        backward_gflops_per_sample=round(2 * counter.grad_flops / batch_size / 1e9, 3),
         frozen_stages=frozen, matmul_gflops=round(mm, 2), matmul_ratio=round(achieved / mm, 4),
         breakdown={k: round(v, 4) for k, v in breakdown.items()},
         flops_breakdown_gflops={
