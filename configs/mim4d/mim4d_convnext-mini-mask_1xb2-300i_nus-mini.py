@@ -1,7 +1,9 @@
 # MIM4D pretraining, small CPU version on the bundled nuScenes key frames (scene-0523, 40 key frames):
 # the same model code as mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py with smaller numbers: a 4-stage
-# ConvNeXt of width 16-128 (random init) at 128x352 px, 6 views x 3 key frames, a 1.6 m voxel grid over
-# +-51.2 m (64 x 64 x 5, 32 depth bins, 16 channels), 128 rays per image with 32 + 16 samples. Batch 2.
+# ConvNeXt of width 16-128 (random init, so no frozen stage and no backbone lr multiplier) at 128x352 px,
+# 6 views x 3 key frames, a 1.6 m voxel grid over +-51.2 m in the LiDAR frame (64 x 64 x 5, 32 depth bins,
+# 16 channels), 128 rays per image with 32 + 16 samples. Batch 2. Scene scale, NeuS constants, collider,
+# target filter and temporal targets are the paper config's.
 #   python tools/create_data.py nuscenes --root-path ../shared/data/nuscenes --version v1.0-mini \
 #       --out-dir data/nuscenes_infos
 #   python tools/train.py configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py
@@ -18,7 +20,7 @@ volume_channels = 16
 
 model = dict(
     img_backbone=dict(arch=dict(_delete_=True, depths=[1, 1, 2, 1], channels=[16, 32, 64, 128]), drop_path_rate=0.0,
-                      init_cfg=None),
+                      frozen_stages=0, init_cfg=None),
     img_neck=dict(in_channels=[64, 128], out_channels=64),
     view_transform=dict(grid_config=grid_config, input_size=final_dim, in_channels=64, lift_channels=32,
                         out_channels=volume_channels),
@@ -26,17 +28,17 @@ model = dict(
                           ffn_channels=32),
     render_head=dict(point_cloud_range=volume_range, voxel_size=voxel_size, in_channels=volume_channels,
                      num_rays=128, uniform_sampler=dict(num_samples=32),
-                     importance_sampler=dict(num_samples=16, num_steps=2),
-                     sdf_field=dict(hidden_channels=32, geo_feat_channels=8), rgb_field=dict(hidden_channels=32),
-                     num_eikonal_points=512))
+                     importance_sampler=dict(num_samples=16),
+                     sdf_field=dict(hidden_channels=32, geo_feat_channels=8), rgb_field=dict(hidden_channels=32)))
 
 ida_aug_conf = dict(final_dim=final_dim, resize_lim=(-0.06, 0.11), bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4),
                     rand_flip=True)
 meta_keys = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'sample_idx', 'lidar_path', 'token', 'scene_token',
              'prev', 'next', 'timestamp', 'cam_names', 'cam2img', 'lidar2cam', 'lidar2img', 'cam2ego',
-             'img_aug_matrix', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps', 'num_frames')
+             'img_aug_matrix', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps', 'num_frames',
+             'depth_frames')
 train_pipeline = [
-    dict(type='MultiFrameMultiView', num_prev_frames=num_prev_frames,
+    dict(type='MultiFrameMultiView', num_prev_frames=num_prev_frames, depth_all_frames=True,
          frame_pipeline=[dict(type='LoadMultiViewImages', num_views=len(cameras)),
                          dict(type='MultiViewImageAug', **ida_aug_conf)],
          target_pipeline=[dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),

@@ -1,7 +1,8 @@
 """Rendering losses (plain functions; the head applies the config weights).
 
-MIM4D / UniPAD: L1 on rendered RGB and on rendered depth where LiDAR hits,
-plus an eikonal regulariser on the SDF gradient (NeuS).
+MIM4D / UniPAD: L1 on rendered RGB and on rendered depth where LiDAR hits
+(``SurfaceModel.loss``); an eikonal regulariser on the SDF gradient (NeuS) is
+available but in neither official config.
 """
 from typing import Optional
 
@@ -21,11 +22,12 @@ def rgb_l1_loss(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> 
 
 
 def depth_l1_loss(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-    """Mean L1 (m) over rays whose target depth is valid (> 0).
+    """Mean L1 over rays whose target depth is valid (> 0), in the units of the inputs
+    (scene units in :class:`VolumeRenderingHead`).
 
     Args:
-        pred (Tensor): ``(...)`` rendered depth, m.
-        target (Tensor): ``(...)`` LiDAR depth, m; 0 = no point.
+        pred (Tensor): ``(...)`` rendered depth.
+        target (Tensor): ``(...)`` LiDAR depth; 0 = no point.
         mask (Tensor, optional): ``(...)`` bool, further rays to keep.
     """
     valid = target > 0

@@ -1,8 +1,10 @@
 """Ray bundles and ray samples: small tensor dataclasses shared by samplers, fields and renderers.
 
 Rays live in the frame of the voxel volume they are rendered from (MIM4D: the
-target frame's ego frame). Every tensor carries a leading batch dim ``B`` that
-matches the batch of the volume, then ``R`` rays, then ``S`` samples.
+target frame's LiDAR frame), in metres when built by :func:`rays_from_pixels`,
+in scene units (metres x ``scene_scale``) after :meth:`RayBundle.scaled`. Every
+tensor carries a leading batch dim ``B`` that matches the batch of the volume, then
+``R`` rays, then ``S`` samples.
 """
 from dataclasses import dataclass
 from typing import Sequence
@@ -18,13 +20,13 @@ class RayBundle:
     """A batch of rays.
 
     Attributes:
-        origins (Tensor): ``(B, R, 3)`` ray origins (camera centres), m.
+        origins (Tensor): ``(B, R, 3)`` ray origins (camera centres), m (or scene units).
         directions (Tensor): ``(B, R, 3)`` unit directions.
         depth_scale (Tensor): ``(B, R)`` metres along the ray per metre of
             camera z (``|d|`` of the un-normalised direction at z = 1), so
             camera depth = ``t / depth_scale``.
-        near (Tensor): ``(B, R)`` start distance along the ray, m.
-        far (Tensor): ``(B, R)`` end distance along the ray, m.
+        near (Tensor): ``(B, R)`` start distance along the ray (units of ``origins``).
+        far (Tensor): ``(B, R)`` end distance along the ray (units of ``origins``).
         camera_index (Tensor): ``(B, R)`` long, the camera each ray comes from.
     """
     origins: Tensor
@@ -35,8 +37,19 @@ class RayBundle:
     camera_index: Tensor
 
     def points_at(self, t: Tensor) -> Tensor:
-        """``(B, R, S)`` distances (m) -> ``(B, R, S, 3)`` points."""
+        """``(B, R, S)`` distances -> ``(B, R, S, 3)`` points (in the units of ``origins``)."""
         return self.origins.unsqueeze(-2) + self.directions.unsqueeze(-2) * t.unsqueeze(-1)
+
+    def scaled(self, scale: float) -> 'RayBundle':
+        """The same rays in a scene scaled by ``scale`` (origins, near and far multiplied;
+        directions and ``depth_scale``, a ratio, unchanged)."""
+        return RayBundle(origins=self.origins * scale, directions=self.directions, depth_scale=self.depth_scale,
+                         near=self.near * scale, far=self.far * scale, camera_index=self.camera_index)
+
+    def with_range(self, near: Tensor, far: Tensor) -> 'RayBundle':
+        """The same rays with new ``(B, R)`` ``near`` / ``far``."""
+        return RayBundle(origins=self.origins, directions=self.directions, depth_scale=self.depth_scale,
+                         near=near, far=far, camera_index=self.camera_index)
 
 
 @dataclass

@@ -4,6 +4,8 @@ Alpha-to-weight compositing lives in exactly one function, :func:`alpha_to_weigh
 :func:`neus_alpha` turns SDF values at interval edges into NeuS' discrete opacity
 (Wang et al., NeuS, NeurIPS 2021, Eq. 13), which needs no SDF gradient.
 """
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -15,9 +17,9 @@ def neus_alpha(sdf_edges: Tensor, inv_s: Tensor) -> Tensor:
     logistic CDF ``Phi_s(x) = sigmoid(s * x)``.
 
     Args:
-        sdf_edges (Tensor): ``(..., S + 1)`` SDF (m) at the interval edges,
-            positive outside surfaces.
-        inv_s (Tensor): sharpness ``s`` (1/m), broadcastable to ``(..., 1)``.
+        sdf_edges (Tensor): ``(..., S + 1)`` SDF at the interval edges (scene
+            units), positive outside surfaces.
+        inv_s (Tensor): sharpness ``s`` (1 / scene unit), broadcastable to ``(..., 1)``.
 
     Returns:
         Tensor: ``(..., S)`` opacities in [0, 1].
@@ -48,19 +50,27 @@ def render_rgb(weights: Tensor, rgb: Tensor, background: float = 0.0) -> Tensor:
     return out
 
 
-def render_depth(weights: Tensor, t_mids: Tensor, depth_scale: Tensor) -> Tensor:
-    """Expected camera depth.
+def render_depth(weights: Tensor, t: Tensor, depth_scale: Optional[Tensor] = None) -> Tensor:
+    """Expected distance along the ray, normalised by the accumulated weight.
+
+    ``sum_i w_i t_i / (sum_i w_i + 1e-10)``, clipped to ``[min_i t_i, max_i t_i]``
+    of each ray: MIM4D / UniPAD ``DepthRenderer`` (``renderers.py``; they use
+    the interval starts, we pass the interval mid-points, where the NeuS opacity
+    of :func:`neus_alpha` is centred). An empty ray renders its mean sample
+    distance instead of ~0, so the depth loss does not reward opacity by itself.
 
     Args:
         weights (Tensor): ``(..., S)`` compositing weights.
-        t_mids (Tensor): ``(..., S)`` sample distances along the ray, m.
-        depth_scale (Tensor): ``(...)`` metres along the ray per metre of camera z.
+        t (Tensor): ``(..., S)`` sample distances along the ray.
+        depth_scale (Tensor, optional): ``(...)`` distance along the ray per unit
+            of camera z; if given, the result is camera z-depth.
 
     Returns:
-        Tensor: ``(...)`` camera z-depth, m (``sum_i w_i t_i / depth_scale``,
-        not normalised by the opacity, so an empty ray renders ~0).
+        Tensor: ``(...)`` distance along the ray (or camera z), in the units of ``t``.
     """
-    return (weights * t_mids).sum(-1) / depth_scale
+    depth = (weights * t).sum(-1) / (weights.sum(-1) + 1e-10)
+    depth = torch.minimum(torch.maximum(depth, t.amin(-1)), t.amax(-1))
+    return depth if depth_scale is None else depth / depth_scale
 
 
 def render_opacity(weights: Tensor) -> Tensor:

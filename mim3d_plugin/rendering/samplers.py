@@ -6,9 +6,13 @@ ray samples out.
 * :func:`sample_pdf` - inverse-transform sampling of a piecewise-constant PDF
   (NeRF's hierarchical sampling).
 * :class:`NeuSUpSampler` - NeuS' up-sampling (Wang et al. 2021, Sec. 3.4 and the
-  official ``up_sample``): with a fixed, increasing sharpness ``64 * 2**i`` the SDF
-  at the current samples gives NeuS opacities, whose weights are re-sampled by
-  :func:`sample_pdf`; new SDF values are queried at each step.
+  official ``up_sample``): with a fixed, increasing sharpness ``base_inv_s * 2**i``
+  the SDF at the current samples gives NeuS opacities, whose weights are
+  re-sampled by :func:`sample_pdf`; new SDF values are queried at each step.
+  MIM4D / UniPAD (``NeuSSampler`` in ``ray_samplers.py``): 72 uniform + 24
+  importance samples in **one** step with ``base_inv_s = 64`` per unit of their
+  normalised scene (1 unit = 51.2 m), which are the defaults here; the
+  sharpness is per scene unit, so it means the same at every ``scene_scale``.
 
 Samplers hold no learnable weights. Importance samples are drawn without
 gradients, as in NeuS/UniPAD/MIM4D.
@@ -86,12 +90,12 @@ class NeuSUpSampler:
     Args:
         num_samples (int): importance samples added per ray in total. MIM4D: 24.
         num_steps (int): up-sampling iterations (``num_samples`` must divide
-            evenly). Default: 4 (NeuS: 64 samples in 4 steps of 16).
-        base_inv_s (float): sharpness of the first step; step ``i`` uses
-            ``base_inv_s * 2**i`` (NeuS: 64).
+            evenly). Default: 1 (MIM4D / UniPAD; NeuS used 64 samples in 4 steps).
+        base_inv_s (float): sharpness (1 / scene unit) of the first step; step
+            ``i`` uses ``base_inv_s * 2**i``. Default: 64 (NeuS, MIM4D, UniPAD).
     """
 
-    def __init__(self, num_samples: int, num_steps: int = 4, base_inv_s: float = 64.0) -> None:
+    def __init__(self, num_samples: int, num_steps: int = 1, base_inv_s: float = 64.0) -> None:
         if num_samples < 0 or num_steps < 1 or num_samples % num_steps:
             raise ValueError(f'NeuSUpSampler: num_samples ({num_samples}) must be a non-negative multiple of '
                              f'num_steps ({num_steps})')
@@ -107,7 +111,7 @@ class NeuSUpSampler:
         Args:
             rays (RayBundle): the rays.
             samples (RaySamples): base samples (e.g. uniform).
-            sdf_fn (callable): ``(B, R, P, 3)`` points (m) -> ``(B, R, P)`` SDF (m).
+            sdf_fn (callable): ``(B, R, P, 3)`` points -> ``(B, R, P)`` SDF (scene units).
             training (bool): random CDF levels if True.
 
         Returns:

@@ -21,6 +21,14 @@ def test_single_opaque_sample_depth_is_its_distance():
     assert torch.allclose(render_opacity(w), torch.ones(1), atol=1e-5)
 
 
+def test_depth_is_normalised_by_opacity_and_clipped_to_the_samples():
+    t = torch.tensor([[2.0, 4.0, 6.0]])
+    w = torch.tensor([[0.0, 0.2, 0.0]])  # 20 % opaque at 4 m: the expectation given a hit is 4 m, not 0.8 m
+    assert torch.allclose(render_depth(w, t), torch.tensor([4.0]))
+    assert torch.allclose(render_depth(w, t, torch.tensor([2.0])), torch.tensor([2.0]))  # camera z
+    assert torch.allclose(render_depth(torch.zeros(1, 3), t), torch.tensor([2.0]))  # empty ray: clipped to t_min
+
+
 def _render_analytic(sdf_fn, rays, inv_s=2000.):
     samples = UniformSampler(72, stratified=False)(rays)
     samples = NeuSUpSampler(24, num_steps=4)(rays, samples, sdf_fn)

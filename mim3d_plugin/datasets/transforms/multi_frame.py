@@ -21,14 +21,21 @@ Output layout (``F = T + 1`` frames, ``N`` views, current frame last):
 * ``frame_timestamps``: ``(F,)`` float64 s; ``num_frames``: ``F``;
 * ``depth`` (if the target pipeline makes it): ``(F * N, H, W)`` float32 m,
   LiDAR depth of the current frame in its own (augmented) cameras; the views
-  of earlier frames are 0 (= no point).
+  of earlier frames are 0 (= no point) unless ``depth_all_frames``, where the
+  current LiDAR points are moved into each earlier frame with the relative pose
+  (``lidar2global_f^-1 @ lidar2global_cur``) and projected with that frame's own
+  ``lidar2img`` (official MIM4D: ``keylidar2sweepimg``; static-scene assumption);
+* ``depth_frames``: ``(F,)`` bool, the frames whose depth maps are filled.
 """
 import copy
 from typing import List, Optional
 
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform, Compose
 from mmdet3d.registry import TRANSFORMS
+
+from mim3d_plugin.geometry import points_to_depth_map
 
 VIEW_KEYS = ('img', 'cam2img', 'ori_cam2img', 'lidar2cam', 'lidar2img', 'ori_lidar2img', 'cam2ego',
              'img_aug_matrix', 'filename')
@@ -45,6 +52,9 @@ class MultiFrameMultiView(BaseTransform):
             current frame only, e.g. ``[LoadPointsFromFile, PointsToMultiViewDepth]``.
         num_prev_frames (int): expected number ``T`` of earlier frames in
             ``results['prev_frames']``.
+        depth_all_frames (bool): also fill the earlier frames' depth maps
+            from the current LiDAR points (needed by MIM4D's ``'random'``
+            temporal target). Default: False.
 
     Raises:
         KeyError: ``prev_frames`` missing (use ``NuScenesMultiFrameDataset``).
@@ -53,10 +63,11 @@ class MultiFrameMultiView(BaseTransform):
     """
 
     def __init__(self, frame_pipeline: List[dict], target_pipeline: Optional[List[dict]] = None,
-                 num_prev_frames: int = 2) -> None:
+                 num_prev_frames: int = 2, depth_all_frames: bool = False) -> None:
         self.frame_pipeline = Compose(frame_pipeline)
         self.target_pipeline = Compose(target_pipeline or [])
         self.num_prev_frames = num_prev_frames
+        self.depth_all_frames = depth_all_frames
 
     def transform(self, results: dict) -> dict:
         if 'prev_frames' not in results:
@@ -92,10 +103,31 @@ class MultiFrameMultiView(BaseTransform):
         current['num_frames'] = len(frames)
         if 'depth' in current:
             depth = np.asarray(current['depth'], np.float32)
-            current['depth'] = np.concatenate([np.zeros((depth.shape[0] * self.num_prev_frames, ) + depth.shape[1:],
-                                                        np.float32), depth])
+            n = depth.shape[0]
+            if self.depth_all_frames:
+                if 'points' not in current:
+                    raise KeyError(f'{type(self).__name__}: depth_all_frames needs "points" from the target pipeline '
+                                   f'(frame {results.get("token")})')
+                earlier = [self._frame_depth(current, f, n, depth.shape[1:]) for f in range(self.num_prev_frames)]
+            else:
+                earlier = [np.zeros((n, ) + depth.shape[1:], np.float32)] * self.num_prev_frames
+            current['depth'] = np.concatenate(earlier + [depth])
+            current['depth_frames'] = np.array([self.depth_all_frames] * self.num_prev_frames + [True])
         return current
 
+    @staticmethod
+    def _frame_depth(current: dict, f: int, n: int, img_shape) -> np.ndarray:
+        """``(N, H, W)`` depth of frame ``f``'s views from the current frame's LiDAR points."""
+        points = current['points']
+        xyz = (points.tensor if hasattr(points, 'tensor') else torch.as_tensor(np.asarray(points)))[:, :3]
+        lidar2global = [current['ego2global'][i] @ current['lidar2ego'][i] for i in (f, -1)]
+        cur2frame = torch.as_tensor(np.linalg.inv(lidar2global[0]) @ lidar2global[1])
+        xyz = xyz.to(torch.float64) @ cur2frame[:3, :3].T + cur2frame[:3, 3]
+        views = current['lidar2img'][f * n:(f + 1) * n]
+        lidar2img = torch.as_tensor(np.stack([np.asarray(m, np.float64) for m in views]))
+        return points_to_depth_map(xyz, lidar2img, tuple(img_shape)).to(torch.float32).numpy()
+
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(num_prev_frames={self.num_prev_frames}, frame_pipeline={self.frame_pipeline}, '
+        return (f'{type(self).__name__}(num_prev_frames={self.num_prev_frames}, '
+                f'depth_all_frames={self.depth_all_frames}, frame_pipeline={self.frame_pipeline}, '
                 f'target_pipeline={self.target_pipeline})')

@@ -3,8 +3,8 @@ voxel volumes into the dropped (target) frame + a learned deformable temporal pr
 
 MIM4D (Zou et al., 2024, Sec. 3.3; official ``projects/mmdet3d_plugin/models/utils/
 temporal_*``) drops the target frame of a clip and rebuilds its 3D features from the
-other frames: each earlier volume is first aligned to the target frame's ego
-coordinates with the relative ego pose, then a deformable temporal attention over the
+other frames: each other volume is first aligned to the target frame's coordinates
+(LiDAR frame in the official configs) with the relative pose, then a deformable temporal attention over the
 aligned volumes predicts the target volume (the "pseudo-3D" features), whose
 renderings are supervised with the target frame's pixels and LiDAR depth.
 
@@ -116,10 +116,12 @@ class SceneFlowPseudo3DBuilder(BaseModule):
     """Warp earlier frames' volumes to the target frame and predict its pseudo-3D volume.
 
     Args:
-        point_cloud_range (Sequence[float]): grid range (m), in the ego frame.
+        point_cloud_range (Sequence[float]): grid range (m), in the volumes' frame
+            (MIM4D: each frame's LiDAR frame).
         voxel_size (Sequence[float]): voxel size (m).
         embed_dims (int): volume channels ``C`` (MIM4D: 32). Default: 32.
-        num_frames (int): earlier frames ``T`` fed to the predictor. Default: 2.
+        num_frames (int): other frames ``T`` fed to the predictor (``F - 1``;
+            in time order, each with its slot embedding). Default: 2.
         num_layers (int): attention + FFN layers. Default: 1.
         num_heads (int): attention heads. Default: 4.
         num_points (int): sampling points per head and frame. Default: 4.
@@ -150,10 +152,10 @@ class SceneFlowPseudo3DBuilder(BaseModule):
 
         Args:
             volumes (Tensor): ``(B, T, C, Z, Y, X)`` on the grid, each in its own
-                frame's ego coordinates.
-            frame2target (Tensor): ``(B, T, 4, 4)`` rigid transforms from each
-                frame's ego to the target's ego (m), i.e.
-                ``relative_transform(ego2global_t, ego2global_target)``.
+                frame's coordinates.
+            frame2target (Tensor): ``(B, T, 4, 4)`` rigid transforms (m) from each
+                frame to the target frame, e.g.
+                ``relative_transform(lidar2global_t, lidar2global_target)``.
 
         Returns:
             tuple[Tensor, Tensor]: ``(B, T, C, Z, Y, X)`` aligned volumes and
@@ -168,17 +170,17 @@ class SceneFlowPseudo3DBuilder(BaseModule):
         return warped.view(volumes.shape), inside.view((b, t) + volumes.shape[3:])
 
     def forward(self, volumes: Tensor, frame2target: Tensor, frame_valid: Optional[Tensor] = None) -> Tensor:
-        """Predict the target frame's volume from the earlier ones.
+        """Predict the target frame's volume from the other ones.
 
         Args:
-            volumes (Tensor): ``(B, T, C, Z, Y, X)`` earlier frames' volumes (own ego frames).
+            volumes (Tensor): ``(B, T, C, Z, Y, X)`` the other frames' volumes (own frames).
             frame2target (Tensor): ``(B, T, 4, 4)`` see :meth:`warp`.
             frame_valid (Tensor, optional): ``(B, T)`` bool, False for frames that
                 only repeat an earlier one at a scene start. Samples with no
                 valid frame use all frames (their loss should be ignored).
 
         Returns:
-            Tensor: ``(B, C, Z, Y, X)`` pseudo-3D volume in the target's ego frame.
+            Tensor: ``(B, C, Z, Y, X)`` pseudo-3D volume in the target's frame.
         """
         b, t, c = volumes.shape[:3]
         if t != self.num_frames or c != self.embed_dims:
