@@ -29,8 +29,11 @@ def _infos_ok(folder: str) -> bool:
         if not osp.isfile(path):
             return False
         try:
-            check_info_file(mmengine.load(path), path)
+            infos = mmengine.load(path)
+            check_info_file(infos, path)
         except (ValueError, EOFError, OSError):
+            return False
+        if any('cam_sweeps' not in info for info in infos['data_list']):  # written before cam_sweeps existed
             return False
     return True
 

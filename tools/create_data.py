@@ -25,6 +25,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True, help='folder for the info files')
     parser.add_argument('--extra-tag', default='nuscenes', help='info file name prefix')
     parser.add_argument('--max-sweeps', type=int, default=10, help='LiDAR sweeps looked up per key frame')
+    parser.add_argument('--max-cam-sweeps', type=int, default=10,
+                        help='camera sweeps recorded per key frame and camera (cam_sweeps)')
     parser.add_argument('--train-scenes', type=_scene_list, default=None,
                         help='comma-separated scene names overriding the official train split')
     parser.add_argument('--val-scenes', type=_scene_list, default=None,
@@ -37,7 +39,7 @@ def main(argv=None) -> dict:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     written = create_nuscenes_infos(args.root_path, args.version, args.out_dir, info_prefix=args.extra_tag,
                                     train_scenes=args.train_scenes, val_scenes=args.val_scenes,
-                                    max_sweeps=args.max_sweeps)
+                                    max_sweeps=args.max_sweeps, max_cam_sweeps=args.max_cam_sweeps)
     for split, path in written.items():
         print(f'{split}: {path}')
     return written

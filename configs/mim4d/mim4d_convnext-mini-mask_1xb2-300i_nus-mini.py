@@ -36,7 +36,7 @@ ida_aug_conf = dict(final_dim=final_dim, resize_lim=(-0.06, 0.11), bot_pct_lim=(
 meta_keys = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'sample_idx', 'lidar_path', 'token', 'scene_token',
              'prev', 'next', 'timestamp', 'cam_names', 'cam2img', 'lidar2cam', 'lidar2img', 'cam2ego',
              'img_aug_matrix', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps', 'num_frames',
-             'depth_frames')
+             'depth_frames', 'frame_sources')
 train_pipeline = [
     dict(type='MultiFrameMultiView', num_prev_frames=num_prev_frames, depth_all_frames=True,
          frame_pipeline=[dict(type='LoadMultiViewImages', num_views=len(cameras)),

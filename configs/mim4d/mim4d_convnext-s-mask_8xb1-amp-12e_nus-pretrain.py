@@ -61,7 +61,7 @@ model = dict(
 meta_keys = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'sample_idx', 'lidar_path', 'token', 'scene_token',
              'prev', 'next', 'timestamp', 'cam_names', 'cam2img', 'lidar2cam', 'lidar2img', 'cam2ego',
              'img_aug_matrix', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps', 'num_frames',
-             'depth_frames')
+             'depth_frames', 'frame_sources')
 train_pipeline = [
     dict(type='MultiFrameMultiView', num_prev_frames=num_prev_frames, depth_all_frames=True,
          frame_pipeline=[
@@ -78,7 +78,9 @@ train_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
-    dataset=dict(type='NuScenesMultiFrameDataset', num_prev_frames=num_prev_frames, pipeline=train_pipeline,
+    # camera sweeps ~0.1 s apart (official), key frames where the sweep files are absent (one warning)
+    dataset=dict(type='NuScenesMultiFrameDataset', num_prev_frames=num_prev_frames, frame_source='cam_sweeps',
+                 sweep_interval=1, pipeline=train_pipeline,
                  filter_empty_gt=False))
 
 max_epochs = 12

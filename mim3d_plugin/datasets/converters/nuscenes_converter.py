@@ -20,6 +20,12 @@ Per frame (one key frame = one nuScenes ``sample``)::
                      height, width (px), cam2img (3, 3), lidar2cam (4, 4), cam2ego (4, 4),
                      ego2global (4, 4) ego pose at the camera timestamp,
                      sample_data_token, timestamp (s)}}
+    cam_sweeps      {CAM_*: [camera sweeps before the key frame, newest first, back to the
+                     previous key frame (at most ``max_cam_sweeps``), as listed by the tables
+                     whether or not their files are on disk: {img_path (relative to the
+                     nuScenes root, e.g. 'sweeps/CAM_FRONT/...jpg'), height, width,
+                     cam2img (3, 3), cam2ego (4, 4), ego2global (4, 4) at that exposure,
+                     sample_data_token, timestamp (s)}]} (~12 Hz: ~0.08 s apart)
     instances       [{bbox_3d [x, y, z, l, w, h, yaw] LiDAR frame, (x, y, z) the box
                      GRAVITY centre exactly as mmdet3d's infos store it (mmdet3d's
                      NuScenesDataset turns it into the bottom centre when loading),
@@ -140,6 +146,21 @@ def _lidar_sweeps(nusc, lidar_sd: dict, lidar2global: np.ndarray,
     return sweeps, missing
 
 
+def _cam_sweeps(nusc, cam_sd: dict, max_sweeps: int) -> List[dict]:
+    """Camera sweeps preceding a key-frame image (newest first), stopping at the previous key frame."""
+    sweeps, sd = [], cam_sd
+    while len(sweeps) < max_sweeps and sd['prev'] != '':
+        sd, cam2ego, ego2global = _sensor_record(nusc, sd['prev'])
+        if sd['is_key_frame']:
+            break
+        cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
+        sweeps.append(dict(img_path=sd['filename'], height=int(sd['height']), width=int(sd['width']),
+                           cam2img=np.asarray(cs['camera_intrinsic'], dtype=np.float64).tolist(),
+                           cam2ego=cam2ego.tolist(), ego2global=ego2global.tolist(), sample_data_token=sd['token'],
+                           timestamp=sd['timestamp'] / 1e6))
+    return sweeps
+
+
 def _instances(nusc, sample: dict, lidar_token: str, lidar2ego: np.ndarray, ego2global: np.ndarray,
                classes: Sequence[str]) -> List[dict]:
     from nuscenes.eval.detection.utils import category_to_detection_name
@@ -165,7 +186,7 @@ def _instances(nusc, sample: dict, lidar_token: str, lidar2ego: np.ndarray, ego2
 
 def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str] = NUSCENES_CLASSES,
                      cameras: Sequence[str] = NUSCENES_CAMERAS, max_sweeps: int = 10,
-                     with_annotations: bool = True) -> Tuple[dict, List[str]]:
+                     with_annotations: bool = True, max_cam_sweeps: int = 10) -> Tuple[dict, List[str]]:
     """Info dict of one key frame (see the module docstring) and the sample_data tokens of its sweeps
     whose file is missing (those sweeps are not recorded).
 
@@ -185,7 +206,7 @@ def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str]
         lidar_points=dict(lidar_path=osp.basename(lidar_sd['filename']), num_pts_feats=5,
                           lidar2ego=lidar2ego.tolist(), sample_data_token=lidar_token,
                           timestamp=lidar_sd['timestamp'] / 1e6),
-        images=dict())
+        images=dict(), cam_sweeps=dict())
     for cam in cameras:
         if cam not in sample['data']:
             raise KeyError(f'camera {cam} is not in sample {sample["token"]} (has {sorted(sample["data"])})')
@@ -198,6 +219,7 @@ def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str]
             cam2img=np.asarray(cs['camera_intrinsic'], dtype=np.float64).tolist(),
             lidar2cam=lidar2cam.tolist(), cam2ego=cam2ego.tolist(), ego2global=cam_ego2global.tolist(),
             sample_data_token=cam_sd['token'], timestamp=cam_sd['timestamp'] / 1e6)
+        info['cam_sweeps'][cam] = _cam_sweeps(nusc, cam_sd, max_cam_sweeps)
     info['lidar_sweeps'], missing = _lidar_sweeps(nusc, lidar_sd, lidar2global, max_sweeps)
     info['instances'] = _instances(nusc, sample, lidar_token, lidar2ego, ego2global,
                                    classes) if with_annotations else []
@@ -212,7 +234,7 @@ def _metainfo(version: str, classes: Sequence[str], split: str, scenes: Sequence
 
 def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefix: str = 'nuscenes',
                           train_scenes: Optional[Iterable[str]] = None, val_scenes: Optional[Iterable[str]] = None,
-                          max_sweeps: int = 10) -> Dict[str, str]:
+                          max_sweeps: int = 10, max_cam_sweeps: int = 10) -> Dict[str, str]:
     """Write ``{info_prefix}_infos_{train,val}.pkl`` (mmdet3d v2 format) into ``out_dir``.
 
     Args:
@@ -224,6 +246,9 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
             overriding the devkit's official split (see :func:`get_split_scenes`).
         max_sweeps (int): LiDAR sweeps looked up per key frame; records whose
             file is absent are counted, reported with a warning and skipped.
+        max_cam_sweeps (int): camera sweeps recorded per key frame and camera
+            (``cam_sweeps``; recorded from the tables even without their files,
+            which the dataset checks when it uses them).
 
     Returns:
         dict[str, str]: split name -> written file path.
@@ -246,7 +271,7 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
         while token:
             sample = nusc.get('sample', token)
             info, missing = build_frame_info(nusc, sample, len(data_lists[split]), max_sweeps=max_sweeps,
-                                             with_annotations=with_ann)
+                                             with_annotations=with_ann, max_cam_sweeps=max_cam_sweeps)
             missing_sweeps.update(missing)
             data_lists[split].append(info)
             token = sample['next']

@@ -1,9 +1,9 @@
 """Temporal multi-frame multi-view loading for MIM4D: the current key frame plus ``T`` earlier ones.
 
-MIM4D (Zou et al., 2024, Sec. 3.1) trains on short multi-view clips; here the clip is
-made of nuScenes key frames (0.5 s apart; sweep images are not used). The dataset
-(:class:`mim3d_plugin.datasets.NuScenesMultiFrameDataset`) attaches the infos of the
-earlier key frames as ``results['prev_frames']`` (oldest first); this transform runs
+MIM4D (Zou et al., 2024, Sec. 3.1) trains on short multi-view clips of camera sweeps
+(~0.08 s apart); the dataset (:class:`mim3d_plugin.datasets.NuScenesMultiFrameDataset`)
+attaches the infos of the earlier frames (camera sweeps where their files exist, or
+key frames 0.5 s apart) as ``results['prev_frames']`` (oldest first); this transform runs
 a per-frame pipeline (image loading and augmentation) on every frame, a target
 pipeline (LiDAR loading and depth maps) on the current frame only, and concatenates
 the views frame-major so the standard packer and data preprocessor batch them.
@@ -19,6 +19,7 @@ Output layout (``F = T + 1`` frames, ``N`` views, current frame last):
   the earliest available key frame at a scene start (the loss ignores the
   pseudo-3D prediction of a sample without any valid earlier frame);
 * ``frame_timestamps``: ``(F,)`` float64 s; ``num_frames``: ``F``;
+* ``frame_sources``: ``F`` strings, ``'key_frame'`` or ``'cam_sweep'``;
 * ``depth`` (if the target pipeline makes it): ``(F * N, H, W)`` float32 m,
   LiDAR depth of the current frame in its own (augmented) cameras; the views
   of earlier frames are 0 (= no point) unless ``depth_all_frames``, where the
@@ -100,6 +101,7 @@ class MultiFrameMultiView(BaseTransform):
         current['lidar2ego'] = [np.asarray(f['lidar_points']['lidar2ego'], np.float64) for f in frames]
         current['frame_valid'] = np.array([not info.get('adjacent_fallback', False) for info in prev_infos] + [True])
         current['frame_timestamps'] = np.array([f['timestamp'] for f in frames], np.float64)
+        current['frame_sources'] = [info.get('frame_source', 'key_frame') for info in prev_infos] + ['key_frame']
         current['num_frames'] = len(frames)
         if 'depth' in current:
             depth = np.asarray(current['depth'], np.float32)
