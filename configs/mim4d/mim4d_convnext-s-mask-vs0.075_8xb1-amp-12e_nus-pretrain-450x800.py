@@ -5,8 +5,9 @@
 # 118 depth bins (1-60 m, 0.5 m), a 180 x 180 x 5 volume (+-54 m, 0.6 x 0.6 x 1.6 m, LiDAR frame) of 32 channels,
 # 512 rays per image (LiDAR targets at 3-100 m BEV radius inside the volume: the vs0.075 config sets no far
 # radius, the code's default is 100 m), 72 + 24 samples, fp16 with a static loss scale of 32, no EMA.
-# Same modules as mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py; where our modules differ from the official
-# ones (voxel lifting by LSS splat, one deformable temporal attention, 3-layer SDF/RGB MLPs) see configs/mim4d/README.md.
+# Same modules as mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py; where our modules differ from the
+# official ones (voxel lifting by LSS splat, one deformable temporal attention, 3-layer SDF/RGB MLPs) see
+# configs/mim4d/README.md.
 #   bash tools/dist_train.sh configs/mim4d/mim4d_convnext-s-mask-vs0.075_8xb1-amp-12e_nus-pretrain-450x800.py 8
 _base_ = ['./mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py']
 

@@ -114,11 +114,11 @@ class NuScenesMultiFrameDataset(NuScenesMultiViewDataset):
                                cam2ego=sweep['cam2ego'], ego2global=sweep['ego2global'],
                                lidar2cam=(np.linalg.inv(cam2global) @ lidar2global).tolist(),
                                sample_data_token=sweep['sample_data_token'], timestamp=sweep['timestamp'])
-        frame = {k: copy.deepcopy(v) for k, v in info.items() if k not in ('images', 'cam_sweeps', 'instances',
-                                                                             'ann_info', 'eval_ann_info')}
-        frame.update(token=f'{info["token"]}/cam_sweep{step}', timestamp=ref['timestamp'], ego2global=ego2global.tolist(),
-                     images=images, adjacent_offset=-step, adjacent_steps=-step, adjacent_fallback=False,
-                     frame_source='cam_sweep')
+        dropped = ('images', 'cam_sweeps', 'instances', 'ann_info', 'eval_ann_info')
+        frame = {k: copy.deepcopy(v) for k, v in info.items() if k not in dropped}
+        frame.update(token=f'{info["token"]}/cam_sweep{step}', timestamp=ref['timestamp'],
+                     ego2global=ego2global.tolist(), images=images, adjacent_offset=-step, adjacent_steps=-step,
+                     adjacent_fallback=False, frame_source='cam_sweep')
         return frame
 
     def prev_frame_infos(self, index: int) -> List[dict]:
