@@ -24,9 +24,9 @@ def main():
     args = parser.parse_args()
     rows = [json.loads(line) for line in open(args.scalars) if '"loss"' in line]
     iters = np.array([r['iter'] for r in rows])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    groups = (['loss_depth_pseudo', 'loss_depth_cur'], ['loss_rgb_pseudo', 'loss_rgb_cur'],
-              ['loss_eikonal_pseudo', 'loss_eikonal_cur'])
+    groups = [keys for keys in (['loss_depth_pseudo', 'loss_depth_cur'], ['loss_rgb_pseudo', 'loss_rgb_cur'],
+                                ['loss_eikonal_pseudo', 'loss_eikonal_cur']) if keys[0] in rows[0]]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4))
     for ax, keys in zip(axes, groups):
         for key in keys:
             ax.plot(iters, [r[key] for r in rows], label=key)
@@ -39,7 +39,7 @@ def main():
     w = max(1, args.window // max(1, int(np.median(np.diff(iters))) if len(iters) > 1 else 1))
     print(f'| term | first {w} logs | last {w} logs |')
     print('|---|---|---|')
-    for key in TERMS:
+    for key in [k for k in TERMS if k in rows[0]]:
         vals = np.array([r[key] for r in rows])
         print(f'| {key} | {vals[:w].mean():.3f} | {vals[-w:].mean():.3f} |')
     print(f'saved {args.out} ({len(rows)} log points, iterations {iters[0]}-{iters[-1]})')
