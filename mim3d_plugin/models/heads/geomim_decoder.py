@@ -16,6 +16,7 @@ Layout (paper defaults)::
 from typing import Dict, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
@@ -27,13 +28,35 @@ from ..layers.cross_view_attention import CrossViewAttention
 from ..utils.camera_params import CAMERA_VECTOR_DIMS
 
 
+class CameraBatchNorm1d(nn.BatchNorm1d):
+    """``BatchNorm1d`` over camera vectors that also trains on a single camera (``B x N = 1``: a monocular
+    rig at batch 1, where ``nn.BatchNorm1d`` raises "Expected more than 1 value per channel").
+
+    With two or more vectors it is ``nn.BatchNorm1d`` exactly (same keys, so checkpoints load). With one vector
+    in training there is no batch variance: the running mean is updated with the vector (momentum as usual),
+    the running variance is kept, and the vector is normalised with the running statistics.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or x.shape[0] > 1:
+            return super().forward(x)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(x.detach().mean(0), alpha=m)
+        # copies: the buffers are updated in place by later calls (GeoMIM runs the decoder twice per step)
+        return F.batch_norm(x, self.running_mean.clone(), self.running_var.clone(), self.weight, self.bias, False,
+                            0.0, self.eps)
+
+
 class CameraAwareSE(BaseModule):
     """BEVDepth-style camera-aware gate (official ``PoseSEModule``): camera vector -> BatchNorm1d ->
     MLP (Linear-GELU-Linear) -> SE (Linear-ReLU-Linear-sigmoid) -> per-channel gate on the tokens."""
 
     def __init__(self, embed_dims: int, camera_dims: int = CAMERA_VECTOR_DIMS) -> None:
         super().__init__()
-        self.bn = nn.BatchNorm1d(camera_dims)
+        self.bn = CameraBatchNorm1d(camera_dims)
         self.mlp = nn.Sequential(nn.Linear(camera_dims, embed_dims), nn.GELU(), nn.Linear(embed_dims, embed_dims))
         self.se = nn.Sequential(nn.Linear(embed_dims, embed_dims), nn.ReLU(inplace=True),
                                 nn.Linear(embed_dims, embed_dims), nn.Sigmoid())

@@ -4,5 +4,6 @@ from .custom_fpn import CustomFPN
 from .bevdet import BEVDet
 from .bevdet4d import BEVDet4D
 from .bevdet4d_dataset import BEVDet4DDataset
+from .scale_nms_center_head import ScaleNMSCenterHead
 
-__all__ = ['BEVDet', 'CustomFPN', 'BEVDet4D', 'BEVResNet', 'LSSFPN', 'BEVDet4DDataset']
+__all__ = ['BEVDet', 'CustomFPN', 'BEVDet4D', 'BEVResNet', 'LSSFPN', 'BEVDet4DDataset', 'ScaleNMSCenterHead']

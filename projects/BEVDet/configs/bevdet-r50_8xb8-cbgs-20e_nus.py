@@ -21,6 +21,12 @@ tasks = [
     dict(num_class=2, class_names=['motorcycle', 'bicycle']),
     dict(num_class=2, class_names=['pedestrian', 'traffic_cone']),
 ]
+# mmdet3d's CenterHead trains dataset label i as the i-th class of the concatenated tasks: the datasets list
+# their classes in this (BEVDet's) order, and mmdet3d remaps the info files' labels to it. HeadClassOrderHook
+# (custom_hooks) refuses to run when the two orders differ.
+class_names = ['car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle', 'bicycle',
+               'pedestrian', 'traffic_cone']
+metainfo = dict(classes=class_names)
 
 model = dict(
     type='BEVDet',
@@ -37,7 +43,7 @@ model = dict(
                                   num_channels=[bev_channels * 2, bev_channels * 4, bev_channels * 8]),
     img_bev_encoder_neck=dict(type='LSSFPN', in_channels=bev_channels * 8 + bev_channels * 2, out_channels=256),
     pts_bbox_head=dict(
-        type='CenterHead',
+        type='ScaleNMSCenterHead',
         in_channels=256,
         tasks=tasks,
         common_heads=dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2)),
@@ -56,7 +62,12 @@ model = dict(
                            post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
                            max_per_img=500, max_pool_nms=False, min_radius=[4, 12, 10, 1, 0.85, 0.175],
                            score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
-                           nms_type='rotate', pre_max_size=1000, post_max_size=83, nms_thr=0.2)))
+                           pre_max_size=1000, post_max_size=83,
+                           # BEVDet Scale-NMS (official configs/bevdet/bevdet-r50.py): per task NMS type, IoU
+                           # threshold and box-size factor (per class); circle NMS for barriers (min_radius 1 m)
+                           nms_type=['rotate', 'rotate', 'rotate', 'circle', 'rotate', 'rotate'],
+                           nms_thr=[0.2, 0.2, 0.2, 0.2, 0.2, 0.5],
+                           nms_rescale_factor=[1.0, [0.7, 0.7], [0.4, 0.55], 1.1, [1.0, 1.0], [4.5, 9.0]])))
 
 # detection pipeline (BEV augmentation + box filters) from the dataset base; CBGS class balancing
 train_dataloader = dict(
@@ -65,9 +76,11 @@ train_dataloader = dict(
         _delete_=True,
         type='CBGSDataset',
         dataset=dict(type='NuScenesMultiViewDataset', data_root='data/nuscenes/', ann_file='nuscenes_infos_train.pkl',
-                     pipeline={{_base_.det_train_pipeline}}, cameras={{_base_.cameras}}, metainfo={{_base_.metainfo}},
+                     pipeline={{_base_.det_train_pipeline}}, cameras={{_base_.cameras}}, metainfo=metainfo,
                      modality={{_base_.input_modality}}, data_prefix={{_base_.data_prefix}}, test_mode=False,
                      filter_empty_gt=False, box_type_3d='LiDAR', backend_args=None)))
+val_dataloader = dict(dataset=dict(metainfo=metainfo))
+test_dataloader = val_dataloader
 # camera-only submission: all five modality keys of the nuScenes results format
 camera_only = dict(use_camera=True, use_lidar=False, use_radar=False, use_map=False, use_external=False)
 val_evaluator = dict(modality=camera_only)
@@ -85,7 +98,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # EMA of the weights (BEVDet/GeoMIM fine-tuning: decay 0.999), swapped in for validation and test
 custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.001, update_buffers=True,
-                     priority=49)]
+                     priority=49), dict(type='HeadClassOrderHook')]
 auto_scale_lr = dict(enable=False, base_batch_size=64)
 
 default_hooks = dict(

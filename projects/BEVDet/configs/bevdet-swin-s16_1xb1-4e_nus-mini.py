@@ -28,6 +28,12 @@ tasks = [
     dict(num_class=2, class_names=['motorcycle', 'bicycle']),
     dict(num_class=2, class_names=['pedestrian', 'traffic_cone']),
 ]
+# mmdet3d's CenterHead trains dataset label i as the i-th class of the concatenated tasks: the datasets list
+# their classes in this (BEVDet's) order, and mmdet3d remaps the info files' labels to it. HeadClassOrderHook
+# (custom_hooks) refuses to run when the two orders differ.
+class_names = ['car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle', 'bicycle',
+               'pedestrian', 'traffic_cone']
+metainfo = dict(classes=class_names)
 
 model = dict(
     type='BEVDet',
@@ -46,7 +52,7 @@ model = dict(
                                   num_channels=[bev_channels * 2, bev_channels * 4, bev_channels * 8]),
     img_bev_encoder_neck=dict(type='LSSFPN', in_channels=bev_channels * 8 + bev_channels * 2, out_channels=128),
     pts_bbox_head=dict(
-        type='CenterHead',
+        type='ScaleNMSCenterHead',
         in_channels=128,
         tasks=tasks,
         common_heads=dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2)),
@@ -65,9 +71,16 @@ model = dict(
                            post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
                            max_per_img=500, max_pool_nms=False, min_radius=[4, 12, 10, 1, 0.85, 0.175],
                            score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
-                           nms_type='rotate', pre_max_size=1000, post_max_size=83, nms_thr=0.2)))
+                           pre_max_size=1000, post_max_size=83,
+                           # BEVDet Scale-NMS (official configs/bevdet/bevdet-r50.py): per task NMS type, IoU
+                           # threshold and box-size factor (per class); circle NMS for barriers (min_radius 1 m)
+                           nms_type=['rotate', 'rotate', 'rotate', 'circle', 'rotate', 'rotate'],
+                           nms_thr=[0.2, 0.2, 0.2, 0.2, 0.2, 0.5],
+                           nms_rescale_factor=[1.0, [0.7, 0.7], [0.4, 0.55], 1.1, [1.0, 1.0], [4.5, 9.0]])))
 
-train_dataloader = dict(dataset=dict(pipeline={{_base_.det_train_pipeline}}))
+train_dataloader = dict(dataset=dict(pipeline={{_base_.det_train_pipeline}}, metainfo=metainfo))
+val_dataloader = dict(dataset=dict(metainfo=metainfo))
+test_dataloader = val_dataloader
 camera_only = dict(use_camera=True, use_lidar=False, use_radar=False, use_map=False, use_external=False)
 val_evaluator = dict(modality=camera_only, jsonfile_prefix=None)
 test_evaluator = val_evaluator
@@ -102,3 +115,4 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0)
+custom_hooks = [dict(type='HeadClassOrderHook')]

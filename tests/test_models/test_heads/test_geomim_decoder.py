@@ -119,3 +119,22 @@ def test_cva_zero_init_survives_init_weights():
     dec = _decoder()
     for m in list(dec.cva) + list(dec.depth_cva):
         assert torch.count_nonzero(m.attn.proj.weight) == 0
+
+
+def test_one_camera_at_batch_one_trains_and_bn_matches_batchnorm1d_otherwise():
+    """B x N = 1 (a monocular rig at batch 1) used to raise in the camera gate's BatchNorm1d."""
+    from mim3d_plugin.models.heads.geomim_decoder import CameraBatchNorm1d
+    torch.manual_seed(0)
+    dec = _decoder()
+    dec.train()
+    feats, mask, cam = _inputs(B=1, N=1)
+    out = dec(feats, mask, cam)
+    assert torch.isfinite(out['depth_logits']).all()
+    out['depth_logits'].sum().backward()
+    bn = dec.camera_se.bn
+    assert bn.num_batches_tracked == 1 and torch.allclose(bn.running_mean, 0.1 * cam[0, 0])
+    # two or more camera vectors: exactly nn.BatchNorm1d (statistics and output)
+    ours, ref = CameraBatchNorm1d(22), torch.nn.BatchNorm1d(22)
+    x = torch.randn(6, 22)
+    assert torch.allclose(ours(x), ref(x)) and torch.allclose(ours.running_var, ref.running_var)
+    assert list(ours.state_dict()) == list(ref.state_dict())

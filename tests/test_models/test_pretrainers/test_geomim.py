@@ -132,3 +132,18 @@ def test_wrong_number_of_views(model):
     data = model.data_preprocessor(batch, True)
     with pytest.raises(ValueError, match='views'):
         model(**data, mode='loss')
+
+
+def test_one_camera_batch_one_trains(model):
+    """A monocular rig at batch 1 (B x N = 1 camera vector in the camera gate's BatchNorm1d)."""
+    batch = fake_batch(batch_size=1)
+    batch['inputs'] = dict(img=[batch['inputs']['img'][0][:1]], points=batch['inputs']['points'],
+                           depth=[batch['inputs']['depth'][0][:1]])
+    sample = batch['data_samples'][0]
+    sample.set_metainfo({k: sample.metainfo[k][:1] for k in ('cam2img', 'lidar2cam', 'lidar2img', 'img_aug_matrix',
+                                                             'cam2ego')})
+    model.train()
+    data = model.data_preprocessor(batch, True)
+    losses = model(**data, mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()

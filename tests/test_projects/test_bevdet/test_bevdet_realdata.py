@@ -80,3 +80,44 @@ def test_bevdet4d_dataset_and_forward(monkeypatch):
     with torch.no_grad():
         preds = model(**data, mode='predict')
     assert preds[0].pred_instances_3d.bboxes_3d.tensor.shape[-1] == 9
+
+
+def _gt_eval(ds, nus_root, ann_file, prefix):
+    """Feed the dataset's own ground truth as predictions through NuScenesMetric with the dataset's classes."""
+    from mmdet3d.evaluation.metrics import NuScenesMetric
+    metric = NuScenesMetric(data_root=nus_root, ann_file=ann_file, metric='bbox', jsonfile_prefix=prefix)
+    metric.dataset_meta = ds.metainfo
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        ann = info['ann_info'] if 'ann_info' in info else info['eval_ann_info']
+        boxes, labels = ann['gt_bboxes_3d'], torch.as_tensor(ann['gt_labels_3d'], dtype=torch.long)
+        pred = dict(bboxes_3d=boxes, scores_3d=torch.ones(len(labels)), labels_3d=labels)
+        metric.process({}, [dict(pred_instances_3d=pred, pred_instances={}, sample_idx=info['sample_idx'])])
+    return metric.compute_metrics(metric.results)
+
+
+def test_ground_truth_through_the_bevdet_class_order_scores_as_through_the_info_order(nus_root, tmp_path):
+    """The BEVDet configs list the classes in the task order (mmdet3d remaps the info-file labels): ground truth
+    through that dataset and NuScenesMetric scores exactly as through the info files' own order, and a
+    pedestrian now carries the label of the 'pedestrian' channel of the last task."""
+    init_default_scope('mmdet3d')
+    cfg = Config.fromfile(CFG)
+    ds_cfg = cfg.val_dataloader.dataset
+    bevdet = DATASETS.build(ds_cfg)
+    ds_cfg.metainfo = None
+    info_order = DATASETS.build(ds_cfg)
+    assert list(bevdet.metainfo['classes']) == [n for t in cfg.model.pts_bbox_head.tasks for n in t['class_names']]
+    idx = next(i for i in range(len(bevdet)) if len(bevdet.get_data_info(i)['eval_ann_info']['gt_labels_3d']) > 20)
+    a, b = bevdet.get_data_info(idx)['eval_ann_info'], info_order.get_data_info(idx)['eval_ann_info']
+    names_a = [bevdet.metainfo['classes'][i] for i in a['gt_labels_3d']]
+    names_b = [info_order.metainfo['classes'][i] for i in b['gt_labels_3d']]
+    assert names_a == names_b  # same objects, same names, other label indices
+    assert bevdet.metainfo['classes'].index('pedestrian') == 8
+    assert info_order.metainfo['classes'].index('pedestrian') == 7
+    ann_file = cfg.val_evaluator.ann_file
+    ra = _gt_eval(bevdet, nus_root, ann_file, str(tmp_path / 'a'))
+    rb = _gt_eval(info_order, nus_root, ann_file, str(tmp_path / 'b'))
+    key = 'pred_instances_3d_NuScenes'
+    assert ra[f'{key}/NDS'] == pytest.approx(rb[f'{key}/NDS'])
+    assert ra[f'{key}/mAP'] == pytest.approx(rb[f'{key}/mAP']) and ra[f'{key}/mAP'] > 0.5
+    print('GT through the BEVDet class order: NDS', ra[f'{key}/NDS'], 'mAP', ra[f'{key}/mAP'])
