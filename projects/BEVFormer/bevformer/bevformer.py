@@ -27,8 +27,9 @@ class BEVFormer(Base3DDetector):
     ``frame_valid`` ``(F,)`` (False for an earlier frame that only repeats
     another at a scene start).
 
-    The BEVs of the earlier frames are built oldest first without gradient
-    (the official training queue; the same at test time, so inference is
+    The BEVs of the earlier frames are built oldest first without gradient and
+    in eval mode (the official ``obtain_history_bev``: no dropout, BatchNorm
+    statistics frozen; the same at test time, so inference is
     stateless and does not depend on the sample order), each warped into the
     next frame's LiDAR frame with :func:`warp_bev` and attended to by that
     frame's temporal self-attention. Where no valid previous BEV exists
@@ -124,13 +125,18 @@ class BEVFormer(Base3DDetector):
             return None, None
         head = self.pts_bbox_head
         prev_bev, prev_mask = None, None
-        with torch.no_grad():
-            for t in range(f - 1):
-                feats = self.extract_img_feat(frames['imgs'][t])
-                bev = head.get_bev_features(feats, frames['lidar2img'][t], frames['imgs'].shape[-2:], prev_bev,
-                                            prev_mask)
-                prev_bev, inside = self._align(bev, frames['lidar2global'][t], frames['lidar2global'][t + 1])
-                prev_mask = inside & frames['valid'][t][:, None]
+        was_training = self.training
+        self.eval()  # official obtain_history_bev: no dropout, BatchNorm statistics neither used nor updated
+        try:
+            with torch.no_grad():
+                for t in range(f - 1):
+                    feats = self.extract_img_feat(frames['imgs'][t])
+                    bev = head.get_bev_features(feats, frames['lidar2img'][t], frames['imgs'].shape[-2:], prev_bev,
+                                                prev_mask)
+                    prev_bev, inside = self._align(bev, frames['lidar2global'][t], frames['lidar2global'][t + 1])
+                    prev_mask = inside & frames['valid'][t][:, None]
+        finally:
+            self.train(was_training)
         return prev_bev, prev_mask
 
     def _bev_forward(self, inputs: dict, data_samples: List[Det3DDataSample],

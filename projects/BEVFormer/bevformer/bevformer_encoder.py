@@ -17,32 +17,41 @@ from .spatial_cross_attention import point_sampling
 class BEVFormerEncoderLayer(BaseModule):
     """One encoder layer: TSA -> LN -> SCA -> LN -> FFN -> LN (post-norm, as the official ``BEVFormerLayer``).
 
+    As the official layer (``modules/encoder.py`` ``BEVFormerLayer.forward``): TSA gets ``query_pos=bev_pos``
+    and the value ``[prev_bev, initial BEV queries]``; SCA is called without a query position embedding (the
+    encoder passes none to its layers).
+
     Args:
         temporal_self_attention (dict): :class:`TemporalSelfAttention` config.
         spatial_cross_attention (dict): :class:`SpatialCrossAttention` config.
         ffn (dict): mmcv ``FFN`` config.
         norm_cfg (dict): normalisation. Default: LN.
+        sca_query_pos (bool): add ``bev_pos`` to the SCA query (not official). Default: False.
     """
 
     def __init__(self, temporal_self_attention: dict, spatial_cross_attention: dict, ffn: dict,
-                 norm_cfg: dict = dict(type='LN'), init_cfg=None) -> None:
+                 norm_cfg: dict = dict(type='LN'), sca_query_pos: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.temporal_self_attention = MODELS.build(temporal_self_attention)
         self.spatial_cross_attention = MODELS.build(spatial_cross_attention)
         self.ffn = FFN(**ffn)
         dims = self.temporal_self_attention.embed_dims
         self.norms = ModuleList([build_norm_layer(norm_cfg, dims)[1] for _ in range(3)])
+        self.sca_query_pos = sca_query_pos
 
     def forward(self, query: Tensor, bev_pos: Tensor, prev_bev: Optional[Tensor], ref_2d: Tensor,
                 bev_spatial_shapes: Tensor, value: Tensor, reference_points_cam: Tensor, bev_mask: Tensor,
-                spatial_shapes: Tensor, level_start_index: Tensor, prev_mask: Optional[Tensor] = None) -> Tensor:
-        """Shapes as in :meth:`BEVFormerEncoder.forward`; returns ``(B, Q, C)``."""
+                spatial_shapes: Tensor, level_start_index: Tensor, prev_mask: Optional[Tensor] = None,
+                initial_query: Optional[Tensor] = None) -> Tensor:
+        """Shapes as in :meth:`BEVFormerEncoder.forward`; ``initial_query`` ``(B, Q, C)`` the encoder's input
+        queries (the current-frame part of the TSA value when ``prev_bev`` is given); returns ``(B, Q, C)``."""
         zero = bev_spatial_shapes.new_zeros(1)
         query = self.temporal_self_attention(query, prev_bev, ref_2d, bev_spatial_shapes, zero, query_pos=bev_pos,
-                                             prev_mask=prev_mask)
+                                             prev_mask=prev_mask,
+                                             value_query=initial_query if prev_bev is not None else None)
         query = self.norms[0](query)
         query = self.spatial_cross_attention(query, value, reference_points_cam, bev_mask, spatial_shapes,
-                                             level_start_index, query_pos=bev_pos)
+                                             level_start_index, query_pos=bev_pos if self.sca_query_pos else None)
         query = self.norms[1](query)
         return self.norms[2](self.ffn(query))
 
@@ -140,5 +149,5 @@ class BEVFormerEncoder(BaseModule):
         query = bev_query
         for layer in self.layers:
             query = layer(query, bev_pos, prev_bev, ref_2d, bev_spatial_shapes, value, reference_points_cam,
-                          bev_mask, spatial_shapes, level_start_index, prev_mask)
+                          bev_mask, spatial_shapes, level_start_index, prev_mask, initial_query=bev_query)
         return query

@@ -61,7 +61,7 @@ class TemporalSelfAttention(BaseModule):
 
     def forward(self, query: Tensor, prev_bev: Optional[Tensor], reference_points: Tensor, spatial_shapes: Tensor,
                 level_start_index: Tensor, query_pos: Optional[Tensor] = None,
-                prev_mask: Optional[Tensor] = None) -> Tensor:
+                prev_mask: Optional[Tensor] = None, value_query: Optional[Tensor] = None) -> Tensor:
         """Args:
             query (Tensor): ``(B, Q, C)`` current BEV queries (``Q = Y * X``).
             prev_bev (Tensor, optional): ``(B, Q, C)`` previous BEV already
@@ -74,20 +74,29 @@ class TemporalSelfAttention(BaseModule):
             prev_mask (Tensor, optional): ``(B, Q)`` bool, where ``prev_bev`` is
                 valid; elsewhere (outside the previous BEV, scene starts) the
                 current queries stand in. Default: all valid.
+            value_query (Tensor, optional): ``(B, Q, C)`` the current-frame map
+                stacked with ``prev_bev`` as the attention value. The official
+                encoder builds ``[prev_bev, initial BEV queries]`` once before
+                its layer loop, so every layer attends to the *initial* queries
+                (:class:`BEVFormerEncoderLayer` passes them); None, or where
+                ``prev_mask`` is False: this layer's input (the official value
+                without ``prev_bev``).
 
         Returns:
             Tensor: ``(B, Q, C)`` with the residual added.
         """
         b, nq, c = query.shape
         identity = query
+        current = identity if value_query is None or prev_bev is None else value_query
         if prev_bev is None:
             prev_bev = query
-        elif prev_mask is not None:
+        elif prev_mask is not None:  # no valid previous BEV there: the value of the official no-prev_bev case
             prev_bev = torch.where(prev_mask.unsqueeze(-1), prev_bev, query)
+            current = torch.where(prev_mask.unsqueeze(-1), current, identity)
         if query_pos is not None:
             query = query + query_pos
         nbq, nh, nl, npnt = self.num_bev_queue, self.num_heads, self.num_levels, self.num_points
-        value = torch.stack([prev_bev, identity], 1).reshape(b * nbq, nq, c)
+        value = torch.stack([prev_bev, current], 1).reshape(b * nbq, nq, c)
         value = self.value_proj(value).view(b * nbq, nq, nh, c // nh)
         q_cat = torch.cat([prev_bev, query], -1)
         offsets = self.sampling_offsets(q_cat).view(b, nq, nh, nbq, nl, npnt, 2)

@@ -39,7 +39,7 @@ def test_loss_decreases_on_fixed_batch():
     inputs, samples = make_batch(1)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     first = None
-    for _ in range(15):
+    for _ in range(25):
         loss = sum(model.loss(inputs, samples).values())
         first = float(loss) if first is None else first
         opt.zero_grad()
@@ -83,3 +83,54 @@ def test_boxes_without_velocity_are_rejected():
     gt.bboxes_3d = LiDARInstance3DBoxes(gt.bboxes_3d.tensor[:, :7], box_dim=7)
     with pytest.raises(ValueError, match='velocity'):
         model.loss(inputs, samples)
+
+
+def _spy(module, calls):
+    forward = module.forward
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return forward(*args, **kwargs)
+
+    module.forward = spy
+
+
+def test_every_layer_attends_to_prev_bev_and_the_initial_queries_and_sca_gets_no_pos():
+    """Official encoder: TSA value = [prev_bev, initial BEV queries] for every layer (built once before the
+    layer loop); SCA called with query_pos=None."""
+    model = _model().eval()
+    encoder = model.pts_bbox_head.encoder
+    assert len(encoder.layers) == 2
+    tsa, sca = [], []
+    for layer in encoder.layers:
+        _spy(layer.temporal_self_attention, tsa)
+        _spy(layer.spatial_cross_attention, sca)
+    inputs, samples = make_batch(2)
+    with torch.no_grad():
+        model._forward(inputs, samples)
+    # the calls of the current frame (the earlier frame's BEV, built first, has no prev_bev)
+    cur_tsa, cur_sca = tsa[-2:], sca[-2:]
+    q0 = cur_tsa[0][0][0]  # layer 1's input query = the initial BEV queries
+    assert cur_tsa[0][0][1] is not None  # prev_bev given
+    for args, kwargs in cur_tsa:
+        assert torch.equal(kwargs['value_query'], q0)
+    assert not torch.equal(cur_tsa[1][0][0], q0)  # layer 2's own input differs from what it attends to
+    assert all(kwargs['query_pos'] is None for _, kwargs in cur_sca)
+    assert all(kwargs['value_query'] is None for _, kwargs in tsa[:2])  # no prev_bev: the layer's own input
+
+
+def test_history_bev_is_encoded_in_eval_mode_and_moves_no_statistics():
+    model = _model()
+    model.train()
+    with torch.no_grad():  # random dropout / BN state that a train-mode history pass would expose
+        for layer in model.pts_bbox_head.encoder.layers:
+            layer.temporal_self_attention.dropout.p = 0.5
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = [m.running_mean.clone() for m in bns]
+    inputs, samples = make_batch(2)
+    frames = model._frames(inputs, samples)
+    a, _ = model.obtain_prev_bev(frames)
+    b, _ = model.obtain_prev_bev(frames)
+    assert torch.equal(a, b)
+    assert all(torch.equal(x, m.running_mean) for x, m in zip(before, bns))
+    assert model.training and model.pts_bbox_head.training  # train mode restored
