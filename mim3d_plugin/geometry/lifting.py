@@ -25,22 +25,35 @@ def depth_bin_centers(depth_bound: Sequence[float], device=None, dtype=torch.flo
     return torch.arange(start, stop - 1e-6, step, device=device, dtype=dtype)
 
 
-def create_frustum(image_size: Sequence[int], feature_size: Sequence[int], depths: Tensor) -> Tensor:
-    """Frustum of a feature map: each feature cell's centre at every depth bin.
+def create_frustum(image_size: Sequence[int], feature_size: Sequence[int], depths: Tensor,
+                   pixels: str = 'center') -> Tensor:
+    """Frustum of a feature map: each feature cell's pixel position at every depth bin.
 
     Args:
         image_size (tuple[int, int]): ``(H, W)`` of the (augmented) network input, px.
         feature_size (tuple[int, int]): ``(h, w)`` of the feature map.
         depths (Tensor): ``(D,)`` depth bin values, m.
+        pixels (str): ``'center'``: the centre of the input pixels a cell covers,
+            ``u = (j + 0.5) * W / w``; ``'linspace'``: the official BEVDet /
+            BEVFusion / GeoMIM convention ``u = linspace(0, W - 1, w)`` (needed
+            to reproduce checkpoints trained with it). Default: ``'center'``.
 
     Returns:
-        Tensor: ``(D, h, w, 3)`` with ``(u, v, d)``: pixel coordinates (px) of
-        the cell centres, ``u = (j + 0.5) * W / w``, and the depth (m).
+        Tensor: ``(D, h, w, 3)`` with ``(u, v, d)``: pixel coordinates (px) and the depth (m).
+
+    Raises:
+        ValueError: unknown ``pixels``.
     """
     (img_h, img_w), (feat_h, feat_w) = image_size, feature_size
     n_d = depths.shape[0]
-    u = (torch.arange(feat_w, dtype=depths.dtype, device=depths.device) + 0.5) * (img_w / feat_w)
-    v = (torch.arange(feat_h, dtype=depths.dtype, device=depths.device) + 0.5) * (img_h / feat_h)
+    if pixels == 'center':
+        u = (torch.arange(feat_w, dtype=depths.dtype, device=depths.device) + 0.5) * (img_w / feat_w)
+        v = (torch.arange(feat_h, dtype=depths.dtype, device=depths.device) + 0.5) * (img_h / feat_h)
+    elif pixels == 'linspace':
+        u = torch.linspace(0, img_w - 1, feat_w, dtype=depths.dtype, device=depths.device)
+        v = torch.linspace(0, img_h - 1, feat_h, dtype=depths.dtype, device=depths.device)
+    else:
+        raise ValueError(f"create_frustum: pixels must be 'center' or 'linspace', got {pixels!r}")
     return torch.stack([
         u.view(1, 1, feat_w).expand(n_d, feat_h, feat_w),
         v.view(1, feat_h, 1).expand(n_d, feat_h, feat_w),

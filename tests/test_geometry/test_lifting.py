@@ -1,6 +1,7 @@
 """Analytic tests of ``mim3d_plugin.geometry.lifting``."""
 import math
 
+import pytest
 import torch
 
 from mim3d_plugin.geometry import (VoxelGrid, create_frustum, depth_bin_centers, depth_weighted_pooling,
@@ -149,3 +150,18 @@ def test_depth_weighted_pooling_gradcheck_and_edge_cases():
     assert out.shape == (2, 4, 2, 6, 6) and (out == 0).all()
     out.sum().backward()
     assert (context.grad == 0).all() and (depth.grad == 0).all()
+
+
+def test_frustum_linspace_convention_is_the_official_bevdet_one_and_differs_from_centres():
+    """Official BEVDet/BEVFusion ``create_frustum``: ``torch.linspace(0, W - 1, fW)`` (and H); ours by default
+    the centre of the pixels a feature cell covers. At 256x704 / 16 the two differ by up to 8 px (at the borders)."""
+    depths = torch.tensor([1.0, 30.0])
+    official = create_frustum((256, 704), (16, 44), depths, pixels='linspace')
+    assert torch.allclose(official[0, 0, :, 0], torch.linspace(0, 703, 44))
+    assert torch.allclose(official[0, :, 0, 1], torch.linspace(0, 255, 16))
+    ours = create_frustum((256, 704), (16, 44), depths)
+    assert torch.allclose(ours[0, 0, :2, 0], torch.tensor([8.0, 24.0]))
+    du = (official - ours)[..., 0].abs()
+    assert du.max() == pytest.approx(8.0) and du.min() < 0.5
+    with pytest.raises(ValueError, match='pixels'):
+        create_frustum((16, 32), (2, 4), depths, pixels='corner')

@@ -69,6 +69,10 @@ class LSSViewTransformer(BaseModule):
             conv3x3, each BN + ReLU) halves the BEV map, as GeoMIM
             (0.3 m over +-54 m: 360x360 -> 180x180). Needs ``collapse_z``.
             Default: 1.
+        frustum_pixels (str): pixel position of a feature cell, ``'center'``
+            (``(j + 0.5) * stride``) or ``'linspace'`` (official BEVDet:
+            ``linspace(0, W - 1, w)``; use it with official weights). See
+            :func:`mim3d_plugin.geometry.create_frustum`. Default: ``'center'``.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -83,6 +87,7 @@ class LSSViewTransformer(BaseModule):
                  norm_cfg: Optional[dict] = None,
                  collapse_z: bool = True,
                  bev_downsample: int = 1,
+                 frustum_pixels: str = 'center',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.grid = grid_config_to_voxel_grid(grid_config)
@@ -98,7 +103,8 @@ class LSSViewTransformer(BaseModule):
         self.collapse_z = collapse_z
         depths = depth_bin_centers(self.depth_bound)
         self.num_bins = int(depths.shape[0])
-        self.register_buffer('frustum', create_frustum(self.input_size, self.feature_size, depths), persistent=False)
+        self.register_buffer('frustum', create_frustum(self.input_size, self.feature_size, depths, frustum_pixels),
+                             persistent=False)
         norm = norm_cfg or dict(type='BN')
         act = dict(type='ReLU', inplace=True)
         self.depth_net = None

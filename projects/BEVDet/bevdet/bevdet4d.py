@@ -6,7 +6,11 @@ HuangJunJie2017/BEVDet ``mmdet3d/models/detectors/bevdet.py`` ``BEVDet4D``):
 the BEV map of each adjacent frame is resampled into the current frame
 (``shift_feature``; here :func:`mim3d_plugin.geometry.warp_bev`) and
 concatenated with the current BEV map along channels before the BEV encoder.
-As the official default, adjacent frames are encoded without gradient.
+As the official default, adjacent frames are encoded without gradient. Each
+frame's BEV map first goes through the optional ``pre_process`` net (official
+``pre_process=dict(type='ResNetForBEVDet', num_layer=[2], num_channels=[C],
+stride=[1])``: two BasicBlocks at stride 1, in both the master and dev2.0
+layouts), before the alignment.
 """
 from typing import List, Optional, Tuple
 
@@ -35,19 +39,38 @@ class BEVDet4D(BEVDet):
     a scene the adjacent frame is the frame itself, so the warp is the identity.
 
     Args:
-        num_adjacent (int): adjacent frames A. Default: 1.
+        num_adjacent (int): adjacent frames A (official master: 1; dev2.0: 8). Default: 1.
         adjacent_with_grad (bool): back-propagate through the adjacent frames
             (official ``with_prev_grad``). Default: False.
+        pre_process (dict, optional): per-frame BEV net applied to every
+            frame's ``(B, C_bev, Y, X)`` map before the alignment, e.g.
+            ``dict(type='BEVResNet', in_channels=C, num_layers=[2],
+            num_channels=[C], strides=[1])`` (its first output is used; it
+            must keep ``C_bev`` channels and the BEV size). Default: None.
         **kwargs: see :class:`BEVDet`; ``img_bev_encoder_backbone.in_channels``
             must be ``(1 + A) * C_bev``.
     """
 
-    def __init__(self, num_adjacent: int = 1, adjacent_with_grad: bool = False, **kwargs) -> None:
+    def __init__(self, num_adjacent: int = 1, adjacent_with_grad: bool = False, pre_process: Optional[dict] = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if num_adjacent < 1:
             raise ValueError(f'BEVDet4D: num_adjacent must be >= 1, got {num_adjacent}')
         self.num_adjacent = int(num_adjacent)
         self.adjacent_with_grad = adjacent_with_grad
+        self.pre_process_net = MODELS.build(pre_process) if pre_process is not None else None
+
+    def lift_frame(self, imgs: Tensor, lidar2img: Tensor) -> Tuple[Tensor, Tensor]:
+        """One frame's BEV map (``lift`` + ``pre_process``) and depth distribution."""
+        bev, depth = self.lift(imgs, lidar2img)
+        if self.pre_process_net is not None:
+            out = self.pre_process_net(bev)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            if out.shape != bev.shape:
+                raise ValueError(f'BEVDet4D: pre_process must keep the BEV shape {tuple(bev.shape)}, got '
+                                 f'{tuple(out.shape)}')
+            bev = out
+        return bev, depth
 
     def _bev_grid(self, bev: Tensor) -> VoxelGrid:
         """The metric grid of a ``(B, C, Y, X)`` BEV map over the view transformer's x/y range."""
@@ -110,13 +133,13 @@ class BEVDet4D(BEVDet):
         if lidar2img.shape[1] != imgs.shape[1]:
             raise ValueError(f'BEVDet4D: metainfo lidar2img has {lidar2img.shape[1]} views, inputs["imgs"] '
                              f'{imgs.shape[1]}')
-        bev, depth = self.lift(imgs[:, :n_cam], lidar2img[:, :n_cam])
+        bev, depth = self.lift_frame(imgs[:, :n_cam], lidar2img[:, :n_cam])
         cur2adj = self.cur2adj(batch_data_samples, imgs.device)
         bevs = [bev]
         for k in range(self.num_adjacent):
             views = slice((k + 1) * n_cam, (k + 2) * n_cam)
             with torch.set_grad_enabled(self.adjacent_with_grad and torch.is_grad_enabled()):
-                bev_adj, _ = self.lift(imgs[:, views], lidar2img[:, views])
+                bev_adj, _ = self.lift_frame(imgs[:, views], lidar2img[:, views])
             # warp_bev samples the source (adjacent) map at dst2src = current -> adjacent
             warped, _ = warp_bev(bev_adj, cur2adj[:, k].to(bev_adj.dtype), self._bev_grid(bev_adj))
             bevs.append(warped)

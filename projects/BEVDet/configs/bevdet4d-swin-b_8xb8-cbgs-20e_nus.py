@@ -9,6 +9,9 @@ num_adjacent = 1
 model = dict(
     type='BEVDet4D',
     num_adjacent=num_adjacent,
+    # official per-frame BEV net (master and dev2.0): two BasicBlocks at stride 1 before the alignment
+    pre_process=dict(type='BEVResNet', in_channels=bev_channels, num_layers=[2], num_channels=[bev_channels],
+                     strides=[1]),
     img_backbone=dict(
         _delete_=True,
         type='mmpretrain.SwinTransformer', arch='base', img_size=224, out_indices=(2, 3), drop_path_rate=0.2,
@@ -24,6 +27,7 @@ model = dict(
 
 train_dataloader = dict(dataset=dict(dataset=dict(type='BEVDet4DDataset', num_adjacent=num_adjacent)))
 val_dataloader = dict(dataset=dict(type='BEVDet4DDataset', num_adjacent=num_adjacent))
+test_dataloader = val_dataloader
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(

@@ -9,8 +9,11 @@ num_adjacent = 1
 model = dict(
     type='BEVDet4D',
     num_adjacent=num_adjacent,
+    # official per-frame BEV net: two BasicBlocks at stride 1 before the alignment
+    pre_process=dict(type='BEVResNet', in_channels=32, num_layers=[2], num_channels=[32], strides=[1]),
     img_bev_encoder_backbone=dict(in_channels=32 * (1 + num_adjacent)))  # 32 BEV channels per frame
 
 train_dataloader = dict(dataset=dict(type='BEVDet4DDataset', num_adjacent=num_adjacent))
 val_dataloader = dict(dataset=dict(type='BEVDet4DDataset', num_adjacent=num_adjacent))
+test_dataloader = val_dataloader
 test_dataloader = val_dataloader

@@ -118,3 +118,25 @@ def test_bevdet4d_alignment_follows_ego_motion():
     # x = 4.5 m in the previous frame is x = 0.5 m (index 16) in the current one
     assert warped[:, 10, 16] == pytest.approx(torch.ones(8))
     assert warped.sum() == pytest.approx(8.0)
+
+
+def test_bevdet4d_pre_process_runs_on_every_frame_before_the_alignment():
+    """Official BEVDet4D ``pre_process_net`` (2 BasicBlocks, stride 1) on each frame's BEV, then the warp."""
+    torch.manual_seed(0)
+    pre = dict(type='BEVResNet', in_channels=8, num_layers=[2], num_channels=[8], strides=[1])
+    model = MODELS.build(tiny_bevdet_cfg('BEVDet4D', bev_in=16, pre_process=pre)).eval()
+    assert len(model.pre_process_net.layers[0]) == 2
+    seen = []
+    net_forward = model.pre_process_net.forward
+    model.pre_process_net.forward = lambda x: seen.append(x.clone()) or net_forward(x)
+    sample = make_sample(n_adjacent=1, ego_shift=4.0)
+    captured = []
+    model.bev_encoder = lambda bev: captured.append(bev)
+    model.extract_feat(dict(imgs=torch.randn(1, 4, 3, 64, 176)), [sample])
+    assert len(seen) == 2  # current and adjacent frame
+    cur = net_forward(seen[0])[0]
+    assert torch.allclose(captured[0][0, :8], cur[0], atol=1e-6)  # the current frame: pre-processed, not warped
+    fresh = MODELS.build(tiny_bevdet_cfg('BEVDet4D', bev_in=16, pre_process=pre))
+    inputs, samples = make_batch(batch=1, n_adjacent=1)
+    sum(fresh.loss(inputs, samples).values()).backward()
+    assert all(p.grad is not None for p in fresh.pre_process_net.parameters())
