@@ -3,7 +3,8 @@
 # bash tools/dist_train.sh configs/geomim/geomim_swin-b_16xb2-50e_nus.py 8   (x2 nodes)
 _base_ = ['../_base_/datasets/nus-mv.py', '../_base_/models/geomim_swin-b.py', '../_base_/default_runtime.py']
 
-train_dataloader = dict(batch_size=2, num_workers=4)
+# the teacher sees the key frame + 9 LiDAR sweeps with the time-lag column (as it was trained); depth from the key frame
+train_dataloader = dict(batch_size=2, num_workers=4, dataset=dict(pipeline={{_base_.teacher_train_pipeline}}))
 max_epochs = 50
 optim_wrapper = dict(
     type='OptimWrapper',

@@ -16,6 +16,7 @@ train_pipeline = [
     dict(type='MultiViewImageAug', final_dim=img_size, resize_lim=(-0.02, 0.04), bot_pct_lim=(0.0, 0.0),
          rot_lim=(-5.4, 5.4), rand_flip=True),
     dict(type='PointsToMultiViewDepth'),
+    {{_base_.lidar_sweeps}},  # teacher input: key frame (+ sweeps where their files exist), column 4 = time lag
     dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

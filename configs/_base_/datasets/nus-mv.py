@@ -35,6 +35,11 @@ train_pipeline = [
     dict(type='PointsToMultiViewDepth', min_depth=depth_range[0], max_depth=depth_range[1]),
     dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth', 'gt_bboxes_3d', 'gt_labels_3d']),
 ]
+# pretraining with a LiDAR teacher (GeoMIM): depth targets from the key frame, then the key frame + 9 sweeps with
+# column 4 = time lag (0 for the key frame), the input format mmdet3d's nuScenes LiDAR detectors are trained on
+lidar_sweeps = dict(type='LoadLiDARSweeps', sweeps_num=9, load_dim=5, use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True,
+                    remove_close=True, backend_args=backend_args)
+teacher_train_pipeline = train_pipeline[:-1] + [lidar_sweeps, train_pipeline[-1]]
 # detection fine-tuning: adds the BEV augmentation and the box filters
 det_train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5, backend_args=backend_args),

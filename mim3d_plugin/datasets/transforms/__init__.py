@@ -1,11 +1,13 @@
 """Data transforms registered in mmdet3d's ``TRANSFORMS``."""
 from .bev_aug import BEVAug
+from .load_lidar_sweeps import LoadLiDARSweeps
 from .load_multiview_images import LoadMultiViewImages
 from .multiview_image_aug import MultiViewImageAug
 from .pack_multiview_inputs import PackMultiViewInputs
 from .points_to_multiview_depth import PointsToMultiViewDepth
 
-__all__ = ['LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth', 'PackMultiViewInputs']
+__all__ = ['LoadLiDARSweeps', 'LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth',
+           'PackMultiViewInputs']
 from .rgbd_loading import LoadRGBDFrame  # noqa: F401,E402
 from .rgbd_transforms import (PackRGBDInputs, RGBDRandomCrop, RGBDRandomFlip,  # noqa: F401,E402
                               RGBDResize)
