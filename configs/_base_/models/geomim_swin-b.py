@@ -11,7 +11,7 @@ centerpoint_voxel0075 = dict(
     type='CenterPoint',
     data_preprocessor=dict(
         type='Det3DDataPreprocessor', voxel=True,
-        voxel_layer=dict(max_num_points=10, voxel_size=teacher_voxel_size, max_voxels=(90000, 120000),
+        voxel_layer=dict(max_num_points=10, voxel_size=teacher_voxel_size, max_voxels=(120000, 160000),
                          point_cloud_range=teacher_pc_range)),
     pts_voxel_encoder=dict(type='HardSimpleVFE', num_features=5),
     pts_middle_encoder=dict(
@@ -34,7 +34,7 @@ model = dict(
         bgr_to_rgb=True),
     backbone=dict(
         type='GeoMIMSwin', arch='base', img_size=224, window_size=(16, 16, 16, 8), use_mask=True,
-        mask_ratio=0.5, mask_unit=32, mask_shared_over_views=True, drop_path_rate=0.1,
+        mask_ratio=0.5, mask_unit=32, mask_shared_over_views=True, drop_path_rate=0.0,
         # MixMIM ImageNet weights load by key, e.g.
         # init_cfg=dict(type='Pretrained', checkpoint='checkpoints/mixmim-base_in1k.pth', prefix='backbone.')
         init_cfg=None),
