@@ -19,7 +19,7 @@ model = dict(
     backbone=dict(img_size=img_size),
     # LiDAR depth is sparse (a few % of pixels) and reaches ~80 m: log depth normalisation
     head=dict(decoder=dict(patch_resolution=patch_resolution), depth_norm='log',
-              depth_norm_scale=1.0, loss_region='all'))
+              depth_norm_scale=1.0, loss_region='masked'))
 
 val_evaluator = dict(_delete_=True, type='DepthMetric', max_depth=80.0)
 test_evaluator = val_evaluator

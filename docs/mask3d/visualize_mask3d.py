@@ -13,7 +13,7 @@ import argparse
 import matplotlib
 import numpy as np
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
@@ -34,7 +34,7 @@ def run(model, batch, rgb_ratio, depth_ratio, seed=0, view=0):
     with torch.no_grad():
         out = model.backbone(imgs, model.head.encode_depth_input(depth), mask_ratio=rgb_ratio,
                              depth_mask_ratio=depth_ratio, generator=gen)
-        pred = model.head.predict_depth(out)
+        pred = model.head.predict_depth(out, depth)
     return out, pred, depth, imgs
 
 
@@ -57,9 +57,12 @@ def main():
     ap.add_argument('--frame', type=int, default=0, help='index in the val dataset')
     ap.add_argument('--view', type=int, default=0, help='camera view of a multi-view sample')
     ap.add_argument('--per-frame', action='store_true', help='print metrics per val sample')
+    ap.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides (as tools/train.py)')
     args = ap.parse_args()
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.eval()

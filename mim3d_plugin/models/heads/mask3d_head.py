@@ -10,10 +10,15 @@ target, and inverted for predictions:
   the prediction ``depth_norm_scale * exp(n)`` is positive by construction.
 - ``'linear'``: ``n = d / depth_norm_scale`` (metres over a typical range, e.g. 10 m indoors,
   60 m driving).
+- ``'standardize'``: MultiMAE's robust per-image standardisation (Bachmann et al., ECCV 2022,
+  ``standardize_depth_map``): the valid depths of each image are sorted, the lowest and highest
+  ``depth_trunc`` (10 %) dropped, and ``n = (d - mean) / sqrt(var + 1e-6)`` with the mean and
+  (unbiased) variance of the rest. Scale-free; predictions are mapped back to metres with the
+  statistics of the same image's depth input.
 
 Invalid pixels (depth 0) carry no target: the L1 loss is averaged over valid pixels only
-(``loss_region='all'``: every valid pixel of the dense map, as the paper reconstructs the dense
-depth; ``'masked'``: valid pixels of depth-masked patches only, MAE style).
+(``loss_region='masked'``, the default: valid pixels of depth-masked patches only, MAE / MultiMAE
+style, so no loss comes from depth the model can see; ``'all'``: every valid pixel of the dense map).
 """
 import math
 from typing import Dict, Optional, Tuple
@@ -26,7 +31,34 @@ from torch import Tensor
 from mmdet3d.registry import MODELS
 from ..backbones.mask3d_vit import sincos_pos_embed_2d
 
-DEPTH_NORMS = ('log', 'linear')
+DEPTH_NORMS = ('log', 'linear', 'standardize')
+
+
+def robust_depth_stats(depth: Tensor, trunc: float = 0.1) -> Tuple[Tensor, Tensor]:
+    """Per-image mean and std of the valid depths without the lowest / highest ``trunc`` fraction.
+
+    MultiMAE ``standardize_depth_map`` (sort, drop ``trunc`` at both ends, mean and unbiased
+    variance, ``std = sqrt(var + 1e-6)``).
+
+    Args:
+        depth (Tensor): ``(B, H, W)`` metres, 0 = invalid.
+        trunc (float): fraction dropped at each end, in [0, 0.5).
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(B, 1, 1)`` mean and std (mean 0, std 1 for an image without
+        enough valid pixels).
+    """
+    means, stds = [], []
+    for d in depth.flatten(1):
+        v = torch.sort(d[d > 0])[0]
+        v = v[int(trunc * len(v)):int((1 - trunc) * len(v))]
+        if v.numel() < 2:
+            means.append(d.new_zeros(()))
+            stds.append(d.new_ones(()))
+            continue
+        means.append(v.mean())
+        stds.append(torch.sqrt(v.var() + 1e-6))
+    return torch.stack(means).view(-1, 1, 1), torch.stack(stds).view(-1, 1, 1)
 
 
 def patchify(x: Tensor, patch_size: int) -> Tensor:
@@ -106,16 +138,18 @@ class Mask3DHead(BaseModule):
     Args:
         decoder (dict): :class:`Mask3DPretrainDecoder` config (``in_chans`` is forced to 1).
         patch_size (int): patch size in px (same as the backbone).
-        depth_norm (str): ``'log'`` or ``'linear'`` (module docstring).
+        depth_norm (str): ``'log'``, ``'linear'`` or ``'standardize'`` (module docstring).
         depth_norm_scale (float): metres, see ``depth_norm``. Defaults to 1.
-        loss_region (str): ``'all'`` valid pixels or ``'masked'`` (depth-masked patches only).
+        depth_trunc (float): fraction of the valid depths dropped at each end by
+            ``'standardize'``. Defaults to 0.1 (MultiMAE).
+        loss_region (str): ``'masked'`` (depth-masked patches only, default) or ``'all'`` valid pixels.
         loss_weight (float): weight of the depth L1 loss.
         init_cfg (dict, optional): initialisation config.
     """
 
     def __init__(self, decoder: dict, patch_size: int = 16, depth_norm: str = 'log',
-                 depth_norm_scale: float = 1., loss_region: str = 'all',
-                 loss_weight: float = 1., init_cfg: Optional[dict] = None) -> None:
+                 depth_norm_scale: float = 1., loss_region: str = 'masked',
+                 loss_weight: float = 1., depth_trunc: float = 0.1, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if depth_norm not in DEPTH_NORMS:
             raise ValueError(f'depth_norm must be one of {DEPTH_NORMS}, got {depth_norm!r}')
@@ -123,6 +157,9 @@ class Mask3DHead(BaseModule):
             raise ValueError(f"loss_region must be 'all' or 'masked', got {loss_region!r}")
         if depth_norm_scale <= 0:
             raise ValueError(f'depth_norm_scale must be > 0 m, got {depth_norm_scale}')
+        if not 0 <= depth_trunc < 0.5:
+            raise ValueError(f'depth_trunc must be in [0, 0.5), got {depth_trunc}')
+        self.depth_trunc = float(depth_trunc)
         self.patch_size = patch_size
         self.depth_norm = depth_norm
         self.depth_norm_scale = float(depth_norm_scale)
@@ -133,16 +170,29 @@ class Mask3DHead(BaseModule):
         self.depth_decoder = MODELS.build(decoder)
 
     def normalize_depth(self, depth: Tensor) -> Tuple[Tensor, Tensor]:
-        """Depth (..., H, W) metres (0 = invalid) -> (normalised depth, 0 where invalid; valid)."""
+        """Depth (B, H, W) metres (0 = invalid) -> (normalised depth, 0 where invalid; valid)."""
         valid = depth > 0
-        d = depth.clamp(min=1e-3) / self.depth_norm_scale
-        n = d.log() if self.depth_norm == 'log' else d
+        if self.depth_norm == 'standardize':
+            mean, std = robust_depth_stats(depth, self.depth_trunc)
+            n = (depth - mean) / std
+        else:
+            d = depth.clamp(min=1e-3) / self.depth_norm_scale
+            n = d.log() if self.depth_norm == 'log' else d
         return torch.where(valid, n, torch.zeros_like(n)), valid
 
-    def denormalize_depth(self, n: Tensor) -> Tensor:
-        """Inverse of :meth:`normalize_depth` (metres); log outputs clamped to avoid overflow."""
+    def denormalize_depth(self, n: Tensor, depth: Optional[Tensor] = None) -> Tensor:
+        """Inverse of :meth:`normalize_depth` (metres); log outputs clamped to avoid overflow.
+
+        ``'standardize'`` needs the image's depth input ``depth`` (B, H, W) metres for its statistics.
+        """
         if self.depth_norm == 'log':
             return self.depth_norm_scale * n.clamp(max=math.log(1e4)).exp()
+        if self.depth_norm == 'standardize':
+            if depth is None:
+                raise ValueError("Mask3DHead: depth_norm='standardize' maps predictions back to metres with the "
+                                 'statistics of the depth input; pass it as `depth`')
+            mean, std = robust_depth_stats(depth, self.depth_trunc)
+            return (n * std + mean).clamp(min=0)
         return self.depth_norm_scale * n
 
     def encode_depth_input(self, depth: Tensor) -> Tensor:
@@ -150,11 +200,12 @@ class Mask3DHead(BaseModule):
         n, valid = self.normalize_depth(depth)
         return torch.stack([n, valid.to(n.dtype)], dim=1)
 
-    def predict_depth(self, out: Dict[str, Tensor]) -> Tensor:
-        """Backbone output dict -> (B, H, W) predicted depth in metres."""
+    def predict_depth(self, out: Dict[str, Tensor], depth: Optional[Tensor] = None) -> Tensor:
+        """Backbone output dict -> (B, H, W) predicted depth in metres (``depth``: the depth input,
+        needed by ``'standardize'``)."""
         pred = self.depth_decoder(out['latent'], out['hw'])
         pred = unpatchify(pred, out['hw'], self.patch_size, 1)[:, 0]
-        return self.denormalize_depth(pred)
+        return self.denormalize_depth(pred, depth)
 
     def depth_loss(self, pred: Tensor, depth: Tensor, depth_mask: Tensor) -> Tensor:
         """Masked L1 between predicted patches and the normalised depth target.

@@ -115,7 +115,7 @@ class Mask3D(BaseSelfSupervisor):
         out = self.backbone(imgs, self.head.encode_depth_input(depth),
                             mask_ratio=cfg['mask_ratio'],
                             depth_mask_ratio=cfg['depth_mask_ratio'], generator=gen)
-        pred = self.head.predict_depth(out)
+        pred = self.head.predict_depth(out, depth)
         eval_mask = depth > 0
         if cfg['eval_region'] == 'masked':
             h, w = out['hw']

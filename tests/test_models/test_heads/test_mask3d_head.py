@@ -43,7 +43,8 @@ def test_normalisation_roundtrip_and_invalid(norm, scale):
 
 
 def test_depth_loss_known_answer_ignores_invalid_and_masks():
-    h = _head(depth_norm='linear', depth_norm_scale=1.)
+    h = _head(depth_norm='linear', depth_norm_scale=1., loss_region='all')
+    assert _head().loss_region == 'masked'  # default: no loss from depth the model can see
     depth = torch.full((1, 32, 48), 2.0)
     depth[:, :16, :16] = 0.  # patch 0 fully invalid
     target = patchify(depth[:, None], 16)
@@ -76,3 +77,23 @@ def test_bad_config():
         _head(depth_norm='inverse')
     with pytest.raises(ValueError, match='loss_region'):
         _head(loss_region='visible')
+
+
+def test_standardize_is_multimae_robust_standardisation_and_inverts():
+    """MultiMAE ``standardize_depth_map`` re-derived: sort the valid depths, drop 10 % at each end, mean and
+    unbiased variance of the rest, (d - mean) / sqrt(var + 1e-6); invalid pixels stay 0."""
+    torch.manual_seed(0)
+    h = _head(depth_norm='standardize')
+    depth = torch.rand(2, 32, 48) * 8 + 0.5
+    depth[0, :4] = 0.0  # invalid rows
+    depth[1, 0, 0] = 500.0  # an outlier the truncation removes
+    n, valid = h.normalize_depth(depth)
+    for i in range(2):
+        v = torch.sort(depth[i][depth[i] > 0])[0]
+        v = v[int(0.1 * len(v)):int(0.9 * len(v))]
+        ref = (depth[i] - v.mean()) / torch.sqrt(v.var() + 1e-6)
+        assert torch.allclose(n[i][valid[i]], ref[valid[i]], atol=1e-5)
+    assert (n[0, :4] == 0).all()
+    assert torch.allclose(h.denormalize_depth(n, depth)[valid], depth[valid], atol=1e-4)
+    with pytest.raises(ValueError, match='standardize'):
+        h.denormalize_depth(n)
