@@ -47,6 +47,11 @@ param_scheduler = [
          begin=momentum_turn, end=max_epochs, convert_to_iter_based=True),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# a rolling iteration checkpoint besides the epoch ones, so a killed multi-day run loses minutes, not an epoch
+checkpoint_interval_iters = 1000
+iter_checkpoint = dict(type='AtomicCheckpointHook', by_epoch=False, interval=checkpoint_interval_iters,
+                       filename_tmpl='iter_latest.pth', max_keep_ckpts=-1)
+custom_hooks = [iter_checkpoint]
 val_cfg = None
 val_dataloader = None
 val_evaluator = None

@@ -98,8 +98,12 @@ param_scheduler = [
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # official EMAHook: decay 0.999 * (1 - exp(-updates / 2000)) on all weights and buffers = mmdet ExpMomentumEMA
+# a rolling iteration checkpoint besides the epoch ones, so a killed multi-day run loses minutes, not an epoch
+checkpoint_interval_iters = 1000
+iter_checkpoint = dict(type='AtomicCheckpointHook', by_epoch=False, interval=checkpoint_interval_iters,
+                       filename_tmpl='iter_latest.pth', max_keep_ckpts=-1)
 custom_hooks = [dict(type='EMAHook', ema_type='mmdet.ExpMomentumEMA', momentum=0.001, gamma=2000,
-                     update_buffers=True, priority=49)]
+                     update_buffers=True, priority=49), iter_checkpoint]
 val_cfg = None
 val_dataloader = None
 val_evaluator = None

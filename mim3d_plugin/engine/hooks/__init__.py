@@ -1,4 +1,5 @@
 """Runner hooks."""
+from .atomic_checkpoint_hook import AtomicCheckpointHook, RNGStateHook
 from .head_class_order_hook import HeadClassOrderHook, check_head_class_order, head_class_names
 
-__all__ = ['HeadClassOrderHook', 'check_head_class_order', 'head_class_names']
+__all__ = ['AtomicCheckpointHook', 'RNGStateHook', 'HeadClassOrderHook', 'check_head_class_order', 'head_class_names']
