@@ -72,5 +72,6 @@ def test_paper_pipeline_on_the_bundled_data_cbgs_sweeps_and_bev_flip(nus_root, n
         d = out['inputs']['depth'][0][v[ok], u[ok]]
         hit = d > 0
         assert hit.sum() > 100 and (d[hit] - z[ok][hit]).abs().median() < 0.05
-        assert set(np.unique(pts[:, 4].numpy()).round(2).tolist()) <= {0.0, 0.5}
+        lags = pts[:, 4].numpy()
+        assert (lags >= 0).all() and (lags <= 0.55).all()  # time lags (s) of the recorded sweeps, not ring indices
     assert len(flips) > 1  # the BEV flip is random

@@ -57,8 +57,9 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(nus_infos, tmp_path)
     checkpoint (AtomicCheckpointHook), so masking and augmentation draws, hence the losses, are identical."""
     opts = ['train_dataloader.dataset.indices=2', 'default_hooks.logger.interval=1']
     full, part = str(tmp_path / 'full'), str(tmp_path / 'part')
-    _run([sys.executable, 'tools/train.py', CONFIG, '--work-dir', full, '--cfg-options', *opts, 'train_cfg.max_epochs=2'])
-    _run([sys.executable, 'tools/train.py', CONFIG, '--work-dir', part, '--cfg-options', *opts, 'train_cfg.max_epochs=1'])
+    train = [sys.executable, 'tools/train.py', CONFIG, '--work-dir']
+    _run(train + [full, '--cfg-options', *opts, 'train_cfg.max_epochs=2'])
+    _run(train + [part, '--cfg-options', *opts, 'train_cfg.max_epochs=1'])
     assert 'rng_state' in torch.load(osp.join(part, 'epoch_1.pth'), weights_only=True)
     _run([sys.executable, 'tools/train.py', CONFIG, '--work-dir', part, '--resume', '--cfg-options', *opts,
           'train_cfg.max_epochs=2'])

@@ -1,5 +1,6 @@
 """AtomicCheckpointHook: a run killed while saving leaves a whole previous checkpoint behind."""
 import os.path as osp
+import uuid
 
 import pytest
 import torch
@@ -29,7 +30,8 @@ class ToyData(Dataset):
 
 
 def _runner(work_dir, max_epochs, hook_type='AtomicCheckpointHook', resume=False):
-    return Runner(model=ToyModel(), work_dir=work_dir, resume=resume,
+    # a unique experiment name: mmengine's MessageHub / logger instances are global per name (timestamp)
+    return Runner(model=ToyModel(), work_dir=work_dir, resume=resume, experiment_name=f'atomic_{uuid.uuid4().hex}',
                   train_dataloader=dict(dataset=ToyData(), sampler=dict(type='DefaultSampler', shuffle=True),
                                         batch_size=2, collate_fn=dict(type='default_collate')),
                   optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
