@@ -25,7 +25,8 @@ def test_teacher_sweep_loading_matches_the_mmdet3d_centerpoint_training_pipeline
     ref_sweeps = next(t for t in ref.train_pipeline if t['type'] == 'LoadPointsFromMultiSweeps')
     ref_points = next(t for t in ref.train_pipeline if t['type'] == 'LoadPointsFromFile')
     for cfg_path in (GEOMIM_MINI, osp.join(ROOT, 'configs/geomim/geomim_swin-b_16xb2-50e_nus.py')):
-        pipeline = Config.fromfile(cfg_path).train_dataloader.dataset.pipeline
+        ds = Config.fromfile(cfg_path).train_dataloader.dataset
+        pipeline = ds.get('dataset', ds).pipeline  # the paper config wraps the dataset in CBGSDataset
         types = [t['type'] for t in pipeline]
         ours = pipeline[types.index('LoadLiDARSweeps')]
         points = pipeline[types.index('LoadPointsFromFile')]
