@@ -54,6 +54,8 @@ class NuScenesMultiFrameDataset(NuScenesMultiViewDataset):
             ``sweep_interval`` < 1, or no ``sweeps_root`` can be derived.
     """
 
+    requires_temporal_fields = True
+
     def __init__(self, *args, num_prev_frames: int = 2, frame_source: str = 'key_frames', sweep_interval: int = 1,
                  sweeps_root: Optional[str] = None, **kwargs) -> None:
         if num_prev_frames < 1:

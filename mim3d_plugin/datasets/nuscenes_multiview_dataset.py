@@ -11,19 +11,25 @@ from .converters.nuscenes_converter import INFO_VERSION, NUSCENES_CAMERAS
 
 REGENERATE = ('regenerate it with `python tools/create_data.py nuscenes --root-path <nuscenes root> '
               '--version <version> --out-dir <folder>`')
-FRAME_KEYS = ('token', 'timestamp', 'scene_token', 'prev', 'next', 'ego2global', 'lidar_points', 'images')
+FRAME_KEYS = ('token', 'timestamp', 'ego2global', 'lidar_points', 'images')
+TEMPORAL_KEYS = ('scene_token', 'prev', 'next')  # only the temporal datasets need them
+UPDATE = ('add them to the file with `python tools/create_data.py nuscenes --update-infos <info file> '
+          '--root-path <nuscenes root> --version <version>`')
 LIDAR_KEYS = ('lidar_path', 'lidar2ego')
 CAMERA_KEYS = ('img_path', 'cam2img', 'lidar2cam', 'cam2ego')
 
 
-def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS) -> None:
-    """Check that a loaded info file is a mim3d nuScenes info (mmdet3d v2 + temporal fields).
+def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS, temporal: bool = False) -> None:
+    """Check that a loaded info file is an mmdet3d v2 nuScenes info file with the fields a dataset uses.
+
+    Files written by mmdet3d's own converter (``create_data.py nuscenes`` / ``update_infos_to_v2``) pass for
+    the single-frame datasets; the temporal ones (``temporal=True``) also need ``scene_token``, ``prev`` and
+    ``next``, which ``tools/create_data.py nuscenes --update-infos FILE`` adds from the nuScenes tables.
 
     Raises:
         ValueError: the file is not in the v2 format (e.g. mmdet3d v1 infos with
             ``infos``/``metadata``), has another ``info_version``, or a frame
-            lacks a field of the shared data contract (the field, frame index
-            and file are named).
+            lacks a needed field (the field, frame index and file are named).
     """
     if not isinstance(annotations, dict) or 'data_list' not in annotations or 'metainfo' not in annotations:
         keys = sorted(annotations) if isinstance(annotations, dict) else type(annotations).__name__
@@ -38,7 +44,7 @@ def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS) 
     if meta.get('dataset', 'nuscenes') != 'nuscenes':
         raise ValueError(f'{ann_file}: metainfo.dataset must be "nuscenes", got {meta.get("dataset")!r}')
     for idx, info in enumerate(annotations['data_list']):
-        missing = [k for k in FRAME_KEYS if k not in info]
+        missing = [k for k in FRAME_KEYS + (TEMPORAL_KEYS if temporal else ()) if k not in info]
         missing += [f'lidar_points.{k}' for k in LIDAR_KEYS if k not in info.get('lidar_points', {})]
         for cam in cameras:
             cam_info = info.get('images', {}).get(cam)
@@ -47,8 +53,9 @@ def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS) 
             else:
                 missing += [f'images.{cam}.{k}' for k in CAMERA_KEYS if k not in cam_info]
         if missing:
-            raise ValueError(f'{ann_file}: frame {idx} (token {info.get("token")}) lacks {missing} '
-                             f'(not a mim3d nuScenes info file); {REGENERATE}')
+            hint = UPDATE if set(missing) <= set(TEMPORAL_KEYS) else REGENERATE
+            raise ValueError(f'{ann_file}: frame {idx} (token {info.get("token")}) lacks {missing}, needed by '
+                             f'this dataset; {hint}')
 
 
 @DATASETS.register_module()
@@ -70,7 +77,12 @@ class NuScenesMultiViewDataset(NuScenesDataset):
         modality (dict): Default: cameras and LiDAR.
         Other args: see mmdet3d ``NuScenesDataset`` (``data_prefix`` keys:
             ``pts`` and one per camera name).
+
+    Info files of mmdet3d's own converter load as they are; :meth:`get_adjacent_info` (temporal
+    subclasses: ``requires_temporal_fields = True``) needs ``scene_token``/``prev``/``next``.
     """
+
+    requires_temporal_fields = False
 
     def __init__(self,
                  data_root: str,
@@ -91,7 +103,7 @@ class NuScenesMultiViewDataset(NuScenesDataset):
     def load_data_list(self) -> List[dict]:
         """Load and check the info file, then parse every frame (mmengine ``BaseDataset`` logic)."""
         annotations = load(self.ann_file, backend_args=self.backend_args)
-        check_info_file(annotations, self.ann_file, self.cameras)
+        check_info_file(annotations, self.ann_file, self.cameras, temporal=self.requires_temporal_fields)
         file_meta = annotations['metainfo']
         if not self._version_given and 'version' in file_meta:
             self._metainfo['version'] = file_meta['version']
@@ -146,6 +158,9 @@ class NuScenesMultiViewDataset(NuScenesDataset):
             raise IndexError(f'index {index} out of range for a dataset of {len(self)} frames')
         index = index % len(self)
         key = 'next' if offset > 0 else 'prev'
+        if key not in self.get_data_info(index):
+            raise ValueError(f'{type(self).__name__}: frame {index} of {self.ann_file} has no {key!r} link (an '
+                             f'mmdet3d info file?); {UPDATE}')
         current, steps = index, 0
         for _ in range(abs(offset)):
             token = self.get_data_info(current)[key]

@@ -78,12 +78,14 @@ def test_missing_field_and_version_are_named(nus_infos, tmp_path):
     data['metainfo']['info_version'] = '1.0'
     with pytest.raises(ValueError, match=r"info_version must be '1.1'"):
         check_info_file(data, 'val.pkl')
-    # a plain mmdet3d v2 info (no scene/prev/next) is refused too
+    # a plain mmdet3d v2 info (no scene/prev/next) serves the single-frame datasets; the temporal ones are told
+    # how to add the links
     data = mmengine.load(osp.join(nus_infos, 'nuscenes_infos_val.pkl'))
     for frame in data['data_list']:
         del frame['scene_token']
-    with pytest.raises(ValueError, match=r"frame 0 .*scene_token"):
-        check_info_file(data, 'val.pkl')
+    check_info_file(data, 'val.pkl')
+    with pytest.raises(ValueError, match=r"frame 0 .*scene_token.*--update-infos"):
+        check_info_file(data, 'val.pkl', temporal=True)
 
 
 def test_camera_subset_and_order(nus_infos, nus_data_prefix):

@@ -290,3 +290,64 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
         logger.info(f'{path}: {len(data_lists[split])} key frames, {n_boxes} boxes, scenes {list(scenes)}')
         written[split] = path
     return written
+
+
+def update_infos(info_file: str, root_path: str, version: str, out_file: Optional[str] = None,
+                 max_cam_sweeps: int = 10) -> str:
+    """Add the fields the temporal datasets use to an existing v2 info file (e.g. one written by mmdet3d's
+    ``tools/create_data.py nuscenes``), from the nuScenes tables, without regenerating it.
+
+    Adds per frame, where absent: ``scene_token``, ``scene_name``, ``prev`` / ``next`` (sample tokens, '' at
+    scene ends); per camera ``ego2global`` (ego pose at the camera timestamp); ``cam_sweeps``. Everything
+    already in the file is kept as it is. The output is written to a temporary file and renamed into place.
+
+    Args:
+        info_file (str): v2 info file (``metainfo`` + ``data_list``, frames with ``token``).
+        root_path (str): nuScenes root with the ``version`` tables.
+        version (str): e.g. ``'v1.0-mini'``.
+        out_file (str, optional): output path. Default: overwrite ``info_file``.
+        max_cam_sweeps (int): camera sweeps recorded per camera. Default: 10.
+
+    Returns:
+        str: the written path.
+
+    Raises:
+        ValueError: not a v2 info file, or a frame token that is not in the tables (file and frame named).
+    """
+    import mmengine
+    from nuscenes import NuScenes
+    data = mmengine.load(info_file)
+    if not isinstance(data, dict) or 'data_list' not in data:
+        raise ValueError(f'{info_file}: expected a v2 info file with metainfo and data_list '
+                         f'(run mmdet3d update_infos_to_v2 first)')
+    nusc = NuScenes(version=version, dataroot=root_path, verbose=False)
+    added = dict(scene=0, cams=0, sweeps=0)
+    for idx, info in enumerate(mmengine.track_iter_progress(data['data_list'])):
+        try:
+            sample = nusc.get('sample', info['token'])
+        except KeyError:
+            raise ValueError(f'{info_file}: frame {idx} token {info.get("token")!r} is not a sample of '
+                             f'{root_path}/{version}') from None
+        if any(k not in info for k in ('scene_token', 'prev', 'next')):
+            scene = nusc.get('scene', sample['scene_token'])
+            info.update(scene_token=sample['scene_token'], scene_name=scene['name'], prev=sample['prev'],
+                        next=sample['next'])
+            added['scene'] += 1
+        info.setdefault('cam_sweeps', {})
+        for cam, cam_info in info.get('images', {}).items():
+            if cam not in sample['data']:
+                continue
+            cam_sd, _, cam_ego2global = _sensor_record(nusc, sample['data'][cam])
+            if 'ego2global' not in cam_info:
+                cam_info['ego2global'] = cam_ego2global.tolist()
+                added['cams'] += 1
+            if cam not in info['cam_sweeps']:
+                info['cam_sweeps'][cam] = _cam_sweeps(nusc, cam_sd, max_cam_sweeps)
+                added['sweeps'] += 1
+    out_file = out_file or info_file
+    tmp = out_file + '.tmp'
+    mmengine.dump(data, tmp, 'pkl')
+    os.replace(tmp, out_file)
+    logger.info(f'{out_file}: temporal links added to {added["scene"]} frames, camera ego poses to '
+                f'{added["cams"]} views, camera sweeps to {added["sweeps"]} views')
+    return out_file

@@ -40,6 +40,7 @@ class BEVDet4DDataset(NuScenesMultiViewDataset):
         **kwargs: see :class:`NuScenesMultiViewDataset`.
     """
 
+    requires_temporal_fields = True
     VIEW_KEYS = ('lidar2img', 'cam2img', 'lidar2cam', 'cam2ego', 'img_aug_matrix')
 
     def __init__(self, num_adjacent: int = 1, adjacent_step: int = 1, **kwargs) -> None:
