@@ -151,6 +151,7 @@ class NuScenesMultiFrameDataset(NuScenesMultiViewDataset):
     def prepare_data(self, index: int) -> Optional[dict]:
         """mmdet3d ``Det3DDataset.prepare_data`` with ``prev_frames`` added before the pipeline."""
         input_dict = self.get_data_info(index)  # a copy (mmengine BaseDataset)
+        self.check_lidar_file(input_dict)
         input_dict['box_type_3d'] = self.box_type_3d
         input_dict['box_mode_3d'] = self.box_mode_3d
         input_dict['prev_frames'] = self.prev_frame_infos(index)

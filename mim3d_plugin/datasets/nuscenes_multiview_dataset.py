@@ -1,7 +1,9 @@
 """Multi-view nuScenes dataset on mmdet3d's ``NuScenesDataset`` with checked infos and key-frame links."""
 import copy
+import os.path as osp
 from typing import Callable, Dict, List, Optional, Union
 
+import numpy as np
 import torch
 from mmengine.fileio import load
 from mmdet3d.datasets import NuScenesDataset
@@ -19,6 +21,35 @@ LIDAR_KEYS = ('lidar_path', 'lidar2ego')
 CAMERA_KEYS = ('img_path', 'cam2img', 'lidar2cam', 'cam2ego')
 
 
+RIGID_FIELDS = ('ego2global', 'lidar_points.lidar2ego')
+CAMERA_RIGID_FIELDS = ('lidar2cam', 'cam2ego')
+
+
+def _matrix_problem(value, rigid: bool) -> Optional[str]:
+    """What is wrong with a calibration / pose matrix (None if fine): shape, non-finite, singular, not rigid."""
+    try:
+        mat = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return 'not a numeric matrix'
+    if rigid:
+        if mat.shape != (4, 4):
+            return f'shape {mat.shape}, expected (4, 4)'
+        if not np.isfinite(mat).all():
+            return 'non-finite entries (NaN/inf)'
+        rot = mat[:3, :3]
+        if not np.allclose(mat[3], [0, 0, 0, 1], atol=1e-6) or not np.allclose(rot.T @ rot, np.eye(3), atol=1e-3) \
+                or np.linalg.det(rot) < 0:
+            return 'not a rigid transform (expected a rotation with det +1, translation, last row 0 0 0 1)'
+        return None
+    if mat.shape not in ((3, 3), (3, 4), (4, 4)):
+        return f'shape {mat.shape}, expected (3, 3)'
+    if not np.isfinite(mat).all():
+        return 'non-finite entries (NaN/inf)'
+    if abs(np.linalg.det(mat[:3, :3])) < 1e-9 or mat[0, 0] <= 0 or mat[1, 1] <= 0:
+        return 'singular (expected positive focal lengths fx, fy)'
+    return None
+
+
 def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS, temporal: bool = False) -> None:
     """Check that a loaded info file is an mmdet3d v2 nuScenes info file with the fields a dataset uses.
 
@@ -28,8 +59,10 @@ def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS, 
 
     Raises:
         ValueError: the file is not in the v2 format (e.g. mmdet3d v1 infos with
-            ``infos``/``metadata``), has another ``info_version``, or a frame
-            lacks a needed field (the field, frame index and file are named).
+            ``infos``/``metadata``), has another ``info_version``, holds no frame, a frame
+            lacks a needed field, or a pose / calibration matrix (``ego2global``,
+            ``lidar2ego``, ``cam2img``, ``lidar2cam``, ``cam2ego``) is non-finite, singular
+            or not rigid (the file, frame index and token, camera and field are named).
     """
     if not isinstance(annotations, dict) or 'data_list' not in annotations or 'metainfo' not in annotations:
         keys = sorted(annotations) if isinstance(annotations, dict) else type(annotations).__name__
@@ -43,6 +76,8 @@ def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS, 
                          f'{meta.get("info_version")!r}; {REGENERATE}')
     if meta.get('dataset', 'nuscenes') != 'nuscenes':
         raise ValueError(f'{ann_file}: metainfo.dataset must be "nuscenes", got {meta.get("dataset")!r}')
+    if not annotations['data_list']:
+        raise ValueError(f'{ann_file}: data_list holds no frame (expected at least one key frame); {REGENERATE}')
     for idx, info in enumerate(annotations['data_list']):
         missing = [k for k in FRAME_KEYS + (TEMPORAL_KEYS if temporal else ()) if k not in info]
         missing += [f'lidar_points.{k}' for k in LIDAR_KEYS if k not in info.get('lidar_points', {})]
@@ -56,6 +91,16 @@ def check_info_file(annotations: dict, ann_file: str, cameras=NUSCENES_CAMERAS, 
             hint = UPDATE if set(missing) <= set(TEMPORAL_KEYS) else REGENERATE
             raise ValueError(f'{ann_file}: frame {idx} (token {info.get("token")}) lacks {missing}, needed by '
                              f'this dataset; {hint}')
+        checks = [('ego2global', info['ego2global'], True),
+                  ('lidar_points.lidar2ego', info['lidar_points']['lidar2ego'], True)]
+        for cam in cameras:
+            cam_info = info['images'][cam]
+            checks += [(f'images.{cam}.cam2img', cam_info['cam2img'], False)]
+            checks += [(f'images.{cam}.{k}', cam_info[k], True) for k in CAMERA_RIGID_FIELDS]
+        for field, value, rigid in checks:
+            problem = _matrix_problem(value, rigid)
+            if problem:
+                raise ValueError(f'{ann_file}: frame {idx} (token {info.get("token")}) field {field}: {problem}')
 
 
 @DATASETS.register_module()
@@ -127,6 +172,32 @@ class NuScenesMultiViewDataset(NuScenesDataset):
                 if key != 'instances' and hasattr(value, '__len__') and len(value) == len(keep):
                     ann_info[key] = value[torch.as_tensor(keep)] if hasattr(value, 'tensor') else value[keep]
         return ann_info
+
+    def check_lidar_file(self, info: dict) -> None:
+        """Raise a clear error for a missing, empty or truncated LiDAR file of a frame.
+
+        Raises:
+            FileNotFoundError / ValueError: naming the file, the frame token and the expected size
+            (a multiple of ``num_pts_feats`` float32 values).
+        """
+        lidar = info.get('lidar_points', {})
+        path = lidar.get('lidar_path')
+        if path is None or not self.modality.get('use_lidar', True) or not osp.isfile(path):
+            if path is not None and self.modality.get('use_lidar', True) and '://' not in str(path):
+                raise FileNotFoundError(f'{type(self).__name__}: LiDAR file of frame {info.get("token")} is '
+                                        f'missing: {path}')
+            return
+        dim = int(lidar.get('num_pts_feats', 5))
+        size = osp.getsize(path)
+        if size == 0 or size % (4 * dim):
+            raise ValueError(f'{type(self).__name__}: LiDAR file of frame {info.get("token")} has {size} bytes, '
+                             f'expected a non-zero multiple of {4 * dim} ({dim} float32 values per point, '
+                             f'lidar_points.num_pts_feats): {path}')
+
+    def prepare_data(self, index: int):
+        """mmdet3d ``prepare_data`` after checking the frame's LiDAR file."""
+        self.check_lidar_file(self.get_data_info(index))
+        return super().prepare_data(index)
 
     def full_init(self) -> None:
         """Also build the token -> index map used by :meth:`get_adjacent_info`."""

@@ -1,8 +1,10 @@
 """Checked multi-view image loading on mmdet3d's ``LoadMultiViewImageFromFiles``."""
 import copy
+import os.path as osp
 from typing import Optional
 
 import mmcv
+from PIL import Image
 import numpy as np
 from mmengine.fileio import exists, get
 from mmdet3d.datasets.transforms import LoadMultiViewImageFromFiles
@@ -65,14 +67,40 @@ class LoadMultiViewImages(LoadMultiViewImageFromFiles):
             path = cam_info.get('img_path')
             if path is None or not exists(path, backend_args=self.backend_args):
                 raise FileNotFoundError(f'{type(self).__name__}: image of camera {cam} is missing: {path}')
+            if osp.isfile(path) and osp.getsize(path) == 0:
+                raise ValueError(f'{type(self).__name__}: image of camera {cam} of frame {results.get("token")} '
+                                 f'is an empty (0-byte) file: {path}')
+            if osp.isfile(path) and 'height' in cam_info and 'width' in cam_info:
+                # the header only (mmdet3d's loader would zero-pad a smaller image to the others' size)
+                try:
+                    with Image.open(path) as im:
+                        width, height = im.size
+                except OSError:
+                    continue  # not decodable: reported by _find_undecodable
+                self._check_image(results, cam, cam_info, np.empty((height, width, 3), np.uint8))
+
+    def _check_image(self, results: dict, cam: str, cam_info: dict, img: np.ndarray) -> None:
+        """Raise for a decoded image that is not 3-channel or not the calibrated size (camera, frame, file)."""
+        channels = 1 if img.ndim == 2 else img.shape[2]
+        if channels != 3:
+            raise ValueError(f'{type(self).__name__}: image of camera {cam} of frame {results.get("token")} has '
+                             f'{channels} channel(s), expected 3 (colour): {cam_info["img_path"]}')
+        if 'height' in cam_info and 'width' in cam_info and \
+                tuple(img.shape[:2]) != (int(cam_info['height']), int(cam_info['width'])):
+            raise ValueError(f'{type(self).__name__}: image of camera {cam} of frame {results.get("token")} is '
+                             f'{img.shape[1]}x{img.shape[0]} px, but images.{cam}.width/height in the info file '
+                             f'say {cam_info["width"]}x{cam_info["height"]} (the calibration is for that size): '
+                             f'{cam_info["img_path"]}')
 
     def _find_undecodable(self, results: dict) -> None:
+        """After a failed load: decode each image again and raise the first problem found, named."""
         for cam, cam_info in results['images'].items():
             path = cam_info['img_path']
             img = mmcv.imfrombytes(get(path, backend_args=self.backend_args), flag=self.color_type)
             if img is None or img.size == 0:
                 raise ValueError(f'{type(self).__name__}: image of camera {cam} cannot be decoded '
                                  f'(corrupt or not an image): {path}')
+            self._check_image(results, cam, cam_info, img)
 
     def transform(self, results: dict) -> dict:
         self._check_files(results)
@@ -84,6 +112,8 @@ class LoadMultiViewImages(LoadMultiViewImageFromFiles):
         if any(img is None for img in results['img']):
             self._find_undecodable(results)
         images = results['images']
+        for (cam, cam_info), img in zip(images.items(), results['img']):
+            self._check_image(results, cam, cam_info, img)
         results['cam_names'] = list(images)
         results['cam2img'] = [pad_to_4x4(c) for c in results['cam2img']]
         results['ori_cam2img'] = copy.deepcopy(results['cam2img'])
