@@ -62,7 +62,7 @@ class BEVFormerEncoder(BaseModule):
 
     The BEV grid covers ``point_cloud_range`` (x, y) with ``bev_shape = (Y, X)``
     cells; each cell is a pillar with ``num_points_in_pillar`` reference heights
-    evenly spaced (cell centres) over the z range; these are projected into the
+    over the z range (``pillar_heights``); these are projected into the
     cameras with :func:`point_sampling` (shared ``project_points``).
 
     Args:
@@ -74,12 +74,22 @@ class BEVFormerEncoder(BaseModule):
         num_cams (int): maximum cameras (learned camera embeddings). Default: 6.
         num_feature_levels (int): image feature levels (learned level embeddings). Default: 4.
         embed_dims (int): channels C. Default: 256.
+        pillar_heights (str): ``'official'``: ``z_min + linspace(0.5, Z - 0.5, P)`` m
+            with ``Z = z_max - z_min`` (official ``get_reference_points``; -4.5 / -2.17 /
+            0.17 / 2.5 m for z in [-5, 3] m and P = 4), or ``'centers'``: the centres
+            of P equal height cells (-4 / -2 / 0 / 2 m). Default: ``'official'``.
     """
 
     def __init__(self, layer_cfg: dict, point_cloud_range: Sequence[float], bev_shape: Sequence[int],
                  num_layers: int = 6, num_points_in_pillar: int = 4, num_cams: int = 6,
-                 num_feature_levels: int = 4, embed_dims: int = 256, init_cfg=None) -> None:
+                 num_feature_levels: int = 4, embed_dims: int = 256, pillar_heights: str = 'official',
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if pillar_heights not in ('official', 'centers'):
+            raise ValueError(f"BEVFormerEncoder: pillar_heights must be 'official' or 'centers', got "
+                             f'{pillar_heights!r}')
+        self.pillar_heights = pillar_heights
+        self.num_points_in_pillar = num_points_in_pillar
         self.layers = ModuleList([MODELS.build(dict(type='BEVFormerEncoderLayer', **layer_cfg))
                                   for _ in range(num_layers)])
         self.bev_shape = (int(bev_shape[0]), int(bev_shape[1]))
@@ -100,7 +110,11 @@ class BEVFormerEncoder(BaseModule):
         """Returns ``ref_3d`` ``(Q, Z, 3)`` pillar points (m, LiDAR frame) and ``ref_2d`` ``(Q, 2)`` cell
         centres in ``[0, 1]``; ``Q = Y * X`` row-major (x fastest)."""
         centers = self.grid.voxel_centers(device=device, dtype=dtype)  # (Z, Y, X, 3)
-        ref_3d = centers.flatten(1, 2).transpose(0, 1)  # (Q, Z, 3)
+        ref_3d = centers.flatten(1, 2).transpose(0, 1).clone()  # (Q, Z, 3)
+        if self.pillar_heights == 'official':
+            lo, hi = self.grid.pc_min[2], self.grid.pc_max[2]
+            ref_3d[..., 2] = lo + torch.linspace(0.5, hi - lo - 0.5, self.num_points_in_pillar, device=device,
+                                                 dtype=dtype)
         ref_2d = (self.grid.normalize(centers[0].flatten(0, 1))[:, :2] + 1) / 2
         return ref_3d, ref_2d
 

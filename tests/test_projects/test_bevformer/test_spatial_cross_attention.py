@@ -20,13 +20,27 @@ def _encoder():
 def test_reference_points_pillars():
     ref_3d, ref_2d = _encoder().reference_points()
     assert ref_3d.shape == (400, 4, 3) and ref_2d.shape == (400, 2)
-    # query 0 is the cell at (x_min, y_min); x is the fastest axis; heights are cell centres over z
+    # query 0 is the cell at (x_min, y_min); x is the fastest axis
     assert torch.allclose(ref_3d[0, :, :2], torch.tensor([-9.5, -9.5]).expand(4, 2))
     assert torch.allclose(ref_3d[1, 0, :2], torch.tensor([-8.5, -9.5]))
     assert torch.allclose(ref_3d[20, 0, :2], torch.tensor([-9.5, -8.5]))
-    assert torch.allclose(ref_3d[0, :, 2], torch.tensor([-2.375, -1.125, 0.125, 1.375]))
+    # heights as the official get_reference_points: z_min + linspace(0.5, Z - 0.5, P) with Z = z_max - z_min
+    z_min, z_max = PC_RANGE[2], PC_RANGE[5]
+    official = z_min + torch.linspace(0.5, (z_max - z_min) - 0.5, 4)
+    assert torch.allclose(ref_3d[0, :, 2], official) and torch.allclose(ref_3d[399, :, 2], official)
     assert torch.allclose(ref_2d[0], torch.tensor([0.025, 0.025]))
     assert torch.allclose(ref_2d[-1], torch.tensor([0.975, 0.975]))
+    enc = _encoder()
+    enc.pillar_heights = 'centers'
+    assert torch.allclose(enc.reference_points()[0][0, :, 2], torch.tensor([-2.375, -1.125, 0.125, 1.375]))
+
+
+def test_official_pillar_heights_of_the_paper_range():
+    cfg = tiny_model_cfg()['pts_bbox_head']
+    enc = MODELS.build(dict(cfg['encoder'], type='BEVFormerEncoder', bev_shape=cfg['bev_shape'],
+                            point_cloud_range=[-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], embed_dims=EMBED))
+    heights = enc.reference_points()[0][0, :, 2]
+    assert torch.allclose(heights, torch.tensor([-4.5, -2.1667, 0.1667, 2.5]), atol=1e-4)
 
 
 def test_point_sampling_matches_direct_projection():
