@@ -48,17 +48,21 @@ def robust_depth_stats(depth: Tensor, trunc: float = 0.1) -> Tuple[Tensor, Tenso
         tuple[Tensor, Tensor]: ``(B, 1, 1)`` mean and std (mean 0, std 1 for an image without
         enough valid pixels).
     """
-    means, stds = [], []
-    for d in depth.flatten(1):
-        v = torch.sort(d[d > 0])[0]
-        v = v[int(trunc * len(v)):int((1 - trunc) * len(v))]
-        if v.numel() < 2:
-            means.append(d.new_zeros(()))
-            stds.append(d.new_ones(()))
-            continue
-        means.append(v.mean())
-        stds.append(torch.sqrt(v.var() + 1e-6))
-    return torch.stack(means).view(-1, 1, 1), torch.stack(stds).view(-1, 1, 1)
+    d = depth.flatten(1)
+    valid = d > 0
+    n = valid.sum(1)  # (B,)
+    ranked = torch.sort(torch.where(valid, d, torch.full_like(d, float('inf'))), dim=1)[0]  # valid first
+    pos = torch.arange(d.shape[1], device=d.device).unsqueeze(0)
+    keep = (pos >= (trunc * n).long().unsqueeze(1)) & (pos < ((1 - trunc) * n).long().unsqueeze(1))
+    count = keep.sum(1).to(d.dtype)
+    vals = torch.where(keep, ranked, torch.zeros_like(ranked))
+    mean = vals.sum(1) / count.clamp(min=1)
+    dev = torch.where(keep, ranked - mean.unsqueeze(1), torch.zeros_like(ranked))
+    var = (dev ** 2).sum(1) / (count - 1).clamp(min=1)  # unbiased, as torch.var
+    enough = count >= 2
+    mean = torch.where(enough, mean, torch.zeros_like(mean))
+    std = torch.where(enough, torch.sqrt(var + 1e-6), torch.ones_like(var))
+    return mean.view(-1, 1, 1), std.view(-1, 1, 1)
 
 
 def patchify(x: Tensor, patch_size: int) -> Tensor:
