@@ -38,6 +38,7 @@ class CameraBatchNorm1d(nn.BatchNorm1d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``(M, C)`` camera vectors (M = B x N cameras) -> normalised ``(M, C)``."""
         if not self.training or x.shape[0] > 1:
             return super().forward(x)
         if self.track_running_stats:
