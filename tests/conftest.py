@@ -59,3 +59,22 @@ def nus_infos(nus_root: str) -> str:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return NUS_INFOS
+
+
+TEACHER_CONFIG = 'configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py'
+
+
+@pytest.fixture(scope='session')
+def small_teacher_ckpt(nus_infos: str, tmp_path_factory) -> str:
+    """A checkpoint of the small LiDAR teacher written by ``tools/train.py`` (1 epoch on 2 train frames: the real
+    training entry point and checkpoint format, not a trained detector), for the GeoMIM runs of the suite."""
+    import subprocess
+    import sys
+    work = str(tmp_path_factory.mktemp('teacher'))
+    proc = subprocess.run([sys.executable, 'tools/train.py', TEACHER_CONFIG, '--work-dir', work, '--cfg-options',
+                           'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+                           'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None'],
+                          cwd=REPO_ROOT, env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return osp.join(work, 'epoch_1.pth')

@@ -51,7 +51,9 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 checkpoint_interval_iters = 1000
 iter_checkpoint = dict(type='AtomicCheckpointHook', by_epoch=False, interval=checkpoint_interval_iters,
                        filename_tmpl='iter_latest.pth', max_keep_ckpts=-1)
-custom_hooks = [iter_checkpoint]
+# pictures (masked views, student vs teacher BEV, depth) under vis_data/vis_image; TensorBoard: add
+# dict(type='TensorboardVisBackend') to vis_backends
+custom_hooks = [iter_checkpoint, dict(type='PretrainVisualizationHook', interval=1000)]
 val_cfg = None
 val_dataloader = None
 val_evaluator = None

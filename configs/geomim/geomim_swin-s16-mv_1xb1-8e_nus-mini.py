@@ -1,11 +1,13 @@
 # GeoMIM pretraining, small CPU version on the bundled nuScenes frames (scene-0523, 40 key frames):
 # the same model code as geomim_swin-b_16xb2-50e_nus.py with smaller numbers: a 4-stage GeoMIM Swin of
 # width 64 at 96x256 px, a 3-block decoder of width 128 (3 CVA blocks), LSS into a 0.8 m grid over
-# +-51.2 m (128x128, stride 2 -> 64x64), teacher: a CenterPoint pillar encoder at 1.6 m (64 x 64 x 64).
-# The teacher is randomly initialised here (no LiDAR checkpoint is bundled): set
-# `model.teacher.checkpoint` to a trained one for meaningful targets.
+# +-51.2 m (128x128, stride 2 -> 64x64). Teacher: the small CenterPoint pillar detector trained by
+# configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py (0.8 m pillars); the target is its
+# stride-2 SECOND stage (128 x 64 x 64, the first stage with spatial context: a pillar detector has no 3D sparse
+# encoder, whose output is the paper's target).
 #   python tools/create_data.py nuscenes --root-path ../shared/data/nuscenes --version v1.0-mini \
 #       --out-dir data/nuscenes_infos
+#   python tools/train.py configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py
 #   python tools/train.py configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py
 _base_ = ['../_base_/datasets/nus-mv-mini.py', '../_base_/models/geomim_swin-b.py', '../_base_/default_runtime.py']
 
@@ -20,18 +22,23 @@ train_pipeline = [
     dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-bev_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
-pillar_size = [1.6, 1.6, 8.0]
+# the teacher config's detector up to the stage GeoMIM distils (same voxelization, same weights: the checkpoint)
+teacher_config = 'centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini'
+teacher_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
+pillar_size = [0.8, 0.8, 8.0]
 small_teacher = dict(
     type='CenterPoint',
     data_preprocessor=dict(
         type='Det3DDataPreprocessor', voxel=True,
         voxel_layer=dict(max_num_points=32, voxel_size=pillar_size, max_voxels=(16384, 16384),
-                         point_cloud_range=bev_range)),
+                         point_cloud_range=teacher_range)),
     pts_voxel_encoder=dict(
         type='PillarFeatureNet', in_channels=5, feat_channels=[64], with_distance=False, voxel_size=pillar_size,
-        point_cloud_range=bev_range, norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01), legacy=False),
-    pts_middle_encoder=dict(type='PointPillarsScatter', in_channels=64, output_shape=(64, 64)))
+        point_cloud_range=teacher_range, norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01), legacy=False),
+    pts_middle_encoder=dict(type='PointPillarsScatter', in_channels=64, output_shape=(128, 128)),
+    pts_backbone=dict(
+        type='SECOND', in_channels=64, out_channels=[64, 128], layer_nums=[3, 5], layer_strides=[1, 2],
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01), conv_cfg=dict(type='Conv2d', bias=False)))
 
 model = dict(
     backbone=dict(
@@ -43,9 +50,9 @@ model = dict(
     view_transformer=dict(
         grid_config=dict(x=[-51.2, 51.2, 0.8], y=[-51.2, 51.2, 0.8], z=[-5.0, 3.0, 8.0], depth=[1.0, 60.0, 0.5]),
         input_size=img_size, out_channels=32),
-    teacher=dict(_delete_=True, type='LiDARBEVTeacher', detector=small_teacher, stage='pts_middle_encoder',
-                 checkpoint=None),
-    teacher_channels=64,
+    teacher=dict(_delete_=True, type='LiDARBEVTeacher', detector=small_teacher, stage='pts_backbone', out_level=1,
+                 checkpoint=f'work_dirs/{teacher_config}/epoch_20.pth'),
+    teacher_channels=128,
     loss_bev=dict(patch_size=8))
 
 max_epochs = 8
@@ -72,3 +79,4 @@ test_dataloader = None
 test_evaluator = None
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1, max_keep_ckpts=2))
 randomness = dict(seed=0)
+custom_hooks = [dict(type='PretrainVisualizationHook', interval=80)]  # PNGs in vis_data/vis_image

@@ -48,3 +48,5 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 randomness = dict(seed=0)
+# decoded vs true depth PNGs in vis_data/vis_image
+custom_hooks = [dict(type='PretrainVisualizationHook', interval=1000)]

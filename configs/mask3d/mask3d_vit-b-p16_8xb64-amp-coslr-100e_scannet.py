@@ -86,3 +86,5 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0)
+# decoded vs true depth PNGs in vis_data/vis_image
+custom_hooks = [dict(type='PretrainVisualizationHook', interval=1000)]

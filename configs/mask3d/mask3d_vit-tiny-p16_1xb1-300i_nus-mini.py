@@ -46,3 +46,4 @@ default_hooks = dict(logger=dict(interval=10),
 log_processor = dict(window_size=10, by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
+custom_hooks = [dict(type='PretrainVisualizationHook', interval=100)]  # PNGs in vis_data/vis_image

@@ -46,4 +46,5 @@ train_dataloader = dict(dataset=dict(num_prev_frames=num_prev_frames, pipeline=t
 optim_wrapper = dict(
     loss_scale=32.0,  # official fp16 = dict(loss_scale=32.0): static
     paramwise_cfg=dict(_delete_=True, custom_keys={'img_backbone': dict(lr_mult=0.1)}))  # no decay exclusions
-custom_hooks = [{{_base_.iter_checkpoint}}]  # the vs0.075 recipe has no EMA
+custom_hooks = [{{_base_.iter_checkpoint}},
+                dict(type='PretrainVisualizationHook', interval=1000)]  # the vs0.075 recipe has no EMA

@@ -103,7 +103,9 @@ checkpoint_interval_iters = 1000
 iter_checkpoint = dict(type='AtomicCheckpointHook', by_epoch=False, interval=checkpoint_interval_iters,
                        filename_tmpl='iter_latest.pth', max_keep_ckpts=-1)
 custom_hooks = [dict(type='EMAHook', ema_type='mmdet.ExpMomentumEMA', momentum=0.001, gamma=2000,
-                     update_buffers=True, priority=49), iter_checkpoint]
+                     update_buffers=True, priority=49), iter_checkpoint,
+                # rendered RGB / depth of the rebuilt frame vs targets under vis_data/vis_image
+                dict(type='PretrainVisualizationHook', interval=1000)]
 val_cfg = None
 val_dataloader = None
 val_evaluator = None

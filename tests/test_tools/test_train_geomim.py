@@ -15,7 +15,18 @@ CONFIG = 'configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py'
 pytestmark = pytest.mark.slow
 
 
+_TEACHER = {}
+
+
+@pytest.fixture(autouse=True)
+def _teacher(small_teacher_ckpt):
+    _TEACHER['ckpt'] = small_teacher_ckpt
+
+
 def _run(args, env_extra=None):
+    # every run distils a checkpoint of the small teacher written by tools/train.py (GeoMIM refuses a random one)
+    args = args + ([] if '--cfg-options' in args else ['--cfg-options']) + [
+        f'model.teacher.checkpoint={_TEACHER["ckpt"]}']
     env = dict(os.environ, OMP_NUM_THREADS='1', **(env_extra or {}))
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

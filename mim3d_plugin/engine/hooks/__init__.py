@@ -1,5 +1,7 @@
 """Runner hooks."""
 from .atomic_checkpoint_hook import AtomicCheckpointHook, RNGStateHook
 from .head_class_order_hook import HeadClassOrderHook, check_head_class_order, head_class_names
+from .pretrain_visualization_hook import PretrainVisualizationHook
 
-__all__ = ['AtomicCheckpointHook', 'RNGStateHook', 'HeadClassOrderHook', 'check_head_class_order', 'head_class_names']
+__all__ = ['AtomicCheckpointHook', 'RNGStateHook', 'HeadClassOrderHook', 'check_head_class_order', 'head_class_names',
+           'PretrainVisualizationHook']

@@ -1,6 +1,8 @@
 """GeoMIM pretraining algorithm: masked multi-view images -> LiDAR-BEV-guided reconstruction."""
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
+import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
@@ -33,12 +35,19 @@ class GeoMIM(BaseModel):
         decoder (dict): decoder config (input width = backbone's fused width).
         view_transformer (dict): LSS config with ``with_depth_net=False`` and
             ``out_channels`` = the decoder's semantic channels.
-        teacher (dict): :class:`LiDARBEVTeacher` config.
+        teacher (dict): :class:`LiDARBEVTeacher` config; its ``checkpoint`` (a trained LiDAR
+            detector: a local path or the mmdet3d model-zoo URL) is required.
         teacher_channels (int): channels of the teacher BEV (256 for the VoxelNet sparse encoder).
         loss_bev (dict): Default: ``PatchNormMSELoss(patch_size=18)``.
         depth_loss_weight (float): Default: 0.01.
+        allow_untrained_teacher (bool): build with a teacher that has no ``checkpoint`` (random
+            weights: its BEV targets carry no scene knowledge). Only for unit tests and shape
+            checks. Default: False.
         data_preprocessor (dict): Default: :class:`MultiViewDataPreprocessor`.
         init_cfg (dict, optional): mmengine init config.
+
+    Raises:
+        ValueError: if ``teacher.checkpoint`` is not set and ``allow_untrained_teacher`` is False.
 
     Inputs (after the data preprocessor): ``imgs`` ``(B, N, 3, H, W)``, ``points`` list of B
     ``(P, C)`` LiDAR points (LiDAR frame, m), ``depth`` ``(B, N, H, W)`` m (0 = no point); metainfo
@@ -53,9 +62,18 @@ class GeoMIM(BaseModel):
                  teacher_channels: int = 256,
                  loss_bev: dict = dict(type='PatchNormMSELoss', patch_size=18),
                  depth_loss_weight: float = 0.01,
+                 allow_untrained_teacher: bool = False,
                  data_preprocessor: dict = dict(type='MultiViewDataPreprocessor'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if not teacher.get('checkpoint') and not allow_untrained_teacher:
+            raise ValueError(
+                'GeoMIM: model.teacher.checkpoint is not set: a randomly initialised LiDAR teacher gives BEV targets '
+                'without any scene knowledge. Train one (e.g. python tools/train.py '
+                'configs/teachers/centerpoint_pillar016_second_secfpn_1xb2-20e_nus-mini.py) or use the released '
+                'mmdet3d weights of the teacher detector, and set model.teacher.checkpoint to it (--cfg-options '
+                'model.teacher.checkpoint=PATH_OR_URL); model.allow_untrained_teacher=True skips this check (unit '
+                'tests only)')
         self.backbone = MODELS.build(backbone)
         self.decoder = MODELS.build(decoder)
         self.view_transformer = MODELS.build(view_transformer)
@@ -106,3 +124,38 @@ class GeoMIM(BaseModel):
         loss_bev = sum(self.loss_bev(o['bev'], target) for o in outputs) / len(outputs)
         loss_depth = sum(self.view_transformer.depth_loss(o['depth_prob'], inputs['depth']) for o in outputs)
         return dict(loss_bev=loss_bev, loss_depth=self.depth_loss_weight * loss_depth / len(outputs))
+
+    @torch.no_grad()
+    def visual_panels(self, inputs: dict, data_samples: Sequence, max_views: int = 3) -> Dict[str, np.ndarray]:
+        """Pictures of the first sample (for :class:`PretrainVisualizationHook`), ``(H, W, 3)`` uint8 each.
+
+        - ``geomim_masked_views``: the first ``max_views`` views with the units the decoder must predict
+          darkened (group 0);
+        - ``geomim_bev_student_vs_teacher``: student BEV (group 0, after ``bev_head``) and teacher target side
+          by side, one joint 3-component PCA (equal colours = equal features); rows = LiDAR y (top = y_min),
+          columns = LiDAR x;
+        - ``geomim_depth_pred_vs_lidar``: expected depth of the depth branch (top row) and the LiDAR depth-bin
+          target at the feature stride (bottom row), one colour scale up to the last depth bin (m).
+        """
+        from mim3d_plugin.geometry import depth_bin_centers
+        from mim3d_plugin.visualization import colorize_depth, denormalize, hstack, mask_overlay, pca_rgb, vstack
+        outputs = self.predict_bev(inputs, data_samples)
+        target = self.teacher(inputs['points'])
+        pre = self.data_preprocessor
+        mean, std = pre.mean.flatten().tolist(), pre.std.flatten().tolist()
+        imgs = inputs['imgs'][0, :max_views]
+        views = [mask_overlay(denormalize(imgs[v], mean, std), outputs[0]['mask'][0, v]) for v in range(len(imgs))]
+        size = (4 * target.shape[-2], 4 * target.shape[-1])
+        student, teacher = pca_rgb([outputs[0]['bev'][0], target[0]], size=size)
+        vt = self.view_transformer
+        centres = depth_bin_centers(vt.depth_bound, device=imgs.device)
+        prob = outputs[0]['depth_prob'][0, :max_views].float()
+        pred = (prob * centres.view(-1, 1, 1)).sum(1)
+        onehot, valid = vt.get_depth_target(inputs['depth'][:1, :max_views])
+        lidar = (onehot[0].float() * centres).sum(-1) * valid[0]
+        top = vt.depth_bound[1]
+        hw = tuple(imgs.shape[-2:])
+        depth = vstack([hstack([colorize_depth(pred[v], top, hw) for v in range(len(imgs))]),
+                        hstack([colorize_depth(lidar[v], top, hw) for v in range(len(imgs))])])
+        return {'geomim_masked_views': hstack(views), 'geomim_bev_student_vs_teacher': hstack([student, teacher]),
+                'geomim_depth_pred_vs_lidar': depth}

@@ -7,6 +7,7 @@ LiDAR-projected ``depth`` (B, N, H, W)) are flattened so that every camera view 
 """
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
@@ -133,6 +134,28 @@ class Mask3D(BaseSelfSupervisor):
             sample.gt_depth = depth[i]
             sample.eval_mask = eval_mask[i]
         return data_samples
+
+    @torch.no_grad()
+    def visual_panels(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None,
+                      max_views: int = 3) -> Dict[str, np.ndarray]:
+        """Pictures of the first sample (for :class:`PretrainVisualizationHook`), ``(H, W, 3)`` uint8: the
+        RGB input(s), the true depth and the depth decoded with the ``test_cfg`` masking (``predict``), one
+        colour scale (m); multi-view samples show their first ``max_views`` views side by side.
+        """
+        from mim3d_plugin.visualization import colorize_depth, denormalize, hstack, vstack
+        samples = self.predict(inputs, None)
+        pred, gt = samples[0].pred_depth, samples[0].gt_depth
+        imgs = inputs['imgs'][0]
+        if pred.dim() == 2:
+            pred, gt, imgs = pred[None], gt[None], imgs[None]
+        n = min(max_views, pred.shape[0])
+        pre = self.data_preprocessor
+        mean, std = pre.mean.flatten().tolist(), pre.std.flatten().tolist()
+        top = max(float(gt[:n].max()), 1e-3)
+        rows = [hstack([denormalize(imgs[v], mean, std) for v in range(n)]),
+                hstack([colorize_depth(gt[v], top) for v in range(n)]),
+                hstack([colorize_depth(pred[v], top) for v in range(n)])]
+        return {'mask3d_rgb_gt_pred_depth': vstack(rows)}
 
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
         """``mode``: ``'tensor'`` (features), ``'loss'`` or ``'predict'``."""

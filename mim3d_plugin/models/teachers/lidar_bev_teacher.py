@@ -58,15 +58,18 @@ class LiDARBEVTeacher(BaseModule):
             to get rows = y, columns = x. None: automatic, True exactly when
             the middle encoder is a ``BEVFusionSparseEncoder``. Default: None.
         checkpoint (str, optional): detector checkpoint, loaded with mmengine's
-            ``load_checkpoint`` (``map_location='cpu'``). Every parameter and
-            buffer of the stages that are run must be in it. Default: None.
+            ``load_checkpoint`` (``map_location='cpu'``): a local path or an
+            ``https://`` URL (mmdet3d model zoo; downloaded once into the torch
+            hub cache). Every parameter and buffer of the stages that are run
+            must be in it with the detector's size. Default: None.
         init_cfg (dict, optional): unused (the detector is initialised by its
             own ``init_cfg`` or by ``checkpoint``).
 
     Raises:
         ValueError: if the detector is not a voxel-based LiDAR detector, or
             ``stage`` is not one of its stages (the message lists them), or the
-            checkpoint misses weights of the used stages.
+            checkpoint misses weights of the used stages or holds them with
+            another size (a config that is not the checkpoint's).
     """
 
     def __init__(self, detector: dict, stage: str = 'pts_middle_encoder', out_level: int = 0,
@@ -112,11 +115,22 @@ class LiDARBEVTeacher(BaseModule):
     def _load_checkpoint(self) -> None:
         ckpt = load_checkpoint(self.detector, self.checkpoint, map_location='cpu', strict=False)
         state = ckpt.get('state_dict', ckpt)
-        needed = [k for k in self.detector.state_dict() if k.split('.')[0] in self._used_modules()]
+        state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+        own = self.detector.state_dict()
+        needed = [k for k in own if k.split('.')[0] in self._used_modules()]
         missing = [k for k in needed if k not in state]
         if missing:
             raise ValueError(f'LiDARBEVTeacher: checkpoint {self.checkpoint} lacks {len(missing)} weights of the '
                              f'stages {self._used_modules()}, e.g. {missing[:5]}; is it a checkpoint of this detector?')
+        # mmengine's non-strict loading only logs a size mismatch and keeps the random weights: refuse it here
+        # (sizes, not shapes: sparse-conv weights of mmdet3d v1.0 checkpoints are stored in mmcv's (k, k, k, in, out)
+        # layout and transposed on load by mmdet3d's spconv-2 state-dict hook)
+        wrong = [f'{k}: checkpoint {tuple(state[k].shape)} vs detector {tuple(own[k].shape)}' for k in needed
+                 if hasattr(state[k], 'shape') and state[k].numel() != own[k].numel()]
+        if wrong:
+            raise ValueError(f'LiDARBEVTeacher: checkpoint {self.checkpoint} does not fit the detector config: '
+                             f'{len(wrong)} weights of the stages {self._used_modules()} differ in size, e.g. '
+                             f'{wrong[:3]}; the teacher config must be the config the checkpoint was trained with')
         self.detector.requires_grad_(False)
 
     def init_weights(self) -> None:

@@ -40,7 +40,8 @@ def tiny_geomim_cfg():
         teacher=dict(type='LiDARBEVTeacher', detector=teacher),
         teacher_channels=16,
         loss_bev=dict(type='PatchNormMSELoss', patch_size=8),
-        depth_loss_weight=0.01)
+        depth_loss_weight=0.01,
+        allow_untrained_teacher=True)  # random teacher: these tests check wiring, shapes and gradients
 
 
 def fake_batch(batch_size=2, seed=0):
@@ -147,3 +148,25 @@ def test_one_camera_batch_one_trains(model):
     losses = model(**data, mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
+
+
+def test_refuses_a_teacher_without_checkpoint_unless_allowed(tmp_path):
+    """A randomly initialised teacher gives targets without scene knowledge: GeoMIM must not train on it
+    silently. The error names the config key; with a checkpoint (here: the teacher's own weights saved) it builds
+    and the teacher holds exactly those weights."""
+    init_default_scope('mmdet3d')
+    cfg = tiny_geomim_cfg()
+    cfg.pop('allow_untrained_teacher')
+    with pytest.raises(ValueError, match=r'model\.teacher\.checkpoint is not set'):
+        MODELS.build(cfg)
+    torch.manual_seed(1)
+    trained = MODELS.build(cfg['teacher']['detector'])
+    for p in trained.parameters():
+        p.data.normal_()
+    ckpt = str(tmp_path / 'teacher.pth')
+    torch.save(dict(state_dict=trained.state_dict()), ckpt)
+    cfg['teacher']['checkpoint'] = ckpt
+    model = MODELS.build(cfg)
+    got = model.teacher.detector.state_dict()
+    for k, v in trained.state_dict().items():
+        assert torch.equal(got[k], v), k
