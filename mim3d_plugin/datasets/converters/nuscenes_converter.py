@@ -262,11 +262,11 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
     with_ann = version != 'v1.0-test'
     data_lists = dict(train=[], val=[])
     missing_sweeps = set()
-    # walk every scene from its first sample so frames are in time order
-    for scene in nusc.scene:
-        split = scene_split.get(scene['token'])
-        if split is None:
-            continue
+    # walk every scene from its first sample so frames are in time order (progress bar over the key frames)
+    scenes = [s for s in nusc.scene if s['token'] in scene_split]
+    progress = mmengine.ProgressBar(sum(s['nbr_samples'] for s in scenes))
+    for scene in scenes:
+        split = scene_split[scene['token']]
         token = scene['first_sample_token']
         while token:
             sample = nusc.get('sample', token)
@@ -275,6 +275,8 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
             missing_sweeps.update(missing)
             data_lists[split].append(info)
             token = sample['next']
+            progress.update()
+    print()
     if missing_sweeps:
         logger.warning(f'{len(missing_sweeps)} LiDAR sweep records listed in {version}/sample_data.json have no file '
                        f'under {root_path}; they are not recorded (lidar_sweeps stays empty for them)')
