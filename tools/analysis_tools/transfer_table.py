@@ -65,7 +65,9 @@ MINI_ROWS = {
                        pretrain=[(MASK3D_NUS, 'work_dirs/mask3d_nus_mini', 'work_dirs/mask3d_nus_mini/iter_300.pth')]),
     'mask3d-rgbd': dict(arch='ViT-tiny', det=DET + 'bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py',
                         pretrain=[(MASK3D_RGBD, 'work_dirs/mask3d_redwood', 'work_dirs/mask3d_redwood/iter_400.pth')],
-                        checkpoint='work_dirs/mask3d_redwood/iter_400.pth', prefix='backbone.'),
+                        checkpoint='work_dirs/mask3d_redwood/iter_400.pth', prefix='backbone.',
+                        # its position embedding is stored at the 240x320 RGB-D input: a 15x20 patch grid
+                        cfg_options=['model.img_backbone.pretrained_patch_resolution=(15,20)']),
 }
 PAPER_ROWS = {
     'random-swin-b': dict(arch='Swin-B', pretrain=[], det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py', random=True),
@@ -122,6 +124,8 @@ def do_row(name, row, args, out_dir):
     probe = [PY, 'tools/analysis_tools/probe_3d.py', row['det'], '--name', name, '--work-dir', probe_dir,
              '--seeds', *map(str, args.seeds), '--depth-iters', str(args.depth_iters), '--bev-iters',
              str(args.bev_iters)]
+    if row.get('cfg_options'):
+        probe += ['--cfg-options', *row['cfg_options']]
     if row.get('random'):
         probe.append('--random-init')
     elif row.get('checkpoint'):
@@ -134,7 +138,7 @@ def do_row(name, row, args, out_dir):
         res['finetune'] = []
         for seed in args.finetune_seeds:
             work = osp.join('work_dirs', 'transfer', name, f'finetune_seed{seed}')
-            opts = [f'randomness.seed={seed}']
+            opts = [f'randomness.seed={seed}'] + list(row.get('cfg_options', []))
             if row.get('random'):
                 opts.append('model.img_backbone.init_cfg=None')
             elif row.get('checkpoint'):
@@ -266,6 +270,8 @@ def parse_args(argv=None):
     p.add_argument('--train-cmd', help='training command template, e.g. "bash tools/dist_train.sh {config} 8"')
     p.add_argument('--out', default=None, help='output stem (default docs/benchmarks/transfer_<scale>)')
     p.add_argument('--render-only', action='store_true', help='rewrite the .md/.png from the existing .json')
+    p.add_argument('--append', action='store_true',
+                   help='keep the rows of the existing .json (a row run again replaces its old result)')
     return p.parse_args(argv)
 
 
@@ -293,6 +299,9 @@ def main(argv=None):
         return saved['results']
     out_dir = osp.join(ROOT, 'work_dirs', 'transfer')
     results = []
+    if args.append and osp.isfile(osp.join(ROOT, out + '.json')):
+        with open(osp.join(ROOT, out + '.json')) as f:
+            results = [r for r in json.load(f)['results'] if r['name'] not in rows]
     for name, row in rows.items():
         results.append(do_row(name, row, args, out_dir))
         write_outputs(results, args, out)  # a failure later keeps the rows done so far
