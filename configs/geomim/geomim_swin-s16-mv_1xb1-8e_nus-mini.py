@@ -9,19 +9,24 @@
 #       --out-dir data/nuscenes_infos
 #   python tools/train.py configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py
 #   python tools/train.py configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py
-_base_ = ['../_base_/datasets/nus-mv-mini.py', '../_base_/models/geomim_swin-b.py', '../_base_/default_runtime.py']
+_base_ = ['./geomim_swin-b_16xb2-50e_nus.py']
 
+# ---- data: the bundled v1.0-mini tables (paths as configs/_base_/datasets/nus-mv-mini.py), 96x256 px, batch 1,
+# no CBGS resampling, no BEV flip and no boxes (the paper pipeline otherwise: depth targets from the key frame, then
+# the teacher's key frame + sweeps with the time-lag column)
+nus_root = '../shared/data/nuscenes/'
+data_prefix = {key: nus_root + path for key, path in _base_.data_prefix.items()}
 img_size = (96, 256)
 train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(type='LoadMultiViewImages', num_views=6),
-    dict(type='MultiViewImageAug', final_dim=img_size, resize_lim=(-0.02, 0.04), bot_pct_lim=(0.0, 0.0),
-         rot_lim=(-5.4, 5.4), rand_flip=True),
-    dict(type='PointsToMultiViewDepth'),
-    {{_base_.lidar_sweeps}},  # teacher input: key frame (+ sweeps where their files exist), column 4 = time lag
-    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+    dict(step, final_dim=img_size, resize_lim=(-0.02, 0.04)) if step['type'] == 'MultiViewImageAug' else
+    dict(step, keys=['img', 'points', 'depth']) if step['type'] == 'PackMultiViewInputs' else step
+    for step in _base_.train_pipeline if step['type'] not in ('LoadAnnotations3D', 'BEVAug')]
+train_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(_base_.train_dataloader.dataset.dataset, _delete_=True, data_root='', data_prefix=data_prefix,
+                 ann_file='data/nuscenes_infos/nuscenes_infos_train.pkl', pipeline=train_pipeline))
+
+# ---- model: the same modules with smaller numbers, and the small trained teacher
 # the teacher config's detector up to the stage GeoMIM distils (same voxelization, same weights: the checkpoint)
 teacher_config = 'centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini'
 teacher_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
@@ -55,28 +60,21 @@ model = dict(
     teacher_channels=128,
     loss_bev=dict(patch_size=8))
 
+# ---- schedule: 8 epochs of 40 frames (320 iterations): a 20-iteration warm-up from 0.1, cosine to 1e-6, constant
+# momentum, weight-decay exclusions as mmpretrain's Swin recipe, checkpoints every epoch
 max_epochs = 8
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={
         'absolute_pos_embed': dict(decay_mult=0.0),
         'relative_position_bias_table': dict(decay_mult=0.0),
         'mask_token': dict(decay_mult=0.0),
-        'norm': dict(decay_mult=0.0)}),
-    clip_grad=dict(max_norm=35, norm_type=2))
+        'norm': dict(decay_mult=0.0)}))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
     dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-6, by_epoch=True, begin=0, end=max_epochs,
          convert_to_iter_based=True)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
-test_cfg = None
-test_dataloader = None
-test_evaluator = None
-default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1, max_keep_ckpts=2))
-randomness = dict(seed=0)
+train_cfg = dict(max_epochs=max_epochs)
+default_hooks = dict(logger=dict(interval=5), checkpoint=dict(max_keep_ckpts=2))
 custom_hooks = [dict(type='PretrainVisualizationHook', interval=80)]  # PNGs in vis_data/vis_image
+randomness = dict(seed=0)

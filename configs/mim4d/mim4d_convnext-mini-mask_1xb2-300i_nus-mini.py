@@ -10,9 +10,7 @@
 _base_ = ['./mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py']
 
 nus_root = '../shared/data/nuscenes/'
-cameras = ['CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT']
 final_dim = (128, 352)
-num_prev_frames = 2
 grid_config = dict(x=[-51.2, 51.2, 1.6], y=[-51.2, 51.2, 1.6], z=[-5.0, 3.0, 1.6], depth=[1.0, 52.2, 1.6])
 volume_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 voxel_size = [1.6, 1.6, 1.6]
@@ -31,34 +29,23 @@ model = dict(
                      importance_sampler=dict(num_samples=16),
                      sdf_field=dict(hidden_channels=32, geo_feat_channels=8), rgb_field=dict(hidden_channels=32)))
 
-ida_aug_conf = dict(final_dim=final_dim, resize_lim=(-0.06, 0.11), bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4),
-                    rand_flip=True)
-meta_keys = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'sample_idx', 'lidar_path', 'token', 'scene_token',
-             'prev', 'next', 'timestamp', 'cam_names', 'cam2img', 'lidar2cam', 'lidar2img', 'cam2ego',
-             'img_aug_matrix', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps', 'num_frames',
-             'depth_frames', 'frame_sources')
+# data: the bundled v1.0-mini tables (paths as configs/_base_/datasets/nus-mv-mini.py), 128x352 px, 2 clips a step
+data_prefix = {key: nus_root + path for key, path in _base_.data_prefix.items()}
+ida_aug_conf = dict(_base_.ida_aug_conf, final_dim=final_dim)
 train_pipeline = [
-    dict(type='MultiFrameMultiView', num_prev_frames=num_prev_frames, depth_all_frames=True,
-         frame_pipeline=[dict(type='LoadMultiViewImages', num_views=len(cameras)),
-                         dict(type='MultiViewImageAug', **ida_aug_conf)],
-         target_pipeline=[dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-                          dict(type='PointsToMultiViewDepth')]),
-    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth'], meta_keys=meta_keys),
-]
+    dict(step, frame_pipeline=[dict(s, **ida_aug_conf) if s['type'] == 'MultiViewImageAug' else s
+                               for s in step['frame_pipeline']]) if step['type'] == 'MultiFrameMultiView' else step
+    for step in _base_.train_pipeline]
 train_dataloader = dict(
-    batch_size=2,
-    num_workers=0,
-    persistent_workers=False,
+    batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(data_root='', ann_file='data/nuscenes_infos/nuscenes_infos_train.pkl', pipeline=train_pipeline,
-                 cameras=cameras,
-                 data_prefix=dict(pts=nus_root + 'samples/LIDAR_TOP', sweeps=nus_root + 'sweeps/LIDAR_TOP',
-                                  **{cam: nus_root + 'samples/' + cam for cam in cameras})))
+                 data_prefix=data_prefix))
 
+# schedule: 300 iterations, lr 1e-3 (random init: no backbone lr multiplier), fp32
 max_iters = 300
-optim_wrapper = dict(type='OptimWrapper', _delete_=True,
-                     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
+optim_wrapper = dict(type='OptimWrapper', _delete_=True, optimizer=dict(_base_.optim_wrapper.optimizer, lr=1e-3),
                      paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}),
-                     clip_grad=dict(max_norm=35, norm_type=2))
+                     clip_grad=_base_.optim_wrapper.clip_grad)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
     dict(type='CosineAnnealingLR', T_max=max_iters, eta_min=1e-5, by_epoch=False, begin=0, end=max_iters)

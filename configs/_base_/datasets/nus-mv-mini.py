@@ -2,113 +2,39 @@
 # (2 scenes: scene-0523 train, 40 key frames; scene-0916 = official mini_val, 41 key frames).
 # Info files: python tools/create_data.py nuscenes --root-path ../shared/data/nuscenes \
 #     --version v1.0-mini --out-dir data/nuscenes_infos
-# Same pipeline and code as nus-mv.py; only the paths, image size and loader sizes are smaller.
-default_scope = 'mmdet3d'
-custom_imports = dict(imports=['mim3d_plugin'], allow_failed_imports=False)
+# nus-mv.py with only these changes: the paths, the image size (128x352) and the loader sizes.
+_base_ = ['./nus-mv.py']
 
-dataset_type = 'NuScenesMultiViewDataset'
-nus_root = '../shared/data/nuscenes/'
+nus_root = '../shared/data/nuscenes/'  # the nuScenes tables and sensor files
+info_root = 'data/nuscenes_infos/'  # the info files written by tools/create_data.py
 data_root = ''  # paths below are complete (relative to the repo root), mmengine joins nothing
-info_root = 'data/nuscenes_infos/'
-class_names = [
-    'car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle', 'motorcycle', 'pedestrian',
-    'traffic_cone', 'barrier'
-]
-cameras = ['CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT']
-num_views = len(cameras)
-metainfo = dict(classes=class_names)
-input_modality = dict(use_lidar=True, use_camera=True)
-point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
-backend_args = None
-data_prefix = dict(pts=nus_root + 'samples/LIDAR_TOP', sweeps=nus_root + 'sweeps/LIDAR_TOP',
-                   **{cam: nus_root + 'samples/' + cam for cam in cameras})
+data_prefix = {key: nus_root + path for key, path in _base_.data_prefix.items()}
 
 final_dim = (128, 352)  # (H, W) px after image augmentation
-# BEVDet image-view augmentation (resize_lim is added to final_dim[1] / W = 0.22 here: BEVDet's (-0.06, 0.11)
-# at 704 px wide, halved with the image size, i.e. the same -14%..+25% relative zoom)
-ida_aug_conf = dict(final_dim=final_dim, resize_lim=(-0.03, 0.055), bot_pct_lim=(0.0, 0.0), rot_lim=(-5.4, 5.4),
-                    rand_flip=True)
-# BEVDet global BEV augmentation (detection fine-tuning)
-bda_aug_conf = dict(rot_lim=(-22.5, 22.5), scale_lim=(0.95, 1.05), flip_dx_ratio=0.5, flip_dy_ratio=0.5)
-depth_range = (None, None)  # (min, max) m of the LiDAR depth maps; None = no limit
+# resize_lim is added to final_dim[1] / W = 0.22 here: BEVDet's (-0.06, 0.11) at 704 px wide, halved with the
+# image size, i.e. the same -14%..+25% relative zoom
+ida_aug_conf = dict(_base_.ida_aug_conf, final_dim=final_dim, resize_lim=(-0.03, 0.055))
 
-# pretraining: images + points + LiDAR depth maps (boxes are loaded but not needed)
-train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5, backend_args=backend_args),
-    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
-    dict(type='LoadMultiViewImages', num_views=num_views, backend_args=backend_args),
-    dict(type='MultiViewImageAug', **ida_aug_conf),
-    dict(type='PointsToMultiViewDepth', min_depth=depth_range[0], max_depth=depth_range[1]),
-    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth', 'gt_bboxes_3d', 'gt_labels_3d']),
-]
-# pretraining with a LiDAR teacher (GeoMIM): depth targets from the key frame, then the key frame + 9 sweeps with
-# column 4 = time lag (0 for the key frame), the input format mmdet3d's nuScenes LiDAR detectors are trained on
-lidar_sweeps = dict(type='LoadLiDARSweeps', sweeps_num=9, load_dim=5, use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True,
-                    remove_close=True, backend_args=backend_args)
-teacher_train_pipeline = train_pipeline[:-1] + [lidar_sweeps, train_pipeline[-1]]
-# detection fine-tuning: adds the BEV augmentation and the box filters
-det_train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5, backend_args=backend_args),
-    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
-    dict(type='LoadMultiViewImages', num_views=num_views, backend_args=backend_args),
-    dict(type='MultiViewImageAug', **ida_aug_conf),
-    dict(type='BEVAug', **bda_aug_conf),
-    dict(type='ObjectRangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='ObjectNameFilter', classes=class_names),
-    dict(type='PointsToMultiViewDepth', min_depth=depth_range[0], max_depth=depth_range[1]),
-    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth', 'gt_bboxes_3d', 'gt_labels_3d']),
-]
-test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5, backend_args=backend_args),
-    dict(type='LoadMultiViewImages', num_views=num_views, backend_args=backend_args),
-    dict(type='MultiViewImageAug', **ida_aug_conf, test_mode=True),
-    dict(type='PointsToMultiViewDepth', min_depth=depth_range[0], max_depth=depth_range[1]),
-    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
-]
+
+def _resized(pipeline):
+    """The base pipeline with this file's image augmentation (every other step unchanged)."""
+    return [dict(step, **ida_aug_conf) if step['type'] == 'MultiViewImageAug' else step for step in pipeline]
+
+
+train_pipeline = _resized(_base_.train_pipeline)
+teacher_train_pipeline = _resized(_base_.teacher_train_pipeline)
+det_train_pipeline = _resized(_base_.det_train_pipeline)
+test_pipeline = _resized(_base_.test_pipeline)
 
 train_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file=info_root + 'nuscenes_infos_train.pkl',
-        pipeline=train_pipeline,
-        cameras=cameras,
-        metainfo=metainfo,
-        modality=input_modality,
-        data_prefix=data_prefix,
-        test_mode=False,
-        filter_empty_gt=False,
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
+    batch_size=1, num_workers=0, persistent_workers=False,  # 2 CPU cores: load in the main process
+    dataset=dict(data_root=data_root, ann_file=info_root + 'nuscenes_infos_train.pkl', data_prefix=data_prefix,
+                 pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file=info_root + 'nuscenes_infos_val.pkl',
-        pipeline=test_pipeline,
-        cameras=cameras,
-        metainfo=metainfo,
-        modality=input_modality,
-        data_prefix=data_prefix,
-        test_mode=True,
-        box_type_3d='LiDAR',
-        backend_args=backend_args))
+    num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, ann_file=info_root + 'nuscenes_infos_val.pkl', data_prefix=data_prefix,
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
-
 # the devkit evaluation of mini_val (scene-0916) on the nuScenes tables
-val_evaluator = dict(
-    type='NuScenesMetric',
-    data_root=nus_root,
-    ann_file=info_root + 'nuscenes_infos_val.pkl',
-    metric='bbox',
-    backend_args=backend_args)
+val_evaluator = dict(data_root=nus_root, ann_file=info_root + 'nuscenes_infos_val.pkl')
 test_evaluator = val_evaluator

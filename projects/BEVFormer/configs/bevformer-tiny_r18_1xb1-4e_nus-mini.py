@@ -13,9 +13,7 @@ _base_ = ['./bevformer-tiny_r50_8xb1-24e_nus.py']
 
 nus_root = '../shared/data/nuscenes/'
 info_root = 'data/nuscenes_infos/'
-cameras = ['CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT']
-data_prefix = dict(pts=nus_root + 'samples/LIDAR_TOP', sweeps=nus_root + 'sweeps/LIDAR_TOP',
-                   **{cam: nus_root + 'samples/' + cam for cam in cameras})
+data_prefix = {key: nus_root + path for key, path in _base_.data_prefix.items()}
 embed_dims = 64
 bev_shape = (32, 32)
 final_dim = (128, 352)
@@ -42,21 +40,18 @@ model = dict(
             layer_cfg=dict(self_attn_cfg=dict(embed_dims=embed_dims, num_heads=4),
                            cross_attn_cfg=dict(embed_dims=embed_dims, num_heads=4), ffn_cfg=_ffn))))
 
-img_aug = dict(type='MultiViewImageAug', final_dim=final_dim, resize_lim=(0.0, 0.0), bot_pct_lim=(0.0, 0.0),
-               rot_lim=(0.0, 0.0), rand_flip=False)
-frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), img_aug]
-test_frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), dict(img_aug, test_mode=True)]
-train_pipeline = [
-    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
-    dict(type='MultiFrameMultiView', frame_pipeline=frame_pipeline, num_prev_frames=queue_length - 1),
-    dict(type='ObjectRangeFilter', point_cloud_range={{_base_.point_cloud_range}}),
-    dict(type='ObjectNameFilter', classes={{_base_.class_names}}),
-    dict(type='PackMultiViewInputs', keys=['img', 'gt_bboxes_3d', 'gt_labels_3d'], meta_keys={{_base_.meta_keys}}),
-]
-test_pipeline = [
-    dict(type='MultiFrameMultiView', frame_pipeline=test_frame_pipeline, num_prev_frames=queue_length - 1),
-    dict(type='PackMultiViewInputs', keys=['img'], meta_keys={{_base_.meta_keys}}),
-]
+
+
+def _clip(pipeline):
+    """The base pipeline with this file's image size and clip length (every other step unchanged)."""
+    return [dict(step, num_prev_frames=queue_length - 1,
+                 frame_pipeline=[dict(s, final_dim=final_dim) if s['type'] == 'MultiViewImageAug' else s
+                                 for s in step['frame_pipeline']]) if step['type'] == 'MultiFrameMultiView' else step
+            for step in pipeline]
+
+
+train_pipeline = _clip(_base_.train_pipeline)
+test_pipeline = _clip(_base_.test_pipeline)
 train_dataloader = dict(
     batch_size=1, num_workers=0, persistent_workers=False,
     dataset=dict(data_root='', ann_file=info_root + 'nuscenes_infos_train.pkl', data_prefix=data_prefix,
