@@ -34,7 +34,7 @@ from mmdet3d.registry import MODELS
 
 
 def window_attention_mask(groups: Optional[Tensor], batch: int, hw_shape: Tuple[int, int],
-                          window_size: int) -> Optional[Tensor]:
+                          window_size: int, mask_padding: bool = True) -> Optional[Tensor]:
     """Boolean ``(B * nW, L, L)`` "may attend" matrix of every window (``L = window_size ** 2``).
 
     Args:
@@ -42,6 +42,10 @@ def window_attention_mask(groups: Optional[Tensor], batch: int, hw_shape: Tuple[
         batch (int): B, used when ``groups`` is None.
         hw_shape (tuple[int, int]): token grid (H, W) before padding to multiples of the window.
         window_size (int): window side (tokens).
+        mask_padding (bool): with one group (``groups`` None), keep the zero padding out of the attention
+            (True) or let every token attend to the padded zero tokens (False: the official GeoMIM / mmdet
+            Swin behaviour of non-shifted windows without a group mask). With two groups the padding is
+            always excluded (the official group mask marks it masked in both groups).
 
     Returns:
         Tensor | None: True where query i may attend key j: same group and key not padding (padding
@@ -50,7 +54,7 @@ def window_attention_mask(groups: Optional[Tensor], batch: int, hw_shape: Tuple[
     """
     H, W = hw_shape
     pad_b, pad_r = (-H) % window_size, (-W) % window_size
-    if groups is None and pad_b == 0 and pad_r == 0:
+    if groups is None and ((pad_b == 0 and pad_r == 0) or not mask_padding):
         return None
     if groups is None:
         groups = torch.zeros((1, H, W), dtype=torch.long).expand(batch, H, W)
@@ -118,10 +122,11 @@ class GeoMIMSwinStage(BaseModule):
     def __init__(self, embed_dims: int, depth: int, num_heads: int, window_size: int, mlp_ratio: float,
                  qkv_bias: bool, proj_drop_rate: float, attn_drop_rate: float,
                  drop_path_rates: Sequence[float], norm_cfg: dict, downsample: bool,
-                 use_checkpoint: bool = False) -> None:
+                 use_checkpoint: bool = False, mask_padding: bool = True) -> None:
         super().__init__()
         self.window_size = window_size
         self.use_checkpoint = use_checkpoint
+        self.mask_padding = mask_padding
         self.blocks = ModuleList([
             GeoMIMSwinBlock(embed_dims, num_heads, window_size, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
                             proj_drop_rate=proj_drop_rate, attn_drop_rate=attn_drop_rate,
@@ -132,7 +137,7 @@ class GeoMIMSwinStage(BaseModule):
 
     def forward(self, x: Tensor, hw_shape: Tuple[int, int], groups: Optional[Tensor] = None):
         """Returns ``(out (B, H*W, C), hw_shape, down (B, H'*W', 2C), down_hw_shape)``."""
-        allowed = window_attention_mask(groups, x.shape[0], hw_shape, self.window_size)
+        allowed = window_attention_mask(groups, x.shape[0], hw_shape, self.window_size, self.mask_padding)
         if allowed is not None:
             allowed = allowed.to(x.device)
         for blk in self.blocks:
@@ -156,9 +161,11 @@ class TopDownFusion(BaseModule):
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_heads: int, window_size: int,
-                 mlp_ratio: float = 4., qkv_bias: bool = True, norm_cfg: dict = dict(type='LN')) -> None:
+                 mlp_ratio: float = 4., qkv_bias: bool = True, norm_cfg: dict = dict(type='LN'),
+                 mask_padding: bool = True) -> None:
         super().__init__()
         self.window_size = window_size
+        self.mask_padding = mask_padding
         self.lateral = nn.Linear(in_channels, out_channels)
         self.block = GeoMIMSwinBlock(out_channels, num_heads, window_size, mlp_ratio=mlp_ratio,
                                      qkv_bias=qkv_bias, norm_cfg=norm_cfg)
@@ -170,7 +177,7 @@ class TopDownFusion(BaseModule):
         B = c3.shape[0]
         top = self.lateral(c4).transpose(1, 2).reshape(B, -1, *hw4)
         top = F.interpolate(top, size=hw3, mode='nearest').flatten(2).transpose(1, 2)
-        allowed = window_attention_mask(groups, B, hw3, self.window_size)
+        allowed = window_attention_mask(groups, B, hw3, self.window_size, self.mask_padding)
         x = self.block(c3 + top, hw3, None if allowed is None else allowed.to(c3.device))
         return self.norm(x)
 
@@ -217,6 +224,12 @@ class GeoMIMSwin(MixMIMTransformer):
         pos_embed_trainable (bool): train the absolute position embedding (official GeoMIM: True; MixMIM
             keeps it fixed). Defaults to True.
         use_checkpoint (bool): activation checkpointing per block. Defaults to False.
+        window_padding (str): where a token grid is not a multiple of the window (e.g. 256x704 px: the
+            stride-8/16/32 grids 32x88, 16x44, 8x22 with windows 16/16/8) the windows are zero-padded.
+            ``'masked'`` (default): padded tokens are never attended. ``'official'``: as the official GeoMIM
+            code (``swin_geomim.py`` pretraining and ``swin_bev.py`` fine-tuning, mmdet Swin windows without
+            shift): without masking every token also attends to the padded zero tokens; with masking the
+            padding is excluded (both conventions agree there). Use ``'official'`` with official weights.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
             Shapes that differ (position embedding grid, relative position tables of another window
             size) are interpolated on load.
@@ -245,6 +258,7 @@ class GeoMIMSwin(MixMIMTransformer):
                  mask_shared_over_batch: bool = False,
                  pos_embed_trainable: bool = True,
                  use_checkpoint: bool = False,
+                 window_padding: str = 'masked',
                  init_cfg: Optional[dict] = None) -> None:
         # MixMIMTransformer.__init__ builds MixMIM layers with windows clamped to a static resolution;
         # we build the same modules (same names) for dynamic grids, so skip to BaseBackbone.__init__.
@@ -272,6 +286,10 @@ class GeoMIMSwin(MixMIMTransformer):
                              f'stride ({max_stride} px) so that no layer mixes the two token groups')
         if not 0. < mask_ratio < 1.:
             raise ValueError(f'GeoMIMSwin: mask_ratio must be in (0, 1), got {mask_ratio}')
+        if window_padding not in ('masked', 'official'):
+            raise ValueError(f"GeoMIMSwin: window_padding must be 'masked' or 'official', got {window_padding!r}")
+        self.window_padding = window_padding
+        mask_padding = window_padding == 'masked'
         if with_fusion is None:
             with_fusion = use_mask or out_fused
         if (use_mask or out_fused) and not with_fusion:
@@ -299,14 +317,20 @@ class GeoMIMSwin(MixMIMTransformer):
             self.layers.append(GeoMIMSwinStage(
                 self.embed_dims * 2**i, self.depths[i], self.num_heads[i], window_size[i], mlp_ratio, qkv_bias,
                 drop_rate, attn_drop_rate, dpr[sum(self.depths[:i]):sum(self.depths[:i + 1])], norm_cfg,
-                downsample=i < self.num_layers - 1, use_checkpoint=use_checkpoint))
+                downsample=i < self.num_layers - 1, use_checkpoint=use_checkpoint, mask_padding=mask_padding))
         self.num_features = [self.embed_dims * 2**i for i in range(self.num_layers)]
         self.norm_indices = sorted(set(out_indices) | ({2, 3} if with_fusion else set()))
         for i in self.norm_indices:
             self.add_module(f'norm{i}', build_norm_layer(norm_cfg, self.num_features[i])[1])
         self.fusion = TopDownFusion(self.num_features[3], self.num_features[2], self.num_heads[2], fusion_window_size,
-                                    mlp_ratio, qkv_bias, norm_cfg) if with_fusion else None
+                                    mlp_ratio, qkv_bias, norm_cfg, mask_padding) if with_fusion else None
         self.register_load_state_dict_pre_hook(GeoMIMSwin._adapt_checkpoint)
+
+    def train(self, mode: bool = True) -> 'GeoMIMSwin':
+        """As ``nn.Module.train``: returns the module (mmpretrain's ``BaseBackbone.train`` returns None, so
+        ``GeoMIMSwin(...).eval()`` was None)."""
+        super().train(mode)
+        return self
 
     # ------------------------------------------------------------------ weights
     def init_weights(self) -> None:

@@ -14,6 +14,7 @@ model = dict(
         _delete_=True,
         type='GeoMIMSwin', arch='base', img_size=224, window_size=(16, 16, 16, 8), use_mask=False,
         out_indices=(2, 3), out_fused=False, drop_path_rate=0.2, use_checkpoint=True,
+        window_padding='official',  # official swin_bev.py: zero-padded windows are attended (16x44, 8x22 grids)
         init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint=geomim_checkpoint)))
 
 optim_wrapper = dict(

@@ -9,6 +9,7 @@ model = dict(
     img_backbone=dict(
         _delete_=True, type='GeoMIMSwin', arch='base', img_size=224, window_size=(16, 16, 16, 8),
         out_indices=(1, 2, 3), use_mask=False, drop_path_rate=0.2, use_checkpoint=True,
+        window_padding='official',  # as the official GeoMIM fine-tuning backbone (swin_bev.py)
         init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint='checkpoints/geomim_swin-b_nus.pth')),
     img_neck=dict(in_channels=[256, 512, 1024]))
 
