@@ -49,7 +49,9 @@ model = dict(
     decoder=dict(
         type='GeoMIMDecoder', in_channels=4 * 128, embed_dims=512, num_heads=16, num_blocks=8,
         cva_indices=(1, 5), depth_fork_index=3, num_depth_blocks=4, depth_cva_indices=(1, ),
-        semantic_channels=80, num_depth_bins=118),
+        semantic_channels=80, num_depth_bins=118,
+        # official: MixMIM's frozen 7x7 (224 / 32) decoder position table, bicubically interpolated to 16x44
+        pos_table_size=(7, 7)),
     view_transformer=dict(
         type='LSSViewTransformer', grid_config=geomim_grid_config, input_size=img_size, downsample=16,
         out_channels=80, with_depth_net=False, bev_downsample=2),

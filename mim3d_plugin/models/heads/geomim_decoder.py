@@ -88,8 +88,20 @@ class GeoMIMDecoder(BaseModule):
         camera_dims (int): camera vector size. Defaults to 22.
         head_convs (int): conv3x3-norm-ReLU layers of the output head before its 1x1 conv. Default 2.
         head_norm_cfg (dict): head norm. Defaults to ``dict(type='BN2d')`` (official SyncBN).
+        pos_table_size (tuple[int, int], optional): None (default): the 2D sin-cos position embedding is built
+            at the token grid of every input. ``(h0, w0)``: as the official decoder, a frozen table
+            ``pos_table`` ``(1, C, h0, w0)`` (initialised to the 2D sin-cos at that grid; the official one is
+            MixMIM's ``decoder_pos_embed`` at 224 / 32 = 7x7, loaded from the checkpoint) is bicubically
+            interpolated to the token grid (``swin_geomim.py``: ``F.interpolate(decoder_pos_embed, bicubic)``).
+            At 256x704 px (16x44 tokens) the two differ; official checkpoints need ``(7, 7)``.
         drop_path_rate (float): stochastic depth of the decoder blocks. Defaults to 0.
-        init_cfg (dict, optional): mmengine init config.
+        init_cfg (dict, optional): mmengine init config. A MixMIM pretraining checkpoint starts the decoder as
+            the official loader does (non-strictly): ``dict(type='Pretrained', checkpoint=MIXMIM_CKPT,
+            prefix='neck.')`` (mmpretrain's MixMIM) or without ``prefix`` (Sense-X/MixMIM's timm layout). Its 8
+            ``decoder_blocks`` become ``blocks``, its final norm ``norm``, ``mask_token`` and
+            ``decoder_pos_embed`` (into ``pos_table`` when ``pos_table_size`` is set) load too; its
+            ``decoder_embed`` (another input width) and ``decoder_pred`` do not, and the depth branch, CVA
+            blocks, camera gate and head keep their initialisation (see :meth:`_from_mixmim`).
     """
 
     def __init__(self,
@@ -107,6 +119,7 @@ class GeoMIMDecoder(BaseModule):
                  camera_dims: int = CAMERA_VECTOR_DIMS,
                  head_convs: int = 2,
                  head_norm_cfg: dict = dict(type='BN2d'),
+                 pos_table_size: Optional[Sequence[int]] = None,
                  drop_path_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -121,6 +134,12 @@ class GeoMIMDecoder(BaseModule):
         self.depth_fork_index = depth_fork_index
         self.semantic_channels, self.num_depth_bins = semantic_channels, num_depth_bins
 
+        self.pos_table_size = tuple(pos_table_size) if pos_table_size is not None else None
+        if self.pos_table_size is not None:
+            if len(self.pos_table_size) != 2 or min(self.pos_table_size) < 1:
+                raise ValueError(f'GeoMIMDecoder: pos_table_size must be (h0, w0), got {pos_table_size}')
+            self.register_buffer('pos_table', self.sincos(*self.pos_table_size).permute(2, 0, 1)[None].contiguous())
+        self.register_load_state_dict_pre_hook(GeoMIMDecoder._from_mixmim)
         self.embed = nn.Linear(in_channels, embed_dims)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, 1, 1, embed_dims))
 
@@ -142,6 +161,46 @@ class GeoMIMDecoder(BaseModule):
                             norm_cfg=head_norm_cfg) for i in range(head_convs)]
         self.head = nn.Sequential(*convs, nn.Conv2d(embed_dims if head_convs else 2 * embed_dims,
                                                     num_depth_bins + semantic_channels, 1))
+
+    @staticmethod
+    def _from_mixmim(module: 'GeoMIMDecoder', state_dict: dict, prefix: str, *args) -> None:
+        """Load-state-dict pre-hook: a MixMIM decoder (keys ``decoder_blocks.*``) is renamed to ours in place.
+
+        mmpretrain (``MixMIMPretrainDecoder``: ``ln1``/``ln2``/``ffn``, final norm ``ln1``) and timm layouts
+        (``norm1``/``norm2``/``mlp.fc1``/``mlp.fc2``, final norm ``decoder_norm``) are both accepted. As the
+        official GeoMIM loader (``swin_geomim.py`` ``init_weights``, non-strict), ``decoder_embed`` and
+        ``decoder_pred`` are not loaded; a ``decoder_pos_embed`` ``(1, L, C)`` becomes ``pos_table``
+        ``(1, C, sqrt(L), sqrt(L))`` when this decoder has one.
+        """
+        if not any(k.startswith(prefix + 'decoder_blocks.') for k in state_dict):
+            return
+        timm = (('norm1.', 'ln1.'), ('norm2.', 'ln2.'), ('mlp.fc1.', 'ffn.layers.0.0.'), ('mlp.fc2.', 'ffn.layers.1.'))
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            rest, value = key[len(prefix):], state_dict[key]
+            new = None
+            if rest.startswith('decoder_blocks.'):
+                idx, tail = rest[len('decoder_blocks.'):].split('.', 1)
+                for src, dst in timm:
+                    if tail.startswith(src):
+                        tail = dst + tail[len(src):]
+                new = f'blocks.{idx}.{tail}'
+            elif rest.startswith(('decoder_norm.', 'ln1.')):
+                new = 'norm.' + rest.split('.', 1)[1]
+            elif rest == 'mask_token':
+                new, value = 'mask_token', value.reshape(1, 1, 1, 1, -1)
+            elif rest == 'decoder_pos_embed' and module.pos_table_size is not None and value.dim() == 3:
+                side = int(round(value.shape[1]**0.5))
+                new, value = 'pos_table', value.reshape(1, side, side, -1).permute(0, 3, 1, 2).contiguous()
+            elif rest.startswith(('decoder_embed.', 'decoder_pred.', 'decoder_pos_embed')):
+                del state_dict[key]  # not loaded (official: decoder_embed_new has another input width)
+                continue
+            if new is not None:
+                del state_dict[key]
+                state_dict[prefix + new] = value
+
+    def sincos(self, h: int, w: int) -> Tensor:
+        """The fixed 2D sin-cos position embedding of an ``h x w`` token grid, ``(h, w, C)`` (mmpretrain's)."""
+        return build_2d_sincos_position_embedding((h, w), self.embed_dims).reshape(w, h, -1).transpose(0, 1)
 
     def init_weights(self) -> None:
         """MAE-style init (xavier Linear, unit LN, mask token N(0, 0.02)), then children's own init (CVA
@@ -200,7 +259,10 @@ class GeoMIMDecoder(BaseModule):
                                  f'and w_m | {w}, got {mask.dtype} {tuple(mask.shape)}')
             mask = mask.repeat_interleave(h // mask.shape[2], 2).repeat_interleave(w // mask.shape[3], 3)
             x = torch.where(mask[..., None], self.mask_token.to(x.dtype), x)
-        pos = build_2d_sincos_position_embedding((h, w), self.embed_dims).reshape(w, h, -1).transpose(0, 1)
+        if self.pos_table_size is None:
+            pos = self.sincos(h, w)
+        else:
+            pos = F.interpolate(self.pos_table.float(), size=(h, w), mode='bicubic')[0].permute(1, 2, 0)
         x = (x + pos.to(x)).reshape(B * N, h * w, self.embed_dims)
 
         grid = (B, N, h, w)

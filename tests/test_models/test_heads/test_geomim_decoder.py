@@ -138,3 +138,73 @@ def test_one_camera_at_batch_one_trains_and_bn_matches_batchnorm1d_otherwise():
     x = torch.randn(6, 22)
     assert torch.allclose(ours(x), ref(x)) and torch.allclose(ours.running_var, ref.running_var)
     assert list(ours.state_dict()) == list(ref.state_dict())
+
+
+def _mixmim_decoder_state(timm_layout: bool):
+    """A MixMIM pretraining decoder's weights (mmpretrain ``MixMIMPretrainDecoder``, random), optionally renamed to
+    Sense-X/MixMIM's timm layout (``norm1``/``mlp.fc1``/``decoder_norm``)."""
+    from mmpretrain.models.necks.mixmim_neck import MixMIMPretrainDecoder
+    torch.manual_seed(0)
+    dec = MixMIMPretrainDecoder(num_patches=49, embed_dim=1024, decoder_embed_dim=64, decoder_depth=2,
+                                decoder_num_heads=4)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in dec.state_dict().items()}
+    if timm_layout:
+        ren = (('.ln1.', '.norm1.'), ('.ln2.', '.norm2.'), ('.ffn.layers.0.0.', '.mlp.fc1.'), ('.ffn.layers.1.', '.mlp.fc2.'))
+        out = {}
+        for k, v in state.items():
+            if k.startswith('decoder_blocks.'):
+                for a, b in ren:
+                    k = k.replace(a, b)
+            elif k.startswith('ln1.'):
+                k = 'decoder_norm.' + k[4:]
+            out[k] = v
+        state = out
+    return state
+
+
+@pytest.mark.parametrize('timm_layout', [False, True])
+def test_decoder_starts_from_a_mixmim_checkpoint_as_the_official_loader(tmp_path, timm_layout):
+    """Official GeoMIM loads MixMIM non-strictly: decoder blocks, final norm, mask token and the 7x7 position
+    table; not decoder_embed (another width) nor decoder_pred; the depth branch keeps its init."""
+    mix = _mixmim_decoder_state(timm_layout)
+    prefix = None if timm_layout else 'neck.'  # Sense-X/MixMIM keys are top-level (with the encoder's)
+    ckpt = tmp_path / 'mixmim.pth'
+    torch.save({'state_dict': {(prefix or '') + k: v for k, v in mix.items()}}, ckpt)
+    dec = GeoMIMDecoder(in_channels=32, embed_dims=64, num_heads=4, num_blocks=2, cva_indices=(1, ),
+                        depth_fork_index=0, num_depth_blocks=1, depth_cva_indices=(0, ), semantic_channels=8,
+                        num_depth_bins=10, pos_table_size=(7, 7),
+                        init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix=prefix))
+    before = {k: v.clone() for k, v in dec.state_dict().items()}
+    dec.init_weights()
+    got = dec.state_dict()
+    b1 = 'decoder_blocks.1.' + ('mlp.fc1.weight' if timm_layout else 'ffn.layers.0.0.weight')
+    assert torch.equal(got['blocks.1.ffn.layers.0.0.weight'], mix[b1])
+    assert torch.equal(got['norm.weight'], mix['decoder_norm.weight' if timm_layout else 'ln1.weight'])
+    assert torch.equal(got['mask_token'].flatten(), mix['mask_token'].flatten())
+    pos = mix['decoder_pos_embed'].reshape(1, 7, 7, 64).permute(0, 3, 1, 2)
+    assert torch.equal(got['pos_table'], pos)
+    # not loaded: the input projection (MixMIM's is 1024 wide) and everything MixMIM has no counterpart for
+    assert got['embed.weight'].shape == (64, 32)
+    assert torch.count_nonzero(got['depth_cva.0.attn.proj.weight']) == 0  # CVA zero init kept
+
+
+def test_pos_table_is_interpolated_as_the_official_decoder():
+    """pos_table_size=(7, 7): the stored table, bicubically interpolated to the token grid (official), differs
+    from the sin-cos built at that grid (our default)."""
+    import torch.nn.functional as F
+    kw = dict(in_channels=16, embed_dims=32, num_heads=4, num_blocks=1, cva_indices=(), depth_fork_index=0,
+              num_depth_blocks=1, depth_cva_indices=(), semantic_channels=4, num_depth_bins=6, head_convs=0)
+    torch.manual_seed(0)
+    table = GeoMIMDecoder(pos_table_size=(7, 7), **kw).eval()
+    grid = GeoMIMDecoder(**kw).eval()
+    grid.load_state_dict({k: v for k, v in table.state_dict().items() if k != 'pos_table'})
+    feats, cam = torch.randn(1, 2, 16, 4, 10), torch.randn(1, 2, 22)
+    captured = {}
+    table.blocks[0].register_forward_pre_hook(lambda m, a: captured.__setitem__('table', a[0].clone()))
+    grid.blocks[0].register_forward_pre_hook(lambda m, a: captured.__setitem__('grid', a[0].clone()))
+    with torch.no_grad():
+        table(feats, None, cam), grid(feats, None, cam)
+    embed = table.embed(feats.permute(0, 1, 3, 4, 2)).reshape(2, 40, 32)
+    expect = F.interpolate(table.pos_table, size=(4, 10), mode='bicubic')[0].permute(1, 2, 0).reshape(1, 40, 32)
+    assert torch.allclose(captured['table'], embed + expect, atol=1e-6)
+    assert (captured['table'] - captured['grid']).abs().max() > 1e-2
