@@ -71,11 +71,15 @@ class VoxelGrid:
         zz, yy, xx = torch.meshgrid(axes[2], axes[1], axes[0], indexing='ij')
         return torch.stack([xx, yy, zz], dim=-1)
 
-    def flat_index(self, points: Tensor) -> Tuple[Tensor, Tensor]:
+    def flat_index(self, points: Tensor, rounding: str = 'floor') -> Tuple[Tensor, Tensor]:
         """Voxel each point falls in.
 
         Args:
             points (Tensor): ``(..., 3)`` metres.
+            rounding (str): ``'floor'`` (default): a point belongs to the voxel that contains it. ``'trunc'``:
+                the official BEVDet dev2.0 / BEVFusion index (``((p - lower) / size).long()``, truncation toward
+                zero), which also puts points up to one voxel *below* the lower bound of x, y or z into the
+                first voxel (e.g. z in (-13, -5) m into the single 8 m z cell of BEVDet's -5..3 m range).
 
         Returns:
             tuple[Tensor, Tensor]: ``(...)`` long index into the flattened
@@ -83,7 +87,10 @@ class VoxelGrid:
             the range.
         """
         nx, ny, nz = self.num_voxels
-        idx = torch.floor((points - self._vec(self.pc_min, points)) / self._vec(self.voxel_size, points)).long()
+        if rounding not in ('floor', 'trunc'):
+            raise ValueError(f"VoxelGrid.flat_index: rounding must be 'floor' or 'trunc', got {rounding!r}")
+        rel = (points - self._vec(self.pc_min, points)) / self._vec(self.voxel_size, points)
+        idx = (torch.floor(rel) if rounding == 'floor' else rel).long()
         valid = ((idx >= 0) & (idx < torch.tensor([nx, ny, nz], device=points.device))).all(-1)
         flat = (idx[..., 2] * ny + idx[..., 1]) * nx + idx[..., 0]
         return torch.where(valid, flat, torch.zeros_like(flat)), valid

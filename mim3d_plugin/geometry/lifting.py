@@ -98,7 +98,8 @@ def voxel_pooling(points: Tensor, feats: Tensor, grid: VoxelGrid) -> Tensor:
     return out.view(b, *grid.shape_zyx, c).permute(0, 4, 1, 2, 3).contiguous()
 
 
-def depth_weighted_pooling(points: Tensor, depth: Tensor, context: Tensor, grid: VoxelGrid) -> Tensor:
+def depth_weighted_pooling(points: Tensor, depth: Tensor, context: Tensor, grid: VoxelGrid,
+                           rounding: str = 'floor') -> Tensor:
     """LSS "splat": pool ``depth (x) context`` into voxels without materialising the outer product.
 
     Computes, for every voxel ``v``,
@@ -112,6 +113,8 @@ def depth_weighted_pooling(points: Tensor, depth: Tensor, context: Tensor, grid:
         depth (Tensor): ``(B, N_cam, D, h, w)`` depth distribution (weights).
         context (Tensor): ``(B, N_cam, C, h, w)`` context features.
         grid (VoxelGrid): the target grid.
+        rounding (str): voxel index of a point, ``'floor'`` or the official ``'trunc'``
+            (see :meth:`VoxelGrid.flat_index`). Default: ``'floor'``.
 
     Returns:
         Tensor: ``(B, C, Z, Y, X)``.
@@ -120,7 +123,7 @@ def depth_weighted_pooling(points: Tensor, depth: Tensor, context: Tensor, grid:
     c = context.shape[2]
     n_vox = grid.shape_zyx[0] * grid.shape_zyx[1] * grid.shape_zyx[2]
     n_pix = n_cam * h * w
-    flat, valid = grid.flat_index(points)  # (B, N, D, h, w)
+    flat, valid = grid.flat_index(points, rounding)  # (B, N, D, h, w)
     batch = torch.arange(b, device=points.device).view(b, 1, 1, 1, 1)
     rows = (flat + batch * n_vox).expand_as(flat)
     pix = torch.arange(n_pix, device=points.device).view(1, n_cam, 1, h, w)

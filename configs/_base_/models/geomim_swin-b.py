@@ -54,7 +54,8 @@ model = dict(
         pos_table_size=(7, 7)),
     view_transformer=dict(
         type='LSSViewTransformer', grid_config=geomim_grid_config, input_size=img_size, downsample=16,
-        out_channels=80, with_depth_net=False, bev_downsample=2),
+        out_channels=80, with_depth_net=False, bev_downsample=2,
+        coord_rounding='trunc'),  # official (BEVFusion bev_pool): voxel index by .long(), see LSSViewTransformer
     teacher=dict(type='LiDARBEVTeacher', detector=centerpoint_voxel0075, stage='pts_middle_encoder',
                  checkpoint=teacher_checkpoint),
     teacher_channels=256,

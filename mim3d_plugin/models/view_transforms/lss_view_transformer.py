@@ -73,6 +73,11 @@ class LSSViewTransformer(BaseModule):
             (``(j + 0.5) * stride``) or ``'linspace'`` (official BEVDet:
             ``linspace(0, W - 1, w)``; use it with official weights). See
             :func:`mim3d_plugin.geometry.create_frustum`. Default: ``'center'``.
+        coord_rounding (str): voxel of a frustum point, ``'floor'`` (the voxel that contains it) or
+            ``'trunc'`` (official BEVDet dev2.0 ``voxel_pooling_prepare_v2`` and BEVFusion ``bev_pool``:
+            ``.long()`` truncates toward zero, so points up to one voxel below the lower bound of x, y or z,
+            e.g. z in (-13, -5) m for BEVDet's single 8 m z cell, are pooled into the first voxel; use it with
+            official weights). Default: ``'floor'``.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -88,8 +93,12 @@ class LSSViewTransformer(BaseModule):
                  collapse_z: bool = True,
                  bev_downsample: int = 1,
                  frustum_pixels: str = 'center',
+                 coord_rounding: str = 'floor',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if coord_rounding not in ('floor', 'trunc'):
+            raise ValueError(f"LSSViewTransformer: coord_rounding must be 'floor' or 'trunc', got {coord_rounding!r}")
+        self.coord_rounding = coord_rounding
         self.grid = grid_config_to_voxel_grid(grid_config)
         self.depth_bound = [float(v) for v in grid_config['depth']]
         self.input_size = (int(input_size[0]), int(input_size[1]))
@@ -205,7 +214,8 @@ class LSSViewTransformer(BaseModule):
         dtype = torch.promote_types(context.dtype, torch.float32)
         with torch.autocast(device_type=context.device.type, enabled=False):
             points = frustum_to_points(self.frustum.to(dtype), lidar2img.to(dtype))
-            return depth_weighted_pooling(points, depth_prob.to(dtype), context.to(dtype), self.grid)
+            return depth_weighted_pooling(points, depth_prob.to(dtype), context.to(dtype), self.grid,
+                                          self.coord_rounding)
 
     def get_depth_target(self, depth_maps: Tensor) -> Tuple[Tensor, Tensor]:
         """One-hot depth-bin targets ``(B, N_cam, h, w, D)`` and foreground mask ``(B, N_cam, h, w)``.

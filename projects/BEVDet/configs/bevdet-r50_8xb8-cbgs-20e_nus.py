@@ -37,8 +37,9 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, with_cp=True, style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     img_neck=dict(type='CustomFPN', in_channels=[1024, 2048], out_channels=512, out_ids=(0, )),
+    # voxel index as the official voxel pooling (.long(): points down to z = -13 m pooled into the -5..3 m cell)
     img_view_transformer=dict(type='LSSViewTransformer', grid_config=grid_config, input_size=input_size,
-                              downsample=16, in_channels=512, out_channels=bev_channels),
+                              downsample=16, in_channels=512, out_channels=bev_channels, coord_rounding='trunc'),
     img_bev_encoder_backbone=dict(type='BEVResNet', in_channels=bev_channels,
                                   num_channels=[bev_channels * 2, bev_channels * 4, bev_channels * 8]),
     img_bev_encoder_neck=dict(type='LSSFPN', in_channels=bev_channels * 8 + bev_channels * 2, out_channels=256),
