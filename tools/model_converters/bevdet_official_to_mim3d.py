@@ -1,0 +1,142 @@
+"""Convert an official BEVDet checkpoint (HuangJunJie2017/BEVDet dev2.0 layout: BEVDet, BEVDet4D; also the GeoMIM
+fine-tunes, Sense-X/GeoMIM ``bevdet/``) to the mim3d BEVDet project (``projects/BEVDet``).
+
+Most modules keep their official names (mmdet ``ResNet``; ``CustomFPN`` = our ``CustomFPN``;
+``img_view_transformer.depth_net``; ``CustomResNet`` = our ``BEVResNet``, also as BEVDet4D's ``pre_process_net``;
+mmdet3d ``CenterHead``). What changes:
+
+=================================================  ==========================================================
+official key                                       mim3d key
+=================================================  ==========================================================
+``<FPN_LSS>.conv.{0,1,3,4}.*`` (Conv, BN, Conv,    ``<LSSFPN>.conv.{0,1}.{conv,bn}.*`` (ConvModules)
+BN)
+``<FPN_LSS>.up2.{1,2,4}.*`` (Conv, BN, Conv1x1)    ``<LSSFPN>.up2.1.{conv,bn}.*``, ``<LSSFPN>.up2.2.*``
+``img_neck.fpn_convs.{k}`` (only the ``out_ids``)  ``img_neck.fpn_convs.{out_ids[k]}`` (one per level)
+``module.`` prefix (DDP)                           stripped
+=================================================  ==========================================================
+
+``<FPN_LSS>`` is ``img_bev_encoder_neck`` and, in the Swin configs (GeoMIM fine-tunes), ``img_neck``. An
+``FPN_LSS`` with ``input_conv`` or ``lateral`` has no mim3d counterpart and is refused. ``--config`` builds the mim3d
+detector the checkpoint is meant for and reports missing / unexpected keys and shape mismatches (exit status 1 on
+any); the configs that match the released checkpoints:
+
+- BEVDet-R50-CBGS (dev2.0 ``configs/bevdet/bevdet-r50-cbgs.py``): ``projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py``
+- BEVDet4D-R50-CBGS (``bevdet-r50-4d-cbgs.py``): ``projects/BEVDet/configs/bevdet4d-r50-official_8xb8-cbgs-20e_nus.py``
+- BEVDet4D-Swin-B GeoMIM (``bevdet-swinb-4d-256x704-cbgs-geomim.py``): ``bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py``
+
+Usage::
+
+    python tools/model_converters/bevdet_official_to_mim3d.py bevdet-r50-cbgs.pth checkpoints/bevdet-r50-cbgs_mim3d.pth \
+        --config projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py
+    python tools/test.py projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py checkpoints/bevdet-r50-cbgs_mim3d.pth
+"""
+import argparse
+import os.path as osp
+import re
+import sys
+from collections import OrderedDict
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+
+FPN_LSS_CONV = {'0': '0.conv', '1': '0.bn', '3': '1.conv', '4': '1.bn'}
+FPN_LSS_UP2 = {'1': '1.conv', '2': '1.bn', '4': '2'}
+
+
+def is_fpn_lss(state: Dict[str, torch.Tensor], prefix: str) -> bool:
+    """Whether ``prefix`` holds an official ``FPN_LSS`` (``conv.0`` a 3x3 conv, no FPN lateral convs)."""
+    w = state.get(prefix + 'conv.0.weight')
+    return w is not None and w.dim() == 4 and not any(k.startswith(prefix + 'lateral_convs.') for k in state)
+
+
+def fpn_lss_key(rest: str, key: str) -> str:
+    """``rest`` of an official ``FPN_LSS`` key -> our ``LSSFPN`` key."""
+    m = re.match(r'^(conv|up2)\.(\d+)\.(.*)$', rest)
+    table = {'conv': FPN_LSS_CONV, 'up2': FPN_LSS_UP2}
+    if m is None or m[2] not in table[m[1]]:
+        raise ValueError(f'bevdet_official_to_mim3d: {key}: FPN_LSS part with no mim3d counterpart (LSSFPN has no '
+                         'input_conv / lateral_conv)')
+    return f'{m[1]}.{table[m[1]][m[2]]}.{m[3]}'
+
+
+def convert(state: Dict[str, torch.Tensor], neck_out_ids: Sequence[int] = (0, )
+            ) -> Tuple[Dict[str, torch.Tensor], Dict[str, List[str]]]:
+    """Official state dict -> (mim3d state dict, report with ``renamed`` and ``kept`` key lists).
+
+    Args:
+        state: the official ``state_dict`` (``module.`` prefixes allowed).
+        neck_out_ids: ``out_ids`` of the ``CustomFPN`` image neck (official ``fpn_convs`` hold only those levels).
+
+    Raises:
+        ValueError: no BEVDet key found, or an ``FPN_LSS`` part with no counterpart.
+    """
+    state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v) for k, v in state.items())
+    if not any(k.startswith(('img_view_transformer.', 'img_bev_encoder_backbone.')) for k in state):
+        raise ValueError('bevdet_official_to_mim3d: no img_view_transformer.* / img_bev_encoder_backbone.* key: not '
+                         f'a BEVDet checkpoint; first keys: {list(state)[:5]}')
+    fpn_lss = [p for p in ('img_neck.', 'img_bev_encoder_neck.') if is_fpn_lss(state, p)]
+    out, report = OrderedDict(), dict(renamed=[], kept=[])
+    for key, value in state.items():
+        new = key
+        for prefix in fpn_lss:
+            if key.startswith(prefix):
+                new = prefix + fpn_lss_key(key[len(prefix):], key)
+        m = re.match(r'^img_neck\.fpn_convs\.(\d+)\.(.*)$', key)
+        if m and 'img_neck.' not in fpn_lss:
+            new = f'img_neck.fpn_convs.{neck_out_ids[int(m[1])]}.{m[2]}'
+        out[new] = value
+        (report['renamed'] if new != key else report['kept']).append(key if new == key else f'{key} -> {new}')
+    return out, report
+
+
+def check_against_config(out: Dict[str, torch.Tensor], config: str) -> Dict[str, List[str]]:
+    """Build the mim3d detector of ``config`` and compare keys and shapes (no weights are downloaded)."""
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    sys.path.insert(0, root)
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mim3d_plugin  # noqa: F401
+    from mmdet3d.registry import MODELS
+    cfg = Config.fromfile(config)
+    for mod in cfg.get('custom_imports', {}).get('imports', []):
+        __import__(mod)
+    init_default_scope('mmdet3d')
+    cfg.model.img_backbone.init_cfg = None
+    cfg.model.img_backbone.pop('pretrained', None)
+    own = MODELS.build(cfg.model).state_dict()
+    return dict(missing=[k for k in own if k not in out], unexpected=[k for k in out if k not in own],
+                shape_mismatch=[f'{k}: {tuple(out[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
+                                if k in out and tuple(out[k].shape) != tuple(v.shape)])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description='official BEVDet (dev2.0) checkpoint -> mim3d projects/BEVDet')
+    p.add_argument('src')
+    p.add_argument('dst')
+    p.add_argument('--config', help='mim3d detector config to check the keys and shapes against')
+    p.add_argument('--neck-out-ids', type=int, nargs='+', default=None,
+                   help='CustomFPN out_ids (default: from --config, else 0)')
+    args = p.parse_args(argv)
+    ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    out_ids = args.neck_out_ids
+    if out_ids is None and args.config:
+        from mmengine.config import Config
+        out_ids = Config.fromfile(args.config).model.get('img_neck', {}).get('out_ids', (0, ))
+    out, report = convert(state, out_ids or (0, ))
+    torch.save(dict(state_dict=out, meta=dict(converted_from=args.src)), args.dst)
+    print(f'{len(out)} tensors -> {args.dst}: {len(report["renamed"])} renamed, {len(report["kept"])} kept')
+    for line in report['renamed']:
+        print('  renamed:', line)
+    if args.config:
+        check = check_against_config(out, args.config)
+        for name, keys in check.items():
+            print(f'  {name}: {len(keys)}' + ''.join(f'\n    {k}' for k in keys[:20]))
+        if any(check.values()):
+            raise SystemExit(f'bevdet_official_to_mim3d: the checkpoint does not fit {args.config} (see above)')
+    return out, report
+
+
+if __name__ == '__main__':
+    main()
