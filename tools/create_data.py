@@ -40,6 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='comma-separated scene names overriding the official train split')
     parser.add_argument('--val-scenes', type=_scene_list, default=None,
                         help='comma-separated scene names overriding the official val split')
+    parser.add_argument('--can-bus-root', default=None,
+                        help='folder holding the nuScenes CAN-bus expansion can_bus/ (default: --root-path when it '
+                             'has one; else the 9 CAN values of the BEVFormer can_bus vector are 0)')
     args = parser.parse_args(argv)
     if (args.out_dir is None) == (args.update_infos is None):
         parser.error('give either --out-dir (create info files) or --update-infos FILE ... (update them)')
@@ -57,7 +60,8 @@ def main(argv=None) -> dict:
         return written
     written = create_nuscenes_infos(args.root_path, args.version, args.out_dir, info_prefix=args.extra_tag,
                                     train_scenes=args.train_scenes, val_scenes=args.val_scenes,
-                                    max_sweeps=args.max_sweeps, max_cam_sweeps=args.max_cam_sweeps)
+                                    max_sweeps=args.max_sweeps, max_cam_sweeps=args.max_cam_sweeps,
+                                    can_bus_root=args.can_bus_root)
     for split, path in written.items():
         print(f'{split}: {path}')
     return written

@@ -2,6 +2,7 @@
 earlier key frames (0.5 s apart) or camera sweeps (~0.08 s apart) where their files exist."""
 import copy
 import os.path as osp
+import random
 from typing import List, Optional
 
 import numpy as np
@@ -47,19 +48,27 @@ class NuScenesMultiFrameDataset(NuScenesMultiViewDataset):
         sweeps_root (str, optional): folder the ``cam_sweeps`` paths are
             relative to (the nuScenes root). Default: derived from
             ``data_prefix`` of the first camera (``<root>/samples/<CAM>``).
+        prev_frame_pool (int, optional): in training (``test_mode=False``, key frames), draw the ``T``
+            earlier frames at random among the ``prev_frame_pool`` previous key frames, in time order (official
+            BEVFormer: 3 of the previous 4 with ``queue_length=4``); test uses the ``T`` previous ones.
+            Default: None (always the ``T`` previous key frames).
         Other args: see :class:`NuScenesMultiViewDataset`.
 
     Raises:
-        ValueError: ``num_prev_frames`` < 1, unknown ``frame_source``,
+        ValueError: ``num_prev_frames`` < 1 or > ``prev_frame_pool``, unknown ``frame_source``,
             ``sweep_interval`` < 1, or no ``sweeps_root`` can be derived.
     """
 
     requires_temporal_fields = True
 
     def __init__(self, *args, num_prev_frames: int = 2, frame_source: str = 'key_frames', sweep_interval: int = 1,
-                 sweeps_root: Optional[str] = None, **kwargs) -> None:
+                 sweeps_root: Optional[str] = None, prev_frame_pool: Optional[int] = None, **kwargs) -> None:
         if num_prev_frames < 1:
             raise ValueError(f'NuScenesMultiFrameDataset: num_prev_frames must be >= 1, got {num_prev_frames}')
+        if prev_frame_pool is not None and prev_frame_pool < num_prev_frames:
+            raise ValueError(f'NuScenesMultiFrameDataset: prev_frame_pool ({prev_frame_pool}) must be >= '
+                             f'num_prev_frames ({num_prev_frames})')
+        self.prev_frame_pool = prev_frame_pool
         if frame_source not in FRAME_SOURCES:
             raise ValueError(f'NuScenesMultiFrameDataset: frame_source must be one of {FRAME_SOURCES}, '
                              f'got {frame_source!r}')
@@ -138,7 +147,12 @@ class NuScenesMultiFrameDataset(NuScenesMultiViewDataset):
                     f'lacks camera sweep {self.num_prev_frames * self.sweep_interval} (not listed in cam_sweeps, or '
                     f'its file is missing under {self._sweeps_root}); such samples use key frames instead (this '
                     f'warning is shown once; sweep_fallbacks counts them)')
-        frames = [self.get_adjacent_info(index, -k) for k in range(self.num_prev_frames, 0, -1)]
+        steps = range(self.num_prev_frames, 0, -1)
+        if self.prev_frame_pool is not None and not self.test_mode:
+            # official BEVFormer prepare_train_data: shuffle the queue_length previous indices, drop the first,
+            # keep the rest in time order (3 of the 4 previous frames for queue_length 4)
+            steps = sorted(random.sample(range(1, self.prev_frame_pool + 1), self.num_prev_frames), reverse=True)
+        frames = [self.get_adjacent_info(index, -k) for k in steps]
         for frame in frames:
             frame['frame_source'] = 'key_frame'
         return frames

@@ -100,3 +100,39 @@ def test_bad_frame_source_arguments_are_refused(nus_root, nus_infos):
         _dataset(nus_root, nus_infos, frame_source='lidar_sweeps')
     with pytest.raises(ValueError, match='sweep_interval'):
         _dataset(nus_root, nus_infos, frame_source='cam_sweeps', sweep_interval=0)
+
+
+@pytest.mark.slow
+def test_prev_frame_pool_draws_the_official_bevformer_queue(nus_root, nus_infos):
+    """Training with prev_frame_pool=4, num_prev_frames=3: 3 distinct of the 4 previous key frames, oldest first,
+    every one of the 4 left out sometimes (official prepare_train_data: shuffle, drop one, sort); test mode and no
+    pool give the 3 previous frames."""
+    import random
+    ds = _dataset(nus_root, nus_infos)
+    ds.num_prev_frames = 3
+    ds.prev_frame_pool = 4
+    ds.test_mode = False
+    random.seed(0)
+    index = 10  # deep enough into scene-0523 that 4 earlier key frames exist
+    seen = set()
+    for _ in range(60):
+        offsets = tuple(f['adjacent_offset'] for f in ds.prev_frame_infos(index))
+        assert len(set(offsets)) == 3 and list(offsets) == sorted(offsets) and all(-4 <= o <= -1 for o in offsets)
+        seen.add(offsets)
+    assert seen == {(-4, -3, -2), (-4, -3, -1), (-4, -2, -1), (-3, -2, -1)}
+    ds.test_mode = True
+    assert [f['adjacent_offset'] for f in ds.prev_frame_infos(index)] == [-3, -2, -1]
+    with pytest.raises(ValueError, match='prev_frame_pool'):
+        _dataset(nus_root, nus_infos, prev_frame_pool=1)
+
+
+@pytest.mark.slow
+def test_can_bus_vectors_travel_per_frame(nus_root, nus_infos):
+    """MultiFrameMultiView stacks the frames' can_bus (F, 18), oldest first, as recorded in the info file."""
+    ds = _dataset(nus_root, nus_infos)
+    ds.pipeline.transforms[-1].meta_keys = ds.pipeline.transforms[-1].meta_keys + ('can_bus', )
+    meta = ds[10]['data_samples'].metainfo
+    infos = mmengine.load(nus_infos + '/nuscenes_infos_train.pkl')['data_list']
+    assert np.asarray(meta['can_bus']).shape == (3, 18)
+    np.testing.assert_allclose(np.asarray(meta['can_bus'])[-1], infos[10]['can_bus'])
+    np.testing.assert_allclose(np.asarray(meta['can_bus'])[0], infos[8]['can_bus'])

@@ -20,6 +20,11 @@ Per frame (one key frame = one nuScenes ``sample``)::
                      height, width (px), cam2img (3, 3), lidar2cam (4, 4), cam2ego (4, 4),
                      ego2global (4, 4) ego pose at the camera timestamp,
                      sample_data_token, timestamp (s)}}
+    can_bus         18 floats, BEVFormer's CAN-bus vector as the official converter + dataset build it
+                     (fundamentalvision/BEVFormer ``_get_can_bus_info`` / ``get_data_info``): ego translation (3, m,
+                     global), the ego quaternion's w (as stored in ego_pose.json) 4 times (official), 9 CAN pose values
+                     (accel, rotation_rate, vel; zeros without the CAN-bus expansion, as the official), ego yaw (rad,
+                     [0, 2 pi)), ego yaw (deg, [0, 360)); see :func:`can_bus_vector`
     cam_sweeps      {CAM_*: [camera sweeps before the key frame, newest first, back to the
                      previous key frame (at most ``max_cam_sweeps``), as listed by the tables
                      whether or not their files are on disk: {img_path (relative to the
@@ -114,6 +119,54 @@ def get_split_scenes(nusc, version: str, train_scenes: Optional[Iterable[str]] =
     return train_scenes, val_scenes
 
 
+def can_bus_vector(nusc, lidar_sd: dict, scene_name: str, sample_timestamp: int, nusc_can=None) -> List[float]:
+    """BEVFormer's 18-d CAN-bus vector of a key frame (official ``tools/data_converter/nuscenes_converter.py``
+    ``_get_can_bus_info`` then ``NuScenesDataset.get_data_info`` of fundamentalvision/BEVFormer).
+
+    Args:
+        nusc: the devkit ``NuScenes``.
+        lidar_sd (dict): the key frame's LIDAR_TOP sample_data record (its ego pose is used).
+        scene_name (str): scene name (CAN-bus messages are per scene).
+        sample_timestamp (int): key-frame time, microseconds.
+        nusc_can: a devkit ``NuScenesCanBus`` or None (no CAN-bus expansion: the 9 CAN values are 0, as the
+            official converter returns for scenes without CAN data).
+
+    Returns:
+        list[float]: ``[tx, ty, tz, qw, qw, qw, qw, accel(3), rotation_rate(3), vel(3), yaw_rad, yaw_deg]``;
+        translation of the ego pose (global frame, m), the quaternion's scalar part ``qw`` (as stored in
+        ego_pose.json, sign included) four times (the official assignment of a pyquaternion ``Quaternion`` to a
+        numpy slice broadcasts its ``float()``), yaw of the ego x axis in [0, 360) deg.
+        As the official, the CAN position/orientation are overwritten by the ego pose, and the 9 other values
+        come from the first pose message *after* the key frame (the official loop variable after ``break``;
+        the last message when none is later).
+    """
+    from nuscenes.eval.common.utils import quaternion_yaw
+    can = np.zeros(18)
+    if nusc_can is not None:
+        try:
+            messages = nusc_can.get_messages(scene_name, 'pose')
+        except Exception:  # official: scenes without CAN data keep zeros
+            messages = []
+        if messages:
+            pose = messages[0]
+            for pose in messages:
+                if pose['utime'] > sample_timestamp:
+                    break
+            can[7:16] = [v for key in ('accel', 'rotation_rate', 'vel') for v in pose[key]]
+    ego = nusc.get('ego_pose', lidar_sd['ego_pose_token'])
+    rotation = Quaternion(ego['rotation'])
+    can[:3] = ego['translation']
+    # official ``can_bus[3:7] = rotation`` with a pyquaternion Quaternion: numpy takes it as a scalar (it has
+    # __float__ = w and no __len__), so the four slots hold w, not (w, x, y, z); the released models saw that
+    can[3:7] = float(rotation)
+    angle = quaternion_yaw(rotation) / np.pi * 180
+    if angle < 0:
+        angle += 360
+    can[16] = angle / 180 * np.pi
+    can[17] = angle
+    return can.tolist()
+
+
 def _check_file(path: str, what: str) -> None:
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} file is missing: {path}')
@@ -186,7 +239,8 @@ def _instances(nusc, sample: dict, lidar_token: str, lidar2ego: np.ndarray, ego2
 
 def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str] = NUSCENES_CLASSES,
                      cameras: Sequence[str] = NUSCENES_CAMERAS, max_sweeps: int = 10,
-                     with_annotations: bool = True, max_cam_sweeps: int = 10) -> Tuple[dict, List[str]]:
+                     with_annotations: bool = True, max_cam_sweeps: int = 10,
+                     nusc_can=None) -> Tuple[dict, List[str]]:
     """Info dict of one key frame (see the module docstring) and the sample_data tokens of its sweeps
     whose file is missing (those sweeps are not recorded).
 
@@ -220,10 +274,24 @@ def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str]
             lidar2cam=lidar2cam.tolist(), cam2ego=cam2ego.tolist(), ego2global=cam_ego2global.tolist(),
             sample_data_token=cam_sd['token'], timestamp=cam_sd['timestamp'] / 1e6)
         info['cam_sweeps'][cam] = _cam_sweeps(nusc, cam_sd, max_cam_sweeps)
+    info['can_bus'] = can_bus_vector(nusc, lidar_sd, scene['name'], sample['timestamp'], nusc_can)
     info['lidar_sweeps'], missing = _lidar_sweeps(nusc, lidar_sd, lidar2global, max_sweeps)
     info['instances'] = _instances(nusc, sample, lidar_token, lidar2ego, ego2global,
                                    classes) if with_annotations else []
     return info, missing
+
+
+def _can_bus_api(root_path: str, can_bus_root: Optional[str]):
+    """The devkit's ``NuScenesCanBus`` on ``can_bus_root`` (or ``root_path``) when its ``can_bus/`` folder exists."""
+    root = can_bus_root or root_path
+    if not osp.isdir(osp.join(root, 'can_bus')):
+        if can_bus_root is not None:
+            raise FileNotFoundError(f'create_nuscenes_infos: no can_bus/ folder under can_bus_root={can_bus_root}')
+        logger.info(f'no CAN-bus expansion under {root_path}/can_bus: the 9 CAN values of can_bus are 0 '
+                    '(official BEVFormer converter fallback)')
+        return None
+    from nuscenes.can_bus.can_bus_api import NuScenesCanBus
+    return NuScenesCanBus(dataroot=root)
 
 
 def _metainfo(version: str, classes: Sequence[str], split: str, scenes: Sequence[str]) -> dict:
@@ -234,7 +302,8 @@ def _metainfo(version: str, classes: Sequence[str], split: str, scenes: Sequence
 
 def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefix: str = 'nuscenes',
                           train_scenes: Optional[Iterable[str]] = None, val_scenes: Optional[Iterable[str]] = None,
-                          max_sweeps: int = 10, max_cam_sweeps: int = 10) -> Dict[str, str]:
+                          max_sweeps: int = 10, max_cam_sweeps: int = 10,
+                          can_bus_root: Optional[str] = None) -> Dict[str, str]:
     """Write ``{info_prefix}_infos_{train,val}.pkl`` (mmdet3d v2 format) into ``out_dir``.
 
     Args:
@@ -249,6 +318,9 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
         max_cam_sweeps (int): camera sweeps recorded per key frame and camera
             (``cam_sweeps``; recorded from the tables even without their files,
             which the dataset checks when it uses them).
+        can_bus_root (str, optional): folder holding the nuScenes CAN-bus expansion ``can_bus/``
+            (default: ``root_path`` when ``root_path/can_bus`` exists); without it the 9 CAN values of
+            ``can_bus`` are 0 (the official converter's fallback).
 
     Returns:
         dict[str, str]: split name -> written file path.
@@ -256,6 +328,7 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
     import mmengine
     from nuscenes import NuScenes
     nusc = NuScenes(version=version, dataroot=root_path, verbose=False)
+    nusc_can = _can_bus_api(root_path, can_bus_root)
     train_scenes, val_scenes = get_split_scenes(nusc, version, train_scenes, val_scenes)
     scene_split = {nusc.field2token('scene', 'name', n)[0]: 'train' for n in train_scenes}
     scene_split.update({nusc.field2token('scene', 'name', n)[0]: 'val' for n in val_scenes})
@@ -271,7 +344,8 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
         while token:
             sample = nusc.get('sample', token)
             info, missing = build_frame_info(nusc, sample, len(data_lists[split]), max_sweeps=max_sweeps,
-                                             with_annotations=with_ann, max_cam_sweeps=max_cam_sweeps)
+                                             with_annotations=with_ann, max_cam_sweeps=max_cam_sweeps,
+                                             nusc_can=nusc_can)
             missing_sweeps.update(missing)
             data_lists[split].append(info)
             token = sample['next']
@@ -300,7 +374,8 @@ def update_infos(info_file: str, root_path: str, version: str, out_file: Optiona
     ``tools/create_data.py nuscenes``), from the nuScenes tables, without regenerating it.
 
     Adds per frame, where absent: ``scene_token``, ``scene_name``, ``prev`` / ``next`` (sample tokens, '' at
-    scene ends); per camera ``ego2global`` (ego pose at the camera timestamp); ``cam_sweeps``. Everything
+    scene ends); ``can_bus`` (BEVFormer's 18-d vector, :func:`can_bus_vector`); per camera ``ego2global`` (ego
+    pose at the camera timestamp); ``cam_sweeps``. Everything
     already in the file is kept as it is. The output is written to a temporary file and renamed into place.
 
     Args:
@@ -323,6 +398,7 @@ def update_infos(info_file: str, root_path: str, version: str, out_file: Optiona
         raise ValueError(f'{info_file}: expected a v2 info file with metainfo and data_list '
                          f'(run mmdet3d update_infos_to_v2 first)')
     nusc = NuScenes(version=version, dataroot=root_path, verbose=False)
+    nusc_can = _can_bus_api(root_path, None)
     added = dict(scene=0, cams=0, sweeps=0)
     for idx, info in enumerate(mmengine.track_iter_progress(data['data_list'])):
         try:
@@ -335,6 +411,10 @@ def update_infos(info_file: str, root_path: str, version: str, out_file: Optiona
             info.update(scene_token=sample['scene_token'], scene_name=scene['name'], prev=sample['prev'],
                         next=sample['next'])
             added['scene'] += 1
+        if 'can_bus' not in info:
+            lidar_sd = nusc.get('sample_data', sample['data']['LIDAR_TOP'])
+            scene_name = nusc.get('scene', sample['scene_token'])['name']
+            info['can_bus'] = can_bus_vector(nusc, lidar_sd, scene_name, sample['timestamp'], nusc_can)
         info.setdefault('cam_sweeps', {})
         for cam, cam_info in info.get('images', {}).items():
             if cam not in sample['data']:

@@ -15,6 +15,7 @@ Output layout (``F = T + 1`` frames, ``N`` views, current frame last):
   ``img_path`` (image files): lists of
   ``F * N`` entries, view ``f * N + n`` = camera ``n`` of frame ``f``;
 * ``ego2global``, ``lidar2ego``: lists of ``F`` (4, 4) float64 arrays;
+* ``can_bus`` (when every frame info has one): ``(F, 18)`` float64, BEVFormer's absolute CAN-bus vectors;
 * ``frame_valid``: ``(F,)`` bool; False for an earlier frame that only repeats
   the earliest available key frame at a scene start (the loss ignores the
   pseudo-3D prediction of a sample without any valid earlier frame);
@@ -99,6 +100,8 @@ class MultiFrameMultiView(BaseTransform):
             current['img_path'] = list(current['filename'])
         current['ego2global'] = [np.asarray(f['ego2global'], np.float64) for f in frames]
         current['lidar2ego'] = [np.asarray(f['lidar_points']['lidar2ego'], np.float64) for f in frames]
+        if all('can_bus' in f for f in frames):  # BEVFormer's absolute CAN-bus vectors, one per frame
+            current['can_bus'] = np.stack([np.asarray(f['can_bus'], np.float64) for f in frames])
         current['frame_valid'] = np.array([not info.get('adjacent_fallback', False) for info in prev_infos] + [True])
         current['frame_timestamps'] = np.array([f['timestamp'] for f in frames], np.float64)
         current['frame_sources'] = [info.get('frame_source', 'key_frame') for info in prev_infos] + ['key_frame']

@@ -12,6 +12,7 @@ from torch import Tensor
 from mim3d_plugin.geometry import VoxelGrid, relative_transform, warp_bev
 
 from mim3d_plugin.models.utils import stack_meta
+from .bevformer_head import official_can_bus
 
 
 @MODELS.register_module()
@@ -96,9 +97,19 @@ class BEVFormer(Base3DDetector):
                              f'num_frames={f}')
         valid = (stack_meta(data_samples, 'frame_valid', device, torch.bool) if f > 1 else
                  torch.ones(b, 1, dtype=torch.bool, device=device))
+        can_bus = None
+        if self.pts_bbox_head.use_can_bus:
+            missing = [s.metainfo.get('token') for s in data_samples if 'can_bus' not in s.metainfo]
+            if missing:
+                raise ValueError(f'BEVFormer: use_can_bus but frames {missing} have no metainfo "can_bus" (add '
+                                 f'"can_bus" to the meta_keys of PackMultiViewInputs; info files written before '
+                                 f'this field: python tools/create_data.py nuscenes --update-infos FILE ...)')
+            can_bus = stack_meta(data_samples, 'can_bus', device, torch.float64).reshape(b, f, -1)
+            can_bus = official_can_bus(can_bus, valid).to(torch.float32).transpose(0, 1)
         return dict(imgs=imgs.view((b, f, n) + imgs.shape[2:]).transpose(0, 1),
                     lidar2img=lidar2img.view(b, f, n, 4, 4).transpose(0, 1),
-                    lidar2global=lidar2global.transpose(0, 1), valid=valid.transpose(0, 1), num_frames=f)
+                    lidar2global=lidar2global.transpose(0, 1), valid=valid.transpose(0, 1), num_frames=f,
+                    can_bus=can_bus)
 
     def _align(self, bev: Tensor, src2global: Tensor, dst2global: Tensor) -> Tuple[Tensor, Tensor]:
         """Warp a ``(B, Y*X, C)`` BEV from one frame into another; returns it and the ``(B, Y*X)`` inside mask."""
@@ -132,7 +143,7 @@ class BEVFormer(Base3DDetector):
                 for t in range(f - 1):
                     feats = self.extract_img_feat(frames['imgs'][t])
                     bev = head.get_bev_features(feats, frames['lidar2img'][t], frames['imgs'].shape[-2:], prev_bev,
-                                                prev_mask)
+                                                prev_mask, None if frames['can_bus'] is None else frames['can_bus'][t])
                     prev_bev, inside = self._align(bev, frames['lidar2global'][t], frames['lidar2global'][t + 1])
                     prev_mask = inside & frames['valid'][t][:, None]
         finally:
@@ -144,7 +155,9 @@ class BEVFormer(Base3DDetector):
         frames = self._frames(inputs, data_samples)
         prev_bev, prev_mask = self.obtain_prev_bev(frames)
         feats = self.extract_img_feat(frames['imgs'][-1], apply_grid_mask=training)
-        return self.pts_bbox_head(feats, frames['lidar2img'][-1], frames['imgs'].shape[-2:], prev_bev, prev_mask)
+        can_bus = None if frames['can_bus'] is None else frames['can_bus'][-1]
+        return self.pts_bbox_head(feats, frames['lidar2img'][-1], frames['imgs'].shape[-2:], prev_bev, prev_mask,
+                                  can_bus)
 
     # ------------------------------------------------------------------ modes
     def loss(self, inputs: dict, data_samples: List[Det3DDataSample], **kwargs) -> Dict[str, Tensor]:

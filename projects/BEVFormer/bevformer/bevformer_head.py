@@ -17,6 +17,36 @@ from mim3d_plugin.models.task_modules import normalize_bbox3d
 from .deformable_attn import inverse_sigmoid
 
 
+CAN_BUS_DIMS = 18
+
+
+def official_can_bus(can_bus: Tensor, valid: Tensor) -> Tensor:
+    """The CAN-bus vectors BEVFormer feeds its MLP for a clip (official ``NuScenesDataset.union2one``).
+
+    Frame ``t`` keeps its absolute quaternion (3:7), CAN values (7:16) and yaw in radians (16), and gets its ego
+    translation (0:3, m) and yaw in degrees (17) relative to frame ``t - 1`` of the clip (no wrap of the yaw
+    difference, as the official); both are 0 for the first frame and where the previous frame is not valid
+    (official: a scene change; here a repeated frame at a scene start).
+
+    Args:
+        can_bus (Tensor): ``(B, F, 18)`` absolute vectors of the info files (``can_bus``), oldest frame first.
+        valid (Tensor): ``(B, F)`` bool ``frame_valid``.
+
+    Returns:
+        Tensor: ``(B, F, 18)``.
+    """
+    out = can_bus.clone()
+    prev_ok = torch.zeros_like(valid)
+    prev_ok[:, 1:] = valid[:, :-1] & valid[:, 1:]
+    delta_pos = torch.zeros_like(can_bus[..., :3])
+    delta_pos[:, 1:] = can_bus[:, 1:, :3] - can_bus[:, :-1, :3]
+    delta_yaw = torch.zeros_like(can_bus[..., 17])
+    delta_yaw[:, 1:] = can_bus[:, 1:, 17] - can_bus[:, :-1, 17]
+    out[..., :3] = torch.where(prev_ok[..., None], delta_pos, torch.zeros_like(delta_pos))
+    out[..., 17] = torch.where(prev_ok, delta_yaw, torch.zeros_like(delta_yaw))
+    return out
+
+
 def _reg_branch(dims: int, out: int, num_fcs: int) -> nn.Sequential:
     layers = []
     for _ in range(num_fcs):
@@ -55,6 +85,10 @@ class BEVFormerHead(BaseModule):
         loss_bbox (dict): box loss (mmdet ``L1Loss``).
         code_weights (Sequence[float]): per-entry box loss weights (10).
         num_reg_fcs (int): hidden layers of the branches. Default: 2.
+        use_can_bus (bool): add the official CAN-bus MLP (``can_bus_mlp``: Linear(18, C/2)-ReLU-Linear(C/2, C)-
+            ReLU[-LayerNorm]) of the frame's 18-d CAN-bus vector to every BEV query (official
+            ``PerceptionTransformer.get_bev_features``; the vector: :func:`official_can_bus`). Default: False.
+        can_bus_norm (bool): the MLP ends with a LayerNorm (``can_bus_mlp.norm``, official default). Default: True.
     """
 
     def __init__(self,
@@ -73,6 +107,8 @@ class BEVFormerHead(BaseModule):
                  num_query: int = 900,
                  code_weights: Sequence[float] = (1., 1., 1., 1., 1., 1., 1., 1., 0.2, 0.2),
                  num_reg_fcs: int = 2,
+                 use_can_bus: bool = False,
+                 can_bus_norm: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.num_classes, self.embed_dims, self.num_query = num_classes, embed_dims, num_query
@@ -87,6 +123,13 @@ class BEVFormerHead(BaseModule):
                                                              col_num_embed=self.bev_shape[1])
         self.query_embedding = nn.Embedding(num_query, embed_dims * 2)
         self.reference_points = nn.Linear(embed_dims, 3)
+        self.use_can_bus = use_can_bus
+        self.can_bus_mlp = None
+        if use_can_bus:  # official key names: can_bus_mlp.0 / .2 / .norm
+            self.can_bus_mlp = nn.Sequential(nn.Linear(CAN_BUS_DIMS, embed_dims // 2), nn.ReLU(inplace=True),
+                                             nn.Linear(embed_dims // 2, embed_dims), nn.ReLU(inplace=True))
+            if can_bus_norm:
+                self.can_bus_mlp.add_module('norm', nn.LayerNorm(embed_dims))
         n_layers = len(self.decoder.layers)
         self.code_size = len(code_weights)
         self.cls_branches = nn.ModuleList([_cls_branch(embed_dims, num_classes, num_reg_fcs)
@@ -103,13 +146,18 @@ class BEVFormerHead(BaseModule):
         super().init_weights()  # recurses into the attention modules' own init_weights
         nn.init.xavier_uniform_(self.reference_points.weight)
         nn.init.zeros_(self.reference_points.bias)
+        if self.can_bus_mlp is not None:  # official: xavier_uniform_ on every >1-d transformer parameter
+            for m in self.can_bus_mlp:
+                if isinstance(m, nn.Linear):
+                    nn.init.xavier_uniform_(m.weight)
         bias = bias_init_with_prob(0.01)
         for branch in self.cls_branches:
             nn.init.constant_(branch[-1].bias, bias)
 
     # ------------------------------------------------------------------ forward
     def get_bev_features(self, mlvl_feats: List[Tensor], lidar2img: Tensor, img_shape: Sequence[int],
-                         prev_bev: Optional[Tensor] = None, prev_mask: Optional[Tensor] = None) -> Tensor:
+                         prev_bev: Optional[Tensor] = None, prev_mask: Optional[Tensor] = None,
+                         can_bus: Optional[Tensor] = None) -> Tensor:
         """BEV features of one frame.
 
         Args:
@@ -118,22 +166,34 @@ class BEVFormerHead(BaseModule):
             img_shape (tuple[int, int]): ``(H, W)`` px of the network input.
             prev_bev (Tensor, optional): ``(B, Y*X, C)`` previous BEV aligned to this frame.
             prev_mask (Tensor, optional): ``(B, Y*X)`` bool validity of ``prev_bev``.
+            can_bus (Tensor, optional): ``(B, 18)`` CAN-bus vectors (:func:`official_can_bus`); required with
+                ``use_can_bus``.
 
         Returns:
             Tensor: ``(B, Y*X, C)``.
+
+        Raises:
+            ValueError: ``use_can_bus`` without a ``(B, 18)`` ``can_bus``.
         """
         b = mlvl_feats[0].shape[0]
         dtype = mlvl_feats[0].dtype
         # a copy, not a view: a view of the parameter made under no_grad (earlier frames) would still claim
         # requires_grad without a grad_fn, which autograd hooks (e.g. FlopCounterMode's module tracker) reject
         bev_query = self.bev_embedding.weight.to(dtype).unsqueeze(0).repeat(b, 1, 1)
+        if self.use_can_bus:
+            if can_bus is None or tuple(can_bus.shape) != (b, CAN_BUS_DIMS):
+                raise ValueError(f'BEVFormerHead: use_can_bus needs can_bus of shape ({b}, {CAN_BUS_DIMS}), got '
+                                 f'{None if can_bus is None else tuple(can_bus.shape)} (metainfo "can_bus" from '
+                                 'the info files: tools/create_data.py writes it)')
+            bev_query = bev_query + self.can_bus_mlp(can_bus.to(dtype))[:, None, :]
         mask = bev_query.new_zeros((b, ) + self.bev_shape)
         bev_pos = self.positional_encoding(mask).to(dtype).flatten(2).transpose(1, 2)
         return self.encoder(bev_query, bev_pos, mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask)
 
     def forward(self, mlvl_feats: List[Tensor], lidar2img: Tensor, img_shape: Sequence[int],
                 prev_bev: Optional[Tensor] = None,
-                prev_mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+                prev_mask: Optional[Tensor] = None,
+                can_bus: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """Arguments as :meth:`get_bev_features`.
 
         Returns:
@@ -141,7 +201,7 @@ class BEVFormerHead(BaseModule):
             num_classes)`` logits, ``all_bbox_preds`` ``(L, B, Q_obj, 10)``
             normalised boxes in metres (LiDAR frame), and the BEV ``(B, Y*X, C)``.
         """
-        bev = self.get_bev_features(mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask)
+        bev = self.get_bev_features(mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask, can_bus)
         b = bev.shape[0]
         query_pos, query = self.query_embedding.weight.to(bev.dtype).split(self.embed_dims, dim=1)
         query_pos = query_pos.unsqueeze(0).expand(b, -1, -1)

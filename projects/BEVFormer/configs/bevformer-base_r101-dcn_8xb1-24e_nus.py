@@ -42,6 +42,8 @@ model = dict(
     use_temporal=True,
     pts_bbox_head=dict(
         type='BEVFormerHead',
+        use_can_bus=True,  # official CAN-bus MLP on the BEV queries (info field can_bus; CAN values 0 without the
+                           # CAN-bus expansion, as the official converter)
         num_classes=10,
         embed_dims=embed_dims,
         num_query=900,
@@ -83,7 +85,7 @@ test_frame_pipeline = [dict(type='LoadMultiViewImages', num_views=num_cams, back
 meta_keys = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'box_mode_3d', 'box_type_3d',
              'sample_idx', 'lidar_path', 'token', 'scene_token', 'prev', 'next', 'timestamp', 'num_views', 'cam2img',
              'lidar2cam', 'lidar2img', 'cam2ego', 'img_aug_matrix', 'lidar2ego', 'ego2global', 'num_frames',
-             'frame_valid', 'frame_timestamps')
+             'frame_valid', 'frame_timestamps', 'can_bus')
 train_pipeline = [
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
     dict(type='MultiFrameMultiView', frame_pipeline=frame_pipeline, num_prev_frames=queue_length - 1),
@@ -97,8 +99,9 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=1, num_workers=4,
-    dataset=dict(type='NuScenesMultiFrameDataset', num_prev_frames=queue_length - 1, pipeline=train_pipeline,
-                 modality=dict(use_lidar=False, use_camera=True)))
+    # official: queue_length - 1 earlier frames drawn at random among the queue_length previous ones
+    dataset=dict(type='NuScenesMultiFrameDataset', num_prev_frames=queue_length - 1, prev_frame_pool=queue_length,
+                 pipeline=train_pipeline, modality=dict(use_lidar=False, use_camera=True)))
 val_dataloader = dict(
     batch_size=1, num_workers=4,
     dataset=dict(type='NuScenesMultiFrameDataset', num_prev_frames=queue_length - 1, pipeline=test_pipeline,

@@ -31,6 +31,7 @@ test_pipeline = [
     dict(type='MultiFrameMultiView', frame_pipeline=test_frame_pipeline, num_prev_frames=queue_length - 1),
     dict(type='PackMultiViewInputs', keys=['img'], meta_keys={{_base_.meta_keys}}),
 ]
-train_dataloader = dict(dataset=dict(num_prev_frames=queue_length - 1, pipeline=train_pipeline))
+train_dataloader = dict(dataset=dict(num_prev_frames=queue_length - 1, prev_frame_pool=queue_length,
+                                     pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(num_prev_frames=queue_length - 1, pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -55,7 +55,7 @@ test_pipeline = _clip(_base_.test_pipeline)
 train_dataloader = dict(
     batch_size=1, num_workers=0, persistent_workers=False,
     dataset=dict(data_root='', ann_file=info_root + 'nuscenes_infos_train.pkl', data_prefix=data_prefix,
-                 num_prev_frames=queue_length - 1, pipeline=train_pipeline))
+                 num_prev_frames=queue_length - 1, prev_frame_pool=queue_length, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=0, persistent_workers=False,
     dataset=dict(data_root='', ann_file=info_root + 'nuscenes_infos_val.pkl', data_prefix=data_prefix,

@@ -188,3 +188,59 @@ def test_val_infos_evaluate_with_nuscenes_metric(nus_root, nus_infos, infos, tmp
             assert ap == 0.0, (name, ap)
     assert result[f'{prefix}/mAP'] == pytest.approx(len(in_range) / len(NUSCENES_CLASSES), abs=1e-3)
     assert result[f'{prefix}/NDS'] > 0.6
+
+
+def test_can_bus_is_the_official_bevformer_vector(infos, nusc):
+    """can_bus re-derived from the official BEVFormer converter + get_data_info (its statements, run here): ego
+    translation, ``can_bus[3:7] = Quaternion(...)`` (numpy broadcasts the quaternion's w: the stored sign matters),
+    9 CAN zeros without the CAN expansion, yaw in rad and in [0, 360) deg."""
+    from nuscenes.eval.common.utils import quaternion_yaw
+    from pyquaternion import Quaternion
+    signs = set()
+    for info in infos['train']['data_list'] + infos['val']['data_list']:
+        sample = nusc.get('sample', info['token'])
+        ego = nusc.get('ego_pose', nusc.get('sample_data', sample['data']['LIDAR_TOP'])['ego_pose_token'])
+        can_bus = np.zeros(18)  # official _get_can_bus_info without CAN data
+        can_bus[:3] = ego['translation']
+        rotation = Quaternion(ego['rotation'])
+        can_bus[3:7] = rotation  # as the official: numpy takes the Quaternion as the scalar w
+        angle = quaternion_yaw(Quaternion(ego['rotation'])) / np.pi * 180
+        angle = angle + 360 if angle < 0 else angle
+        can_bus[-2] = angle / 180 * np.pi
+        can_bus[-1] = angle
+        np.testing.assert_allclose(info['can_bus'], can_bus, rtol=0, atol=1e-9)
+        signs.add(bool(ego['rotation'][0] < 0))
+        assert info['can_bus'][3:7] == [ego['rotation'][0]] * 4
+    assert signs == {True, False}  # the quaternion's stored sign varies and is kept
+
+
+def test_can_bus_values_come_from_the_first_pose_message_after_the_key_frame(nusc):
+    """With a CAN-bus expansion: accel / rotation_rate / vel of the official loop variable after ``break`` (the first
+    message later than the key frame; the last message when none is)."""
+    from mim3d_plugin.datasets.converters.nuscenes_converter import can_bus_vector
+
+    class FakeCanBus:
+        def __init__(self, messages):
+            self.messages = messages
+
+        def get_messages(self, scene_name, message_name):
+            assert message_name == 'pose'
+            return self.messages
+
+    def msg(utime, v):
+        return dict(utime=utime, pos=[0.] * 3, orientation=[1., 0., 0., 0.], accel=[v, v + 1, v + 2],
+                    rotation_rate=[v + 3, v + 4, v + 5], vel=[v + 6, v + 7, v + 8])
+
+    sample = nusc.sample[0]
+    lidar_sd = nusc.get('sample_data', sample['data']['LIDAR_TOP'])
+    t = sample['timestamp']
+    can = can_bus_vector(nusc, lidar_sd, 'scene-x', t, FakeCanBus([msg(t - 20, 10.), msg(t - 5, 20.), msg(t + 7, 30.)]))
+    assert can[7:16] == [30. + k for k in range(9)]
+    can = can_bus_vector(nusc, lidar_sd, 'scene-x', t, FakeCanBus([msg(t - 20, 10.), msg(t - 5, 20.)]))
+    assert can[7:16] == [20. + k for k in range(9)]
+
+    class NoScene(FakeCanBus):
+        def get_messages(self, scene_name, message_name):
+            raise ValueError('server scene')
+
+    assert can_bus_vector(nusc, lidar_sd, 'scene-x', t, NoScene([]))[7:16] == [0.] * 9

@@ -134,3 +134,68 @@ def test_history_bev_is_encoded_in_eval_mode_and_moves_no_statistics():
     assert torch.equal(a, b)
     assert all(torch.equal(x, m.running_mean) for x, m in zip(before, bns))
     assert model.training and model.pts_bbox_head.training  # train mode restored
+
+
+def test_can_bus_deltas_follow_the_official_union2one():
+    """official_can_bus: translation (0:3) and yaw in degrees (17) relative to the previous frame of the clip, 0 for
+    the first frame and after an invalid one (official: scene change); the rest absolute. Re-derived with the
+    official loop."""
+    import copy
+
+    import numpy as np
+    from projects.BEVFormer.bevformer.bevformer_head import official_can_bus
+    rng = np.random.default_rng(0)
+    can = rng.normal(size=(2, 4, 18)) * 10
+    valid = np.array([[True, True, True, True], [False, True, True, True]])  # sample 1: a repeat at scene start
+    scenes = [['a', 'a', 'a', 'a'], ['a0', 'b', 'b', 'b']]  # the official sees a scene change instead
+    expect = can.copy()
+    for b in range(2):
+        prev_scene, prev_pos, prev_angle = None, None, None
+        for i in range(4):
+            m = expect[b, i]
+            if scenes[b][i] != prev_scene:
+                prev_scene = scenes[b][i]
+                prev_pos, prev_angle = copy.deepcopy(m[:3]), copy.deepcopy(m[-1])
+                m[:3] = 0
+                m[-1] = 0
+            else:
+                tmp_pos, tmp_angle = copy.deepcopy(m[:3]), copy.deepcopy(m[-1])
+                m[:3] -= prev_pos
+                m[-1] -= prev_angle
+                prev_pos, prev_angle = tmp_pos, tmp_angle
+    out = official_can_bus(torch.as_tensor(can), torch.as_tensor(valid))
+    # sample 1 frame 1: official resets (scene change); ours: the previous frame is invalid -> reset too
+    assert torch.allclose(out, torch.as_tensor(expect), atol=1e-12)
+
+
+def test_can_bus_mlp_shifts_every_bev_query_with_official_keys():
+    """use_can_bus: each frame's BEV queries (history and current) are the embedding plus can_bus_mlp of that
+    frame's official vector; official key names; frames without can_bus metainfo are refused by name."""
+    import numpy as np
+    from projects.BEVFormer.bevformer.bevformer_head import official_can_bus
+    cfg = tiny_model_cfg()
+    cfg['pts_bbox_head']['use_can_bus'] = True
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.eval()
+    head = model.pts_bbox_head
+    assert {k for k in head.state_dict() if k.startswith('can_bus_mlp.')} == {
+        'can_bus_mlp.0.weight', 'can_bus_mlp.0.bias', 'can_bus_mlp.2.weight', 'can_bus_mlp.2.bias',
+        'can_bus_mlp.norm.weight', 'can_bus_mlp.norm.bias'}
+    inputs, samples = make_batch(1)
+    can = np.random.default_rng(0).normal(size=(2, 18)) * 5
+    samples[0].set_metainfo(dict(can_bus=can))
+    queries = []
+    head.encoder.register_forward_pre_hook(lambda m, a: queries.append(a[0].clone()))
+    with torch.no_grad():
+        model.predict(inputs, samples)
+        expect = official_can_bus(torch.as_tensor(can)[None], torch.ones(1, 2, dtype=torch.bool))[0].float()
+        assert len(queries) == 2  # history frame, then the current one
+        for q, vec in zip(queries, expect):
+            assert torch.allclose(q - head.bev_embedding.weight[None], head.can_bus_mlp(vec[None])[:, None].expand_as(q),
+                                  atol=1e-5)
+    assert not torch.allclose(expect[1, :3], torch.as_tensor(can[1, :3]).float())  # the current frame is relative
+    inputs, samples = make_batch(1)
+    with pytest.raises(ValueError, match='no metainfo "can_bus"'):
+        model.predict(inputs, samples)
