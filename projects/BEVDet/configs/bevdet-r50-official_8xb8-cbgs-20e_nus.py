@@ -17,3 +17,6 @@ model = dict(
     train_cfg=dict(pts=dict(code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2])),
     test_cfg=dict(pts=dict(post_max_size=500, nms_type=['rotate'], nms_thr=[0.2],
                            nms_rescale_factor=[[1.0, 0.7, 0.7, 0.4, 0.55, 1.1, 1.0, 1.0, 1.5, 3.5]])))
+# official dev2.0 schedule: a 200-iteration linear warm-up from 1e-3, then a constant lr (its step is at epoch 20, the
+# end); the EMA (MEGVIIEMA, init_updates 10560) comes from bevdet-r50_8xb8-cbgs-20e_nus.py
+param_scheduler = [dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=200)]

@@ -97,9 +97,10 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-# EMA of the weights (BEVDet/GeoMIM fine-tuning: decay 0.999), swapped in for validation and test
-custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.001, update_buffers=True,
-                     priority=49), dict(type='HeadClassOrderHook')]
+# EMA of the weights as the GeoMIM / BEVDet dev2.0 fine-tuning recipe (MEGVIIEMAHook: d = 0.999 * (1 - exp(-u / 2000)),
+# u counted from 10560), swapped in for validation and test
+custom_hooks = [dict(type='EMAHook', ema_type='MEGVIIEMA', decay=0.999, gamma=2000, init_updates=10560,
+                     update_buffers=True, priority=49), dict(type='HeadClassOrderHook')]
 auto_scale_lr = dict(enable=False, base_batch_size=64)
 
 default_hooks = dict(

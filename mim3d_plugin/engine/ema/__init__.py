@@ -1,0 +1,3 @@
+from .megvii_ema import MEGVIIEMA
+
+__all__ = ['MEGVIIEMA']
