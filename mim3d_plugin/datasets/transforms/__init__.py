@@ -4,10 +4,11 @@ from .load_lidar_sweeps import LoadLiDARSweeps
 from .load_multiview_images import LoadMultiViewImages
 from .multiview_image_aug import MultiViewImageAug
 from .pack_multiview_inputs import PackMultiViewInputs
+from .photometric import MultiViewPhotoMetricDistortion
 from .points_to_multiview_depth import PointsToMultiViewDepth
 
 __all__ = ['LoadLiDARSweeps', 'LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth',
-           'PackMultiViewInputs']
+           'PackMultiViewInputs', 'MultiViewPhotoMetricDistortion']
 from .rgbd_loading import LoadRGBDFrame  # noqa: F401,E402
 from .rgbd_transforms import (PackRGBDInputs, RGBDRandomCrop, RGBDRandomFlip,  # noqa: F401,E402
                               RGBDResize)

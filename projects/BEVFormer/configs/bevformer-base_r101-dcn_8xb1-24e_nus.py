@@ -22,8 +22,9 @@ queue_length = 4  # frames per sample: the current key frame and 3 earlier ones
 final_dim = (900, 1600)  # (H, W) px fed to the network (full resolution)
 
 # caffe-style normalisation of the FCOS3D-initialised ResNet-101-DCN
+# images padded to multiples of 32 px (official PadMultiViewImage(size_divisor=32): 900x1600 -> 928x1600)
 data_preprocessor = dict(type='MultiViewDataPreprocessor', mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0],
-                         bgr_to_rgb=False)
+                         bgr_to_rgb=False, pad_size_divisor=32)
 img_backbone = dict(
     type='mmdet.ResNet', depth=101, num_stages=4, out_indices=(1, 2, 3), frozen_stages=1,
     norm_cfg=dict(type='BN2d', requires_grad=False), norm_eval=True, style='caffe',
@@ -74,11 +75,14 @@ model = dict(
         code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2]))
 
 # ---------------------------------------------------------------- data: clips of `queue_length` key frames
-# BEVFormer uses no random image augmentation besides GridMask (in the model); each frame's own
+# BEVFormer uses no random geometric image augmentation (GridMask is in the model); each frame's own
 # lidar2img carries its (deterministic) resize.
 img_aug = dict(type='MultiViewImageAug', final_dim=final_dim, resize_lim=(0.0, 0.0), bot_pct_lim=(0.0, 0.0),
                rot_lim=(0.0, 0.0), rand_flip=False)
+# official training frames: photometric distortion of every view (PhotoMetricDistortionMultiViewImage) before the
+# geometric augmentation
 frame_pipeline = [dict(type='LoadMultiViewImages', num_views=num_cams, backend_args={{_base_.backend_args}}),
+                  dict(type='MultiViewPhotoMetricDistortion'),
                   img_aug]
 test_frame_pipeline = [dict(type='LoadMultiViewImages', num_views=num_cams, backend_args={{_base_.backend_args}}),
                        dict(img_aug, test_mode=True)]

@@ -18,7 +18,7 @@ model = dict(
 
 img_aug = dict(type='MultiViewImageAug', final_dim=final_dim, resize_lim=(0.0, 0.0), bot_pct_lim=(0.0, 0.0),
                rot_lim=(0.0, 0.0), rand_flip=False)
-frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), img_aug]
+frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), dict(type='MultiViewPhotoMetricDistortion'), img_aug]
 test_frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), dict(img_aug, test_mode=True)]
 train_pipeline = [
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
