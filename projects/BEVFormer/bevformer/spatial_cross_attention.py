@@ -47,7 +47,9 @@ class MSDeformableAttention3D(MultiScaleDeformableAttention):
 
     mmcv's :class:`MultiScaleDeformableAttention` (same parameters and
     initialisation) whose ``num_points`` sampling points are split evenly over the
-    ``Z`` projected pillar anchors of each query.
+    ``Z`` projected pillar anchors of each query. As the official module it has no
+    output projection (``output_proj`` is the identity): :class:`SpatialCrossAttention`
+    projects after averaging over the cameras.
 
     Args: as :class:`mmcv.ops.MultiScaleDeformableAttention`; ``num_points``
         must be a multiple of the number of anchors ``Z``. ``batch_first`` is
@@ -57,6 +59,7 @@ class MSDeformableAttention3D(MultiScaleDeformableAttention):
     def __init__(self, *args, **kwargs) -> None:
         kwargs['batch_first'] = True
         super().__init__(*args, **kwargs)
+        self.output_proj = nn.Identity()  # official MSDeformableAttention3D: output_proj = None
 
     def forward(self, query: Tensor, value: Tensor, reference_points: Tensor, spatial_shapes: Tensor,
                 level_start_index: Tensor, **kwargs) -> Tensor:
@@ -68,7 +71,7 @@ class MSDeformableAttention3D(MultiScaleDeformableAttention):
             level_start_index (Tensor): ``(levels,)``.
 
         Returns:
-            Tensor: ``(B', Q', C)`` (after ``output_proj``; no residual).
+            Tensor: ``(B', Q', C)`` (no output projection, no residual).
         """
         bs, nq, _ = query.shape
         n_anchor = reference_points.shape[2]
@@ -96,8 +99,10 @@ class SpatialCrossAttention(BaseModule):
     For every (sample, camera), the queries whose pillar has at least one
     anchor inside the image are gathered (tensorised: a stable sort puts them
     first, the batch is padded to the largest count), attend with
-    :class:`MSDeformableAttention3D`, and the results are scattered back and
-    averaged over the cameras that see each query.
+    :class:`MSDeformableAttention3D`, and the results are scattered back,
+    averaged over the cameras that see each query and projected by
+    ``output_proj`` (official order: a query no camera sees still gets the
+    projection's bias).
 
     Args:
         embed_dims (int): channels C. Default: 256.
@@ -113,7 +118,24 @@ class SpatialCrossAttention(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.embed_dims = embed_dims
         self.deformable_attention = MODELS.build(deformable_attention)
+        self.output_proj = nn.Linear(embed_dims, embed_dims)
         self.dropout = nn.Dropout(dropout)
+        self.register_load_state_dict_pre_hook(SpatialCrossAttention._old_output_proj)
+
+    @staticmethod
+    def _old_output_proj(module, state_dict: dict, prefix: str, *args) -> None:
+        """Checkpoints written before the projection moved here kept it under ``deformable_attention.``."""
+        for name in ('weight', 'bias'):
+            old = f'{prefix}deformable_attention.output_proj.{name}'
+            if old in state_dict and f'{prefix}output_proj.{name}' not in state_dict:
+                state_dict[f'{prefix}output_proj.{name}'] = state_dict.pop(old)
+
+    def init_weights(self) -> None:
+        """Children's init (mmcv's for the deformable attention), then xavier-uniform ``output_proj`` with zero
+        bias (official ``SpatialCrossAttention.init_weight``)."""
+        super().init_weights()
+        nn.init.xavier_uniform_(self.output_proj.weight)
+        nn.init.zeros_(self.output_proj.bias)
 
     def forward(self, query: Tensor, value: Tensor, reference_points_cam: Tensor, bev_mask: Tensor,
                 spatial_shapes: Tensor, level_start_index: Tensor, query_pos: Tensor = None) -> Tensor:
@@ -126,7 +148,8 @@ class SpatialCrossAttention(BaseModule):
             query_pos (Tensor, optional): ``(B, Q, C)`` added to the query for the sampling.
 
         Returns:
-            Tensor: ``(B, Q, C)`` = query + dropout(mean over visible cameras of the attention output).
+            Tensor: ``(B, Q, C)`` = query + dropout(output_proj(mean over visible cameras of the attention
+            output)) (the mean is 0 for a query no camera sees).
         """
         b, n_cam, q, n_anchor, _ = reference_points_cam.shape
         identity = query
@@ -149,4 +172,4 @@ class SpatialCrossAttention(BaseModule):
         slots = torch.zeros(b, q, self.embed_dims, dtype=out.dtype, device=out.device)
         slots.scatter_add_(1, order.flatten(1, 2).unsqueeze(-1).expand(-1, -1, self.embed_dims), out.flatten(1, 2))
         slots = slots / visible.sum(1).clamp(min=1).unsqueeze(-1).to(out.dtype)
-        return identity + self.dropout(slots)
+        return identity + self.dropout(self.output_proj(slots))

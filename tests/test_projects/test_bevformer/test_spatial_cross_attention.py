@@ -93,6 +93,22 @@ def test_sca_equals_per_query_reference():
                     acc += attn(query[bi, qi][None, None], value[bi, ci][None], ref[bi, ci, qi][None, None],
                                 shapes, start)[0, 0]
                     cnt += 1
-            expected[bi, qi] += acc / max(cnt, 1)
+            # official: slots / count (count clamped to 1), then output_proj, then the residual
+            expected[bi, qi] += sca.output_proj(acc / max(cnt, 1))
     assert torch.allclose(out, expected, atol=1e-5)
-    assert torch.equal(out[0, 3], query[0, 3])
+    # a query no camera sees gets the projection's bias, as the official (the old per-camera projection gave 0)
+    assert torch.allclose(out[0, 3], query[0, 3] + sca.output_proj.bias, atol=1e-6)
+    assert sca.output_proj.bias.abs().max() > 0
+
+
+def test_checkpoints_with_the_projection_in_the_deformable_attention_still_load():
+    sca = MODELS.build(dict(type='SpatialCrossAttention', embed_dims=EMBED, dropout=0.0,
+                            deformable_attention=dict(type='MSDeformableAttention3D', embed_dims=EMBED,
+                                                      num_heads=2, num_levels=2, num_points=4)))
+    state = {k: v.clone() for k, v in sca.state_dict().items()}
+    w = torch.randn(EMBED, EMBED)
+    state['deformable_attention.output_proj.weight'] = w
+    state['deformable_attention.output_proj.bias'] = state.pop('output_proj.bias')
+    del state['output_proj.weight']
+    sca.load_state_dict(state, strict=True)
+    assert torch.equal(sca.output_proj.weight, w)

@@ -1,0 +1,135 @@
+"""Convert an official BEVFormer checkpoint (fundamentalvision/BEVFormer: tiny / small / base) to projects/BEVFormer.
+
+=====================================================================  ==============================================
+official key (``pts_bbox_head.transformer.`` = ``T.``)                 mim3d key (``pts_bbox_head.`` = ``H.``)
+=====================================================================  ==============================================
+``T.level_embeds``, ``T.cams_embeds``                                  ``H.encoder.level_embeds``, ``H.encoder.cams_embeds``
+``T.reference_points.*``, ``T.can_bus_mlp.*``                          ``H.reference_points.*``, ``H.can_bus_mlp.*``
+``T.encoder.layers.{i}.attentions.0.*`` (TemporalSelfAttention)        ``H.encoder.layers.{i}.temporal_self_attention.*``
+``T.encoder.layers.{i}.attentions.1.*`` (SpatialCrossAttention:        ``H.encoder.layers.{i}.spatial_cross_attention.*``
+``deformable_attention.*``, ``output_proj``)
+``T.encoder.layers.{i}.ffns.0.*``, ``norms.{k}``                       ``H.encoder.layers.{i}.ffn.*``, ``norms.{k}``
+``T.decoder.layers.{i}.attentions.0.*`` (MultiheadAttention)           ``H.decoder.layers.{i}.self_attn.*``
+``T.decoder.layers.{i}.attentions.1.*`` (CustomMSDeformableAttention)  ``H.decoder.layers.{i}.cross_attn.*``
+``T.decoder.layers.{i}.ffns.0.*``, ``norms.{k}``                       ``H.decoder.layers.{i}.ffn.*``, ``norms.{k}``
+=====================================================================  ==============================================
+
+Everything else keeps its name (mmdet ResNet / FPN, ``bev_embedding``, ``query_embedding``, ``positional_encoding``,
+``cls_branches``, ``reg_branches``); ``module.`` is stripped. ``--config`` builds the mim3d detector and reports
+missing / unexpected keys and shape mismatches (exit status 1 on any). Configs of the released models:
+``projects/BEVFormer/configs/bevformer-{tiny_r50,small_r101-dcn,base_r101-dcn}_*_nus.py``.
+
+What is the same computation and what is not (``projects/BEVFormer/README.md``): the official aligns the previous
+BEV by a shift of the reference points + a rotation of the BEV image, ours by the rigid ego motion, so scores of
+official weights here can differ slightly from the paper's.
+
+Usage::
+
+    python tools/model_converters/bevformer_official_to_mim3d.py bevformer_tiny_epoch_24.pth \
+        checkpoints/bevformer_tiny_mim3d.pth --config projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py
+    python tools/test.py projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py checkpoints/bevformer_tiny_mim3d.pth
+"""
+import argparse
+import os.path as osp
+import re
+import sys
+from collections import OrderedDict
+from typing import Dict, List, Tuple
+
+import torch
+
+T = 'pts_bbox_head.transformer.'
+H = 'pts_bbox_head.'
+ENCODER_ATTN = {'0': 'temporal_self_attention', '1': 'spatial_cross_attention'}
+DECODER_ATTN = {'0': 'self_attn', '1': 'cross_attn'}
+
+
+def rename(key: str) -> str:
+    """One official key -> the mim3d key (unchanged where the names agree).
+
+    Raises:
+        ValueError: a transformer key of no known part (named).
+    """
+    if not key.startswith(T):
+        return key
+    rest = key[len(T):]
+    if rest in ('level_embeds', 'cams_embeds'):
+        return H + 'encoder.' + rest
+    if rest.startswith(('reference_points.', 'can_bus_mlp.')):
+        return H + rest
+    m = re.match(r'^(encoder|decoder)\.layers\.(\d+)\.(attentions|ffns|norms)\.(\d+)\.(.*)$', rest)
+    if m is None:
+        raise ValueError(f'bevformer_official_to_mim3d: {key}: no counterpart in projects/BEVFormer')
+    part, idx, kind, k, tail = m.groups()
+    base = f'{H}{part}.layers.{idx}.'
+    if kind == 'norms':
+        return f'{base}norms.{k}.{tail}'
+    if kind == 'ffns':
+        if k != '0':
+            raise ValueError(f'bevformer_official_to_mim3d: {key}: only one FFN per layer is supported')
+        return f'{base}ffn.{tail}'
+    table = ENCODER_ATTN if part == 'encoder' else DECODER_ATTN
+    if k not in table:
+        raise ValueError(f'bevformer_official_to_mim3d: {key}: attention {k} of a {part} layer has no counterpart')
+    return f'{base}{table[k]}.{tail}'
+
+
+def convert(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Dict[str, List[str]]]:
+    """Official state dict -> (mim3d state dict, report with ``renamed`` and ``kept``).
+
+    Raises:
+        ValueError: not a BEVFormer checkpoint (no ``pts_bbox_head.transformer.`` key), or an unknown key.
+    """
+    state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v) for k, v in state.items())
+    if not any(k.startswith(T) for k in state):
+        raise ValueError(f'bevformer_official_to_mim3d: no {T}* key: not an official BEVFormer checkpoint; first '
+                         f'keys: {list(state)[:5]}')
+    out, report = OrderedDict(), dict(renamed=[], kept=[])
+    for key, value in state.items():
+        new = rename(key)
+        out[new] = value
+        (report['renamed'] if new != key else report['kept']).append(key if new == key else f'{key} -> {new}')
+    return out, report
+
+
+def check_against_config(out: Dict[str, torch.Tensor], config: str) -> Dict[str, List[str]]:
+    """Build the mim3d detector of ``config`` (no weights downloaded) and compare keys and shapes."""
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mim3d_plugin  # noqa: F401
+    from mmdet3d.registry import MODELS
+    cfg = Config.fromfile(config)
+    for mod in cfg.get('custom_imports', {}).get('imports', []):
+        __import__(mod)
+    init_default_scope('mmdet3d')
+    cfg.model.img_backbone.init_cfg = None
+    own = MODELS.build(cfg.model).state_dict()
+    return dict(missing=[k for k in own if k not in out], unexpected=[k for k in out if k not in own],
+                shape_mismatch=[f'{k}: {tuple(out[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
+                                if k in out and tuple(out[k].shape) != tuple(v.shape)])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description='official BEVFormer checkpoint -> mim3d projects/BEVFormer')
+    p.add_argument('src')
+    p.add_argument('dst')
+    p.add_argument('--config', help='mim3d config to check keys and shapes against')
+    args = p.parse_args(argv)
+    ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    out, report = convert(state)
+    torch.save(dict(state_dict=out, meta=dict(converted_from=args.src)), args.dst)
+    print(f'{len(out)} tensors -> {args.dst}: {len(report["renamed"])} renamed, {len(report["kept"])} kept')
+    if args.config:
+        check = check_against_config(out, args.config)
+        for name, keys in check.items():
+            print(f'  {name}: {len(keys)}' + ''.join(f'\n    {k}' for k in keys[:20]))
+        if any(check.values()):
+            raise SystemExit(f'bevformer_official_to_mim3d: the checkpoint does not fit {args.config} (see above)')
+    return out, report
+
+
+if __name__ == '__main__':
+    main()
