@@ -132,6 +132,11 @@ class OfficialLSS(nn.Module):
         return torch.cat(bev.unbind(2), 1), depth
 
 
+def dicts(out):
+    """CenterHead outputs (nested lists over levels and tasks) -> flat list of dicts of maps."""
+    return [out] if isinstance(out, dict) else [d for o in out for d in dicts(o)]
+
+
 def official_bevdet(cfg, four_d=False):
     m = cfg.model
     det = nn.Module()
@@ -151,8 +156,8 @@ def official_bevdet(cfg, four_d=False):
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in det.named_parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * (1.0 / math.sqrt(max(p[0].numel(), 1)) if p.dim() > 1
-                                                          else 0.1) + (1.0 if p.dim() == 1 and 'bn' in name else 0))
+            scale = 1.0 / math.sqrt(max(p[0].numel(), 1)) if p.dim() > 1 else 0.1
+            p.copy_(torch.randn(p.shape, generator=g) * scale + (1.0 if p.dim() == 1 and 'bn' in name else 0))
         for name, b in det.named_buffers():
             if name.endswith('running_mean'):
                 b.copy_(torch.randn(b.shape, generator=g) * 0.1)
@@ -221,9 +226,6 @@ def test_modules_equal_the_official_on_converted_weights():
         mine = model.img_bev_encoder_neck(model.img_bev_encoder_backbone(bev2))
         theirs = official.img_bev_encoder_neck(official.img_bev_encoder_backbone(bev2))
         assert (mine - theirs).abs().max() < 1e-4
-        def dicts(out):  # CenterHead outputs: nested lists (levels, tasks) of dicts of maps
-            return [out] if isinstance(out, dict) else [d for o in out for d in dicts(o)]
-
         mine, theirs = dicts(model.pts_bbox_head([theirs])), dicts(official.pts_bbox_head([theirs]))
         assert len(mine) == len(theirs) == 1 and set(mine[0]) == {'reg', 'height', 'dim', 'rot', 'vel', 'heatmap'}
         for key in mine[0]:

@@ -48,8 +48,10 @@ def draw_frame(sample: dict, max_points: int, title: str):
     lidar2img = np.asarray(meta['lidar2img'], dtype=np.float64)
     names = meta.get('cam_names', [f'view {i}' for i in range(len(imgs))])
     pts = sample['inputs'].get('points')
-    pts = pts.numpy()[:, :3] if isinstance(pts, torch.Tensor) else (pts.tensor.numpy()[:, :3] if pts is not None
-                                                                     else np.zeros((0, 3)))
+    if pts is None:
+        pts = np.zeros((0, 3))
+    else:
+        pts = (pts if isinstance(pts, torch.Tensor) else pts.tensor).numpy()[:, :3]
     if len(pts) > max_points:
         pts = pts[np.random.default_rng(0).choice(len(pts), max_points, replace=False)]
     gt = getattr(sample['data_samples'], 'gt_instances_3d', None)

@@ -90,24 +90,11 @@ def convert(state: Dict[str, torch.Tensor], neck_out_ids: Sequence[int] = (0, )
 
 
 def check_against_config(out: Dict[str, torch.Tensor], config: str) -> Dict[str, List[str]]:
-    """Build the mim3d detector of ``config`` and compare keys and shapes (no weights are downloaded)."""
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    sys.path.insert(0, root)
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
+    """Build the mim3d detector of ``config`` (no weights downloaded) and compare keys and shapes."""
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # for projects.*
     import mim3d_plugin  # noqa: F401
-    from mmdet3d.registry import MODELS
-    cfg = Config.fromfile(config)
-    for mod in cfg.get('custom_imports', {}).get('imports', []):
-        __import__(mod)
-    init_default_scope('mmdet3d')
-    cfg.model.img_backbone.init_cfg = None
-    cfg.model.img_backbone.pop('pretrained', None)
-    own = MODELS.build(cfg.model).state_dict()
-    return dict(missing=[k for k in own if k not in out], unexpected=[k for k in out if k not in own],
-                shape_mismatch=[f'{k}: {tuple(out[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
-                                if k in out and tuple(out[k].shape) != tuple(v.shape)])
+    from mim3d_plugin.models.utils.state_dict_check import compare_state_dicts, model_state_of_config
+    return compare_state_dicts(out, model_state_of_config(config))
 
 
 def main(argv=None):

@@ -41,7 +41,6 @@ model = dict(
                            cross_attn_cfg=dict(embed_dims=embed_dims, num_heads=4), ffn_cfg=_ffn))))
 
 
-
 def _clip(pipeline):
     """The base pipeline with this file's image size and clip length (every other step unchanged)."""
     return [dict(step, num_prev_frames=queue_length - 1,

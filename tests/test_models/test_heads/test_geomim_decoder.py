@@ -174,7 +174,6 @@ def test_decoder_starts_from_a_mixmim_checkpoint_as_the_official_loader(tmp_path
                         depth_fork_index=0, num_depth_blocks=1, depth_cva_indices=(0, ), semantic_channels=8,
                         num_depth_bins=10, pos_table_size=(7, 7),
                         init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix=prefix))
-    before = {k: v.clone() for k, v in dec.state_dict().items()}
     dec.init_weights()
     got = dec.state_dict()
     b1 = 'decoder_blocks.1.' + ('mlp.fc1.weight' if timm_layout else 'ffn.layers.0.0.weight')

@@ -1,0 +1,32 @@
+"""Check a converted state dict against the model a config builds (official-checkpoint converters)."""
+from typing import Dict, List
+
+import torch
+
+
+def model_state_of_config(config: str) -> Dict[str, torch.Tensor]:
+    """``state_dict`` of the detector of ``config``, built without any pretrained weights (nothing downloaded).
+
+    The config's ``custom_imports`` are imported; ``img_backbone.init_cfg`` / ``pretrained`` are dropped.
+    """
+    import importlib
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmdet3d.registry import MODELS
+    cfg = Config.fromfile(config)
+    for mod in cfg.get('custom_imports', {}).get('imports', []):
+        importlib.import_module(mod)
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    if 'img_backbone' in cfg.model:
+        cfg.model.img_backbone.init_cfg = None
+        cfg.model.img_backbone.pop('pretrained', None)
+    return MODELS.build(cfg.model).state_dict()
+
+
+def compare_state_dicts(state: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]) -> Dict[str, List[str]]:
+    """``missing`` (in ``own`` only), ``unexpected`` (in ``state`` only) and ``shape_mismatch`` keys."""
+    return dict(missing=[k for k in own if k not in state], unexpected=[k for k in state if k not in own],
+                shape_mismatch=[f'{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
+                                if k in state and tuple(state[k].shape) != tuple(v.shape)])
