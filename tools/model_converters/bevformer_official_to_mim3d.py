@@ -19,15 +19,16 @@ Everything else keeps its name (mmdet ResNet / FPN, ``bev_embedding``, ``query_e
 missing / unexpected keys and shape mismatches (exit status 1 on any). Configs of the released models:
 ``projects/BEVFormer/configs/bevformer-{tiny_r50,small_r101-dcn,base_r101-dcn}_*_nus.py``.
 
-What is the same computation and what is not (``projects/BEVFormer/README.md``): the official aligns the previous
-BEV by a shift of the reference points + a rotation of the BEV image, ours by the rigid ego motion, so scores of
-official weights here can differ slightly from the paper's.
+The official aligns the previous BEV by a shift of the reference points + a rotation of the BEV image, ours by
+default by the rigid ego motion: evaluate official weights with ``--cfg-options model.prev_bev_align=official``
+(``projects/BEVFormer/README.md``).
 
 Usage::
 
     python tools/model_converters/bevformer_official_to_mim3d.py bevformer_tiny_epoch_24.pth \
         checkpoints/bevformer_tiny_mim3d.pth --config projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py
-    python tools/test.py projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py checkpoints/bevformer_tiny_mim3d.pth
+    python tools/test.py projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py checkpoints/bevformer_tiny_mim3d.pth \
+        --cfg-options model.prev_bev_align=official
 """
 import argparse
 import os.path as osp

@@ -12,6 +12,7 @@ from torch import Tensor
 from mim3d_plugin.geometry import VoxelGrid, relative_transform, warp_bev
 
 from mim3d_plugin.models.utils import stack_meta
+from .bevformer_encoder import official_bev_shift
 from .bevformer_head import official_can_bus
 
 
@@ -44,18 +45,34 @@ class BEVFormer(Base3DDetector):
         grid_mask (dict, optional): :class:`GridMask` config applied to the current
             frame's images in training. Default: None.
         use_temporal (bool): use the earlier frames when given. Default: True.
+        prev_bev_align (str): how the previous BEV meets the current frame. ``'rigid'`` (default): warped by the
+            full rigid ego motion (:func:`warp_bev`, bilinear; cells without a source masked). ``'official'``:
+            as the official ``PerceptionTransformer`` (for official weights; needs ``use_can_bus``): the
+            previous BEV image rotated by the yaw change (``can_bus`` 17, deg; torchvision ``rotate``, nearest,
+            about ``rotate_center``) and the temporal self-attention sampling it at reference points shifted by
+            :func:`official_bev_shift`.
+        rotate_center (Sequence[float]): pixel centre of the official rotation. Default: ``(100, 100)`` (the
+            official default, kept by its small and tiny configs although their BEV is 150 / 50 cells wide).
         data_preprocessor (dict, optional): data preprocessor config.
     """
 
     def __init__(self, img_backbone: dict, img_neck: dict, pts_bbox_head: dict, grid_mask: Optional[dict] = None,
-                 use_temporal: bool = True, data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
+                 use_temporal: bool = True, prev_bev_align: str = 'rigid', rotate_center=(100, 100),
+                 data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if prev_bev_align not in ('rigid', 'official'):
+            raise ValueError(f"BEVFormer: prev_bev_align must be 'rigid' or 'official', got {prev_bev_align!r}")
+        self.prev_bev_align = prev_bev_align
+        self.rotate_center = [float(c) for c in rotate_center]
         self.img_backbone = MODELS.build(img_backbone)
         self.img_neck = MODELS.build(img_neck)
         self.pts_bbox_head = MODELS.build(pts_bbox_head)
         self.grid_mask = MODELS.build(grid_mask) if grid_mask is not None else None
         self.use_temporal = use_temporal
         head = self.pts_bbox_head
+        if prev_bev_align == 'official' and not head.use_can_bus:
+            raise ValueError("BEVFormer: prev_bev_align='official' needs pts_bbox_head.use_can_bus=True (the shift "
+                             "and rotation come from the CAN-bus vector)")
         self.bev_grid = VoxelGrid(head.pc_range, [(head.pc_range[3] - head.pc_range[0]) / head.bev_shape[1],
                                                   (head.pc_range[4] - head.pc_range[1]) / head.bev_shape[0],
                                                   head.pc_range[5] - head.pc_range[2]])
@@ -119,6 +136,23 @@ class BEVFormer(Base3DDetector):
         warped, inside = warp_bev(grid, dst2src.to(bev.dtype), self.bev_grid)
         return warped.flatten(2).transpose(1, 2), inside.flatten(1)
 
+    def _official_rotate(self, bev: Tensor, angle_deg: Tensor) -> Tensor:
+        """Official ``rotate_prev_bev``: each sample's ``(Y*X, C)`` BEV image rotated by its angle (deg)."""
+        from torchvision.transforms.functional import InterpolationMode, rotate
+        y, x = self.pts_bbox_head.bev_shape
+        out = []
+        for i in range(bev.shape[0]):
+            img = bev[i].reshape(y, x, -1).permute(2, 0, 1)
+            img = rotate(img, float(angle_deg[i]), interpolation=InterpolationMode.NEAREST, center=self.rotate_center)
+            out.append(img.permute(1, 2, 0).reshape(y * x, -1))
+        return torch.stack(out)
+
+    def _bev_shift(self, frames: dict, t: int) -> Optional[Tensor]:
+        if self.prev_bev_align != 'official':
+            return None
+        head = self.pts_bbox_head
+        return official_bev_shift(frames['can_bus'][t], head.pc_range, head.bev_shape)
+
     def obtain_prev_bev(self, frames: dict) -> Tuple[Optional[Tensor], Optional[Tensor]]:
         """BEV of the frames before the current one, built oldest first, aligned to the current frame.
 
@@ -142,10 +176,15 @@ class BEVFormer(Base3DDetector):
             with torch.no_grad():
                 for t in range(f - 1):
                     feats = self.extract_img_feat(frames['imgs'][t])
+                    can_bus = None if frames['can_bus'] is None else frames['can_bus'][t]
                     bev = head.get_bev_features(feats, frames['lidar2img'][t], frames['imgs'].shape[-2:], prev_bev,
-                                                prev_mask, None if frames['can_bus'] is None else frames['can_bus'][t])
-                    prev_bev, inside = self._align(bev, frames['lidar2global'][t], frames['lidar2global'][t + 1])
-                    prev_mask = inside & frames['valid'][t][:, None]
+                                                prev_mask, can_bus, None if prev_bev is None else self._bev_shift(frames, t))
+                    if self.prev_bev_align == 'official':
+                        prev_bev = self._official_rotate(bev, frames['can_bus'][t + 1][:, 17])
+                        prev_mask = frames['valid'][t][:, None].expand(-1, bev.shape[1])
+                    else:
+                        prev_bev, inside = self._align(bev, frames['lidar2global'][t], frames['lidar2global'][t + 1])
+                        prev_mask = inside & frames['valid'][t][:, None]
         finally:
             self.train(was_training)
         return prev_bev, prev_mask
@@ -156,8 +195,9 @@ class BEVFormer(Base3DDetector):
         prev_bev, prev_mask = self.obtain_prev_bev(frames)
         feats = self.extract_img_feat(frames['imgs'][-1], apply_grid_mask=training)
         can_bus = None if frames['can_bus'] is None else frames['can_bus'][-1]
+        shift = None if prev_bev is None else self._bev_shift(frames, -1)
         return self.pts_bbox_head(feats, frames['lidar2img'][-1], frames['imgs'].shape[-2:], prev_bev, prev_mask,
-                                  can_bus)
+                                  can_bus, shift)
 
     # ------------------------------------------------------------------ modes
     def loss(self, inputs: dict, data_samples: List[Det3DDataSample], **kwargs) -> Dict[str, Tensor]:

@@ -1,5 +1,6 @@
 """BEVFormer encoder: BEV queries refined by temporal self-attention and spatial cross-attention
 (BEVFormer, Li et al., ECCV 2022, Sec. 3.2; official ``modules/encoder.py``)."""
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -54,6 +55,33 @@ class BEVFormerEncoderLayer(BaseModule):
                                              level_start_index, query_pos=bev_pos if self.sca_query_pos else None)
         query = self.norms[1](query)
         return self.norms[2](self.ffn(query))
+
+
+def official_bev_shift(can_bus: Tensor, point_cloud_range: Sequence[float], bev_shape: Sequence[int]) -> Tensor:
+    """The official ego-motion shift of the TSA reference points (``PerceptionTransformer.get_bev_features``).
+
+    ``bev_angle = yaw - atan2(dy, dx)`` (deg), ``shift_y = |d| cos(bev_angle) / grid_y / Y``, ``shift_x = |d|
+    sin(bev_angle) / grid_x / X`` with ``(dx, dy)`` the global translation since the previous frame (``can_bus``
+    0:2), ``yaw`` the absolute ego yaw (``can_bus`` 16, rad) and ``grid_* = extent / cells``.
+
+    Args:
+        can_bus (Tensor): ``(B, 18)`` official CAN-bus vectors (:func:`official_can_bus`).
+        point_cloud_range (Sequence[float]): BEV range (m).
+        bev_shape (Sequence[int]): ``(Y, X)`` cells.
+
+    Returns:
+        Tensor: ``(B, 2)`` ``(shift_x, shift_y)`` in units of the BEV extent (as the normalised reference points).
+    """
+    can_bus = can_bus.to(torch.float64)
+    dx, dy = can_bus[:, 0], can_bus[:, 1]
+    ego_angle = can_bus[:, 16] / math.pi * 180
+    grid_y = (point_cloud_range[4] - point_cloud_range[1]) / bev_shape[0]
+    grid_x = (point_cloud_range[3] - point_cloud_range[0]) / bev_shape[1]
+    length = torch.sqrt(dx**2 + dy**2)
+    bev_angle = ego_angle - torch.atan2(dy, dx) / math.pi * 180
+    shift_y = length * torch.cos(bev_angle / 180 * math.pi) / grid_y / bev_shape[0]
+    shift_x = length * torch.sin(bev_angle / 180 * math.pi) / grid_x / bev_shape[1]
+    return torch.stack([shift_x, shift_y], -1)
 
 
 @MODELS.register_module()
@@ -139,7 +167,7 @@ class BEVFormerEncoder(BaseModule):
 
     def forward(self, bev_query: Tensor, bev_pos: Tensor, mlvl_feats: List[Tensor], lidar2img: Tensor,
                 img_shape: Sequence[int], prev_bev: Optional[Tensor] = None,
-                prev_mask: Optional[Tensor] = None) -> Tensor:
+                prev_mask: Optional[Tensor] = None, bev_shift: Optional[Tensor] = None) -> Tensor:
         """Args:
             bev_query (Tensor): ``(B, Q, C)`` learned BEV queries, ``Q = Y * X``.
             bev_pos (Tensor): ``(B, Q, C)`` BEV positional embedding.
@@ -149,6 +177,10 @@ class BEVFormerEncoder(BaseModule):
             prev_bev (Tensor, optional): ``(B, Q, C)`` previous BEV aligned to the current frame.
             prev_mask (Tensor, optional): ``(B, Q)`` bool validity of ``prev_bev``
                 (see :class:`TemporalSelfAttention`).
+            bev_shift (Tensor, optional): ``(B, 2)`` official ego-motion shift ``(x, y)`` of the reference points
+                the temporal self-attention samples ``prev_bev`` at, in units of the BEV extent
+                (:func:`official_bev_shift`; official ``hybird_ref_2d = [ref_2d + shift, ref_2d]``). None: both
+                halves of the TSA value are sampled at ``ref_2d`` (``prev_bev`` already aligned).
 
         Returns:
             Tensor: ``(B, Q, C)`` BEV features.
@@ -159,6 +191,9 @@ class BEVFormerEncoder(BaseModule):
         reference_points_cam, bev_mask = point_sampling(ref_3d, lidar2img, img_shape)
         reference_points_cam = reference_points_cam.to(bev_query.dtype)
         ref_2d = ref_2d.to(bev_query.dtype)[None, :, None, :].expand(b, -1, 1, -1)
+        if prev_bev is not None and bev_shift is not None:  # (B * 2, Q, 1, 2): [prev_bev, current] halves
+            shifted = ref_2d + bev_shift.to(ref_2d.dtype)[:, None, None, :]
+            ref_2d = torch.stack([shifted, ref_2d], 1).flatten(0, 1)
         bev_spatial_shapes = torch.as_tensor([self.bev_shape], dtype=torch.long, device=bev_query.device)
         query = bev_query
         for layer in self.layers:

@@ -157,7 +157,7 @@ class BEVFormerHead(BaseModule):
     # ------------------------------------------------------------------ forward
     def get_bev_features(self, mlvl_feats: List[Tensor], lidar2img: Tensor, img_shape: Sequence[int],
                          prev_bev: Optional[Tensor] = None, prev_mask: Optional[Tensor] = None,
-                         can_bus: Optional[Tensor] = None) -> Tensor:
+                         can_bus: Optional[Tensor] = None, bev_shift: Optional[Tensor] = None) -> Tensor:
         """BEV features of one frame.
 
         Args:
@@ -168,6 +168,8 @@ class BEVFormerHead(BaseModule):
             prev_mask (Tensor, optional): ``(B, Y*X)`` bool validity of ``prev_bev``.
             can_bus (Tensor, optional): ``(B, 18)`` CAN-bus vectors (:func:`official_can_bus`); required with
                 ``use_can_bus``.
+            bev_shift (Tensor, optional): ``(B, 2)`` official TSA reference-point shift for ``prev_bev``
+                (:func:`official_bev_shift`; None when ``prev_bev`` is already aligned).
 
         Returns:
             Tensor: ``(B, Y*X, C)``.
@@ -188,12 +190,13 @@ class BEVFormerHead(BaseModule):
             bev_query = bev_query + self.can_bus_mlp(can_bus.to(dtype))[:, None, :]
         mask = bev_query.new_zeros((b, ) + self.bev_shape)
         bev_pos = self.positional_encoding(mask).to(dtype).flatten(2).transpose(1, 2)
-        return self.encoder(bev_query, bev_pos, mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask)
+        return self.encoder(bev_query, bev_pos, mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask, bev_shift)
 
     def forward(self, mlvl_feats: List[Tensor], lidar2img: Tensor, img_shape: Sequence[int],
                 prev_bev: Optional[Tensor] = None,
                 prev_mask: Optional[Tensor] = None,
-                can_bus: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+                can_bus: Optional[Tensor] = None,
+                bev_shift: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """Arguments as :meth:`get_bev_features`.
 
         Returns:
@@ -201,7 +204,7 @@ class BEVFormerHead(BaseModule):
             num_classes)`` logits, ``all_bbox_preds`` ``(L, B, Q_obj, 10)``
             normalised boxes in metres (LiDAR frame), and the BEV ``(B, Y*X, C)``.
         """
-        bev = self.get_bev_features(mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask, can_bus)
+        bev = self.get_bev_features(mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask, can_bus, bev_shift)
         b = bev.shape[0]
         query_pos, query = self.query_embedding.weight.to(bev.dtype).split(self.embed_dims, dim=1)
         query_pos = query_pos.unsqueeze(0).expand(b, -1, -1)

@@ -67,7 +67,8 @@ class TemporalSelfAttention(BaseModule):
             prev_bev (Tensor, optional): ``(B, Q, C)`` previous BEV already
                 warped into the current frame; None (first frame of every
                 sample) attends to the current queries twice, as the official code.
-            reference_points (Tensor): ``(B, Q, levels, 2)`` BEV cell centres in
+            reference_points (Tensor): ``(B, Q, levels, 2)`` (or ``(B * 2, Q, levels, 2)``: one set per value
+                half, ``[prev_bev, current]``) BEV cell centres in
                 ``[0, 1]`` (x = column / X, y = row / Y).
             spatial_shapes (Tensor): ``(levels, 2)`` ``(Y, X)``; level_start_index ``(levels,)``.
             query_pos (Tensor, optional): ``(B, Q, C)`` positional embedding.
@@ -104,7 +105,9 @@ class TemporalSelfAttention(BaseModule):
         weights = self.attention_weights(q_cat).view(b, nq, nh, nbq, nl * npnt).softmax(-1)
         weights = weights.view(b, nq, nh, nbq, nl, npnt).permute(0, 3, 1, 2, 4, 5).reshape(b * nbq, nq, nh, nl, npnt)
         normalizer = torch.stack([spatial_shapes[..., 1], spatial_shapes[..., 0]], -1).to(offsets.dtype)
-        ref = reference_points.repeat_interleave(nbq, dim=0)
+        # one set of reference points for both halves, or (B * nbq, ...) per half (official hybrid: shifted for
+        # prev_bev, plain for the current queries)
+        ref = reference_points if reference_points.shape[0] == b * nbq else reference_points.repeat_interleave(nbq, 0)
         loc = ref[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None, :]
         out = ms_deform_attn(value, spatial_shapes, level_start_index, loc, weights, self.im2col_step)
         out = out.view(b, nbq, nq, c).mean(1)

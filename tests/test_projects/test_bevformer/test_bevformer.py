@@ -199,3 +199,72 @@ def test_can_bus_mlp_shifts_every_bev_query_with_official_keys():
     inputs, samples = make_batch(1)
     with pytest.raises(ValueError, match='no metainfo "can_bus"'):
         model.predict(inputs, samples)
+
+
+def test_official_bev_shift_is_the_official_formula():
+    """official_bev_shift re-derived with the official get_bev_features statements (numpy, per sample)."""
+    import numpy as np
+    from projects.BEVFormer.bevformer.bevformer_encoder import official_bev_shift
+    rng = np.random.default_rng(0)
+    can = rng.normal(size=(5, 18))
+    can[:, 16] = rng.uniform(0, 2 * np.pi, 5)
+    pc_range, bev_h, bev_w = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], 50, 40
+    grid_length = [(pc_range[4] - pc_range[1]) / bev_h, (pc_range[3] - pc_range[0]) / bev_w]
+    delta_x, delta_y = can[:, 0], can[:, 1]
+    ego_angle = can[:, -2] / np.pi * 180
+    translation_length = np.sqrt(delta_x ** 2 + delta_y ** 2)
+    translation_angle = np.arctan2(delta_y, delta_x) / np.pi * 180
+    bev_angle = ego_angle - translation_angle
+    shift_y = translation_length * np.cos(bev_angle / 180 * np.pi) / grid_length[0] / bev_h
+    shift_x = translation_length * np.sin(bev_angle / 180 * np.pi) / grid_length[1] / bev_w
+    got = official_bev_shift(torch.as_tensor(can), pc_range, (bev_h, bev_w))
+    assert np.allclose(got.numpy(), np.stack([shift_x, shift_y], -1), atol=1e-12)
+
+
+def test_official_alignment_rotates_the_previous_bev_and_shifts_the_tsa_reference_points():
+    """prev_bev_align='official': the history BEV reaches the TSA rotated by the yaw change (torchvision rotate,
+    nearest, about rotate_center) instead of warped, and the TSA samples it at ref_2d + shift (hybrid reference
+    points, the current half unshifted); without use_can_bus the option is refused."""
+    import numpy as np
+    from torchvision.transforms.functional import InterpolationMode, rotate
+    from projects.BEVFormer.bevformer.bevformer_encoder import official_bev_shift
+    from projects.BEVFormer.bevformer.bevformer_head import official_can_bus
+    cfg = tiny_model_cfg()
+    cfg['pts_bbox_head']['use_can_bus'] = True
+    cfg.update(prev_bev_align='official', rotate_center=(10, 10))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.eval()
+    inputs, samples = make_batch(1)
+    can = np.zeros((2, 18))
+    can[:, 16] = 0.3
+    can[:, 17] = [10.0, 40.0]  # 30 deg of yaw change
+    can[1, :2] = [2.0, 1.0]
+    samples[0].set_metainfo(dict(can_bus=can))
+    tsa = model.pts_bbox_head.encoder.layers[0].temporal_self_attention
+    seen = {}
+    tsa.register_forward_pre_hook(lambda m, a: seen.setdefault('calls', []).append((a[1], a[2])))
+    history = {}
+    orig = model.pts_bbox_head.get_bev_features
+
+    def spy(*a, **k):
+        out = orig(*a, **k)
+        history.setdefault('bev', out)
+        return out
+    model.pts_bbox_head.get_bev_features = spy
+    with torch.no_grad():
+        model.predict(inputs, samples)
+    prev_bev, ref = seen['calls'][-1]  # the current frame's first layer
+    y, x = model.pts_bbox_head.bev_shape
+    expected_prev = rotate(history['bev'][0].reshape(y, x, -1).permute(2, 0, 1), 30.0,
+                           interpolation=InterpolationMode.NEAREST, center=[10.0, 10.0]).permute(1, 2, 0).reshape(y * x, -1)
+    assert torch.allclose(prev_bev[0], expected_prev, atol=1e-6)
+    vec = official_can_bus(torch.as_tensor(can)[None], torch.ones(1, 2, dtype=torch.bool))[0]
+    shift = official_bev_shift(vec[1:2], model.pts_bbox_head.pc_range, (y, x)).float()
+    assert ref.shape[0] == 2  # [prev half, current half]
+    assert torch.allclose(ref[0] - ref[1], shift[0].expand_as(ref[0]), atol=1e-6) and shift.abs().sum() > 0
+    bad = tiny_model_cfg()
+    bad.update(prev_bev_align='official')
+    with pytest.raises(ValueError, match='use_can_bus'):
+        MODELS.build(bad)
