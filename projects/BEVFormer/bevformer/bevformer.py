@@ -177,8 +177,9 @@ class BEVFormer(Base3DDetector):
                 for t in range(f - 1):
                     feats = self.extract_img_feat(frames['imgs'][t])
                     can_bus = None if frames['can_bus'] is None else frames['can_bus'][t]
+                    shift = None if prev_bev is None else self._bev_shift(frames, t)
                     bev = head.get_bev_features(feats, frames['lidar2img'][t], frames['imgs'].shape[-2:], prev_bev,
-                                                prev_mask, can_bus, None if prev_bev is None else self._bev_shift(frames, t))
+                                                prev_mask, can_bus, shift)
                     if self.prev_bev_align == 'official':
                         prev_bev = self._official_rotate(bev, frames['can_bus'][t + 1][:, 17])
                         prev_mask = frames['valid'][t][:, None].expand(-1, bev.shape[1])
