@@ -49,11 +49,16 @@ then ``init_cfg=dict(type='Pretrained', checkpoint='checkpoints/geomim_base_mim3
 ``GeoMIMSwin`` fine-tuning backbone, or ``load_from`` for a ``GeoMIM`` pretraining run.
 """
 import argparse
+import os.path as osp
 import re
+import sys
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
 import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mim3d_plugin.models.heads.geomim_decoder import timm_block_key  # noqa: E402
 
 CAMERA = 'encoders.camera.backbone.'
 VTRANSFORM = 'encoders.camera.vtransform.'
@@ -64,15 +69,6 @@ def _block(rest: str) -> str:
     rest = re.sub(r'^norm1\.', 'ln1.', rest)
     rest = re.sub(r'^norm2\.', 'ln2.', rest)
     return rest.replace('attn.w_msa.', 'attn.')
-
-
-def _vit_block(rest: str) -> str:
-    """timm ``Block`` / official ``WBlock`` key -> mmpretrain ``TransformerEncoderLayer`` key."""
-    for src, dst in (('norm1.', 'ln1.'), ('norm2.', 'ln2.'), ('mlp.fc1.', 'ffn.layers.0.0.'),
-                     ('mlp.fc2.', 'ffn.layers.1.')):
-        if rest.startswith(src):
-            return dst + rest[len(src):]
-    return rest  # attn.qkv.*, attn.proj.*
 
 
 def backbone_key(key: str, cva_after: Tuple[int, ...] = (1, 5)):
@@ -97,15 +93,15 @@ def backbone_key(key: str, cva_after: Tuple[int, ...] = (1, 5)):
         return 'decoder.mask_token', None
     m = re.match(r'^decoder_blocks\.(\d+)\.(.*)$', key)
     if m:
-        return f'decoder.blocks.{m[1]}.{_vit_block(m[2])}', None
+        return f'decoder.blocks.{m[1]}.{timm_block_key(m[2])}', None
     m = re.match(r'^decoder_blocks_pix\.(\d+)\.(.*)$', key)
     if m:
-        return f'decoder.depth_blocks.{m[1]}.{_vit_block(m[2])}', None
+        return f'decoder.depth_blocks.{m[1]}.{timm_block_key(m[2])}', None
     m = re.match(r'^decoder_cross_module\.(\d+)\.(.*)$', key)
     if m:
         idx = int(m[1])  # official: modules 0 and 1 after trunk blocks 1 and 5 ([idx // 4]), 2 in the depth branch
         target = f'decoder.cva.{idx}' if idx < len(cva_after) else f'decoder.depth_cva.{idx - len(cva_after)}'
-        return f'{target}.{_vit_block(m[2])}', None
+        return f'{target}.{timm_block_key(m[2])}', None
     if key.startswith('decoder_norm_pix.'):
         return 'decoder.depth_norm.' + key[len('decoder_norm_pix.'):], None
     if key.startswith('decoder_norm.'):

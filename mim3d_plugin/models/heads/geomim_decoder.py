@@ -28,6 +28,18 @@ from ..layers.cross_view_attention import CrossViewAttention
 from ..utils.camera_params import CAMERA_VECTOR_DIMS
 
 
+TIMM_BLOCK_KEYS = (('norm1.', 'ln1.'), ('norm2.', 'ln2.'), ('mlp.fc1.', 'ffn.layers.0.0.'), ('mlp.fc2.', 'ffn.layers.1.'))
+
+
+def timm_block_key(key: str) -> str:
+    """A timm ``Block`` (or official GeoMIM ``WBlock``) parameter name relative to the block -> the mmpretrain
+    ``TransformerEncoderLayer`` name our decoder and CVA blocks use (``attn.qkv`` / ``attn.proj`` are the same)."""
+    for src, dst in TIMM_BLOCK_KEYS:
+        if key.startswith(src):
+            return dst + key[len(src):]
+    return key
+
+
 class CameraBatchNorm1d(nn.BatchNorm1d):
     """``BatchNorm1d`` over camera vectors that also trains on a single camera (``B x N = 1``: a monocular
     rig at batch 1, where ``nn.BatchNorm1d`` raises "Expected more than 1 value per channel").
@@ -174,16 +186,12 @@ class GeoMIMDecoder(BaseModule):
         """
         if not any(k.startswith(prefix + 'decoder_blocks.') for k in state_dict):
             return
-        timm = (('norm1.', 'ln1.'), ('norm2.', 'ln2.'), ('mlp.fc1.', 'ffn.layers.0.0.'), ('mlp.fc2.', 'ffn.layers.1.'))
         for key in [k for k in state_dict if k.startswith(prefix)]:
             rest, value = key[len(prefix):], state_dict[key]
             new = None
             if rest.startswith('decoder_blocks.'):
                 idx, tail = rest[len('decoder_blocks.'):].split('.', 1)
-                for src, dst in timm:
-                    if tail.startswith(src):
-                        tail = dst + tail[len(src):]
-                new = f'blocks.{idx}.{tail}'
+                new = f'blocks.{idx}.{timm_block_key(tail)}'
             elif rest.startswith(('decoder_norm.', 'ln1.')):
                 new = 'norm.' + rest.split('.', 1)[1]
             elif rest == 'mask_token':
