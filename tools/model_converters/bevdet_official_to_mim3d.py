@@ -39,6 +39,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # for projects.*
+from mim3d_plugin.models.utils.state_dict_check import load_checkpoint_state, save_converted  # noqa: E402
+
 FPN_LSS_CONV = {'0': '0.conv', '1': '0.bn', '3': '1.conv', '4': '1.bn'}
 FPN_LSS_UP2 = {'1': '1.conv', '2': '1.bn', '4': '2'}
 
@@ -89,14 +92,6 @@ def convert(state: Dict[str, torch.Tensor], neck_out_ids: Sequence[int] = (0, )
     return out, report
 
 
-def check_against_config(out: Dict[str, torch.Tensor], config: str) -> Dict[str, List[str]]:
-    """Build the mim3d detector of ``config`` (no weights downloaded) and compare keys and shapes."""
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # for projects.*
-    import mim3d_plugin  # noqa: F401
-    from mim3d_plugin.models.utils.state_dict_check import compare_state_dicts, model_state_of_config
-    return compare_state_dicts(out, model_state_of_config(config))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description='official BEVDet (dev2.0) checkpoint -> mim3d projects/BEVDet')
     p.add_argument('src')
@@ -105,23 +100,13 @@ def main(argv=None):
     p.add_argument('--neck-out-ids', type=int, nargs='+', default=None,
                    help='CustomFPN out_ids (default: from --config, else 0)')
     args = p.parse_args(argv)
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    state = load_checkpoint_state(args.src)
     out_ids = args.neck_out_ids
     if out_ids is None and args.config:
         from mmengine.config import Config
         out_ids = Config.fromfile(args.config).model.get('img_neck', {}).get('out_ids', (0, ))
     out, report = convert(state, out_ids or (0, ))
-    torch.save(dict(state_dict=out, meta=dict(converted_from=args.src)), args.dst)
-    print(f'{len(out)} tensors -> {args.dst}: {len(report["renamed"])} renamed, {len(report["kept"])} kept')
-    for line in report['renamed']:
-        print('  renamed:', line)
-    if args.config:
-        check = check_against_config(out, args.config)
-        for name, keys in check.items():
-            print(f'  {name}: {len(keys)}' + ''.join(f'\n    {k}' for k in keys[:20]))
-        if any(check.values()):
-            raise SystemExit(f'bevdet_official_to_mim3d: the checkpoint does not fit {args.config} (see above)')
+    save_converted(out, report, args.src, args.dst, args.config, 'bevdet_official_to_mim3d')
     return out, report
 
 

@@ -39,6 +39,9 @@ from typing import Dict, List, Tuple
 
 import torch
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # for projects.*
+from mim3d_plugin.models.utils.state_dict_check import load_checkpoint_state, save_converted  # noqa: E402
+
 T = 'pts_bbox_head.transformer.'
 H = 'pts_bbox_head.'
 ENCODER_ATTN = {'0': 'temporal_self_attention', '1': 'spatial_cross_attention'}
@@ -93,31 +96,15 @@ def convert(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Di
     return out, report
 
 
-def check_against_config(out: Dict[str, torch.Tensor], config: str) -> Dict[str, List[str]]:
-    """Build the mim3d detector of ``config`` (no weights downloaded) and compare keys and shapes."""
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # for projects.*
-    import mim3d_plugin  # noqa: F401
-    from mim3d_plugin.models.utils.state_dict_check import compare_state_dicts, model_state_of_config
-    return compare_state_dicts(out, model_state_of_config(config))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description='official BEVFormer checkpoint -> mim3d projects/BEVFormer')
     p.add_argument('src')
     p.add_argument('dst')
     p.add_argument('--config', help='mim3d config to check keys and shapes against')
     args = p.parse_args(argv)
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    state = load_checkpoint_state(args.src)
     out, report = convert(state)
-    torch.save(dict(state_dict=out, meta=dict(converted_from=args.src)), args.dst)
-    print(f'{len(out)} tensors -> {args.dst}: {len(report["renamed"])} renamed, {len(report["kept"])} kept')
-    if args.config:
-        check = check_against_config(out, args.config)
-        for name, keys in check.items():
-            print(f'  {name}: {len(keys)}' + ''.join(f'\n    {k}' for k in keys[:20]))
-        if any(check.values()):
-            raise SystemExit(f'bevformer_official_to_mim3d: the checkpoint does not fit {args.config} (see above)')
+    save_converted(out, report, args.src, args.dst, args.config, 'bevformer_official_to_mim3d')
     return out, report
 
 
