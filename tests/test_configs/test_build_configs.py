@@ -57,3 +57,32 @@ def test_mim4d_ema_is_the_official_ema_hook():
         d = 0.999 * (1 - math.exp(-step / 2000))
         ref = d * ref + (1 - d) * model.weight.detach()
     assert torch.allclose(ema.module.weight, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', ['bevformer-base_r101-dcn_8xb1-24e_nus.py', 'bevformer-small_r101-dcn_8xb1-24e_nus.py',
+                                  'bevformer-tiny_r50_8xb1-24e_nus.py', 'bevformer-tiny_r18_1xb1-4e_nus-mini.py'])
+def test_bevformer_configs_follow_the_official_recipe(name):
+    """Official pipeline and model pieces at their configured values: photometric distortion on training frames
+    only, images padded to /32, the CAN-bus MLP, queue_length - 1 of the queue_length previous frames in training."""
+    cfg = Config.fromfile(osp.join(ROOT, 'projects/BEVFormer/configs', name))
+    train, test = cfg.train_dataloader.dataset, cfg.val_dataloader.dataset
+    frames = [s for s in train.pipeline if s['type'] == 'MultiFrameMultiView'][0]['frame_pipeline']
+    assert [s['type'] for s in frames] == ['LoadMultiViewImages', 'MultiViewPhotoMetricDistortion', 'MultiViewImageAug']
+    test_frames = [s for s in test.pipeline if s['type'] == 'MultiFrameMultiView'][0]['frame_pipeline']
+    assert 'MultiViewPhotoMetricDistortion' not in [s['type'] for s in test_frames]
+    assert cfg.model.data_preprocessor.pad_size_divisor == 32
+    assert cfg.model.pts_bbox_head.use_can_bus and 'can_bus' in cfg.meta_keys
+    assert train.prev_frame_pool == cfg.queue_length == train.num_prev_frames + 1
+    assert cfg.model.get('prev_bev_align', 'rigid') == 'rigid'  # the official alignment is an option, not default
+
+
+def test_geomim_and_bevdet_paper_configs_use_the_official_lss_index_and_decoder_table():
+    geomim = Config.fromfile(osp.join(ROOT, 'configs/geomim/geomim_swin-b_16xb2-50e_nus.py'))
+    assert geomim.model.view_transformer.coord_rounding == 'trunc'  # BEVFusion bev_pool .long()
+    assert tuple(geomim.model.decoder.pos_table_size) == (7, 7)  # MixMIM's 224 / 32 table
+    for name in ('bevdet-r50_8xb8-cbgs-20e_nus.py', 'bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py',
+                 'bevdet-r50-official_8xb8-cbgs-20e_nus.py'):
+        cfg = Config.fromfile(osp.join(ROOT, 'projects/BEVDet/configs', name))
+        assert cfg.model.img_view_transformer.coord_rounding == 'trunc', name
+    finetune = Config.fromfile(osp.join(ROOT, 'projects/BEVDet/configs/bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py'))
+    assert finetune.model.img_backbone.window_padding == 'official'

@@ -26,21 +26,6 @@ def test_each_view_is_the_single_image_transform_with_its_own_draws():
     assert any(np.abs(s - views[0]).max() > 1 for s in same)
 
 
-def test_bevformer_paper_configs_distort_training_frames_only():
-    import os.path as osp
-    from mmengine.config import Config
-    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-    for name in ('bevformer-base_r101-dcn_8xb1-24e_nus.py', 'bevformer-tiny_r50_8xb1-24e_nus.py',
-                 'bevformer-tiny_r18_1xb1-4e_nus-mini.py'):
-        cfg = Config.fromfile(osp.join(root, 'projects/BEVFormer/configs', name))
-        train = cfg.train_dataloader.dataset.pipeline[1]['frame_pipeline']
-        test = cfg.val_dataloader.dataset.pipeline[0]['frame_pipeline']
-        assert [s['type'] for s in train] == ['LoadMultiViewImages', 'MultiViewPhotoMetricDistortion',
-                                              'MultiViewImageAug'], name
-        assert 'MultiViewPhotoMetricDistortion' not in [s['type'] for s in test], name
-        assert cfg.model.data_preprocessor.pad_size_divisor == 32, name
-
-
 def test_missing_images_are_named():
     with pytest.raises(KeyError, match='no "img"'):
         MultiViewPhotoMetricDistortion().transform(dict(token='abc'))
