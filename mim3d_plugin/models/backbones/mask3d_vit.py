@@ -106,6 +106,24 @@ def restore_full_grid(visible: Tensor, ids_restore: Tensor, mask_token: Tensor) 
     return torch.gather(full, 1, ids_restore[..., None].expand(-1, -1, full.shape[-1]))
 
 
+def encode_visible_depth(x: Tensor, mask_ratio: float, layers: nn.ModuleList, norm: nn.Module, proj: nn.Module,
+                         generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor, Tensor]:
+    """Mask3D's depth encoder on embedded depth patches: drop ``mask_ratio`` of them (MAE random masking), run
+    ``layers`` on the visible ones only, then ``norm`` and ``proj`` (to the fusion width).
+
+    Args:
+        x (Tensor): ``(B, L, C_d)`` depth patch embeddings with their position embedding.
+
+    Returns:
+        tuple: visible latents ``(B, L_keep, C)``, mask ``(B, L)`` 1 = dropped, ids_restore ``(B, L)``.
+    """
+    x, mask, ids_restore = random_masking(x, mask_ratio, generator)
+    if x.shape[1] > 0:
+        for layer in layers:
+            x = layer(x)
+    return proj(norm(x)), mask, ids_restore
+
+
 @MODELS.register_module()
 class Mask3DViT(MAEViT):
     """RGB ViT encoder with random patch masking + depth patch encoder fused at the bottleneck.
@@ -240,12 +258,9 @@ class Mask3DViT(MAEViT):
         """
         x, hw = self.depth_patch_embed(depth)
         x = x + self._pos_embed(self.depth_pos_embed, hw, 0)
-        x, mask, ids_restore = random_masking(x, mask_ratio, generator)
-        if x.shape[1] > 0:
-            for layer in self.depth_layers:
-                x = layer(x)
-        return dict(latent=self.depth_proj(self.depth_norm(x)), mask=mask,
-                    ids_restore=ids_restore, hw=hw)
+        latent, mask, ids_restore = encode_visible_depth(x, mask_ratio, self.depth_layers, self.depth_norm,
+                                                         self.depth_proj, generator)
+        return dict(latent=latent, mask=mask, ids_restore=ids_restore, hw=hw)
 
     def forward(self, img: Tensor, depth: Optional[Tensor] = None,
                 mask_ratio: Optional[float] = None, depth_mask_ratio: Optional[float] = None,

@@ -65,6 +65,29 @@ def robust_depth_stats(depth: Tensor, trunc: float = 0.1) -> Tuple[Tensor, Tenso
     return mean.view(-1, 1, 1), std.view(-1, 1, 1)
 
 
+def normalize_depth(depth: Tensor, depth_norm: str = 'log', scale: float = 1., trunc: float = 0.1
+                    ) -> Tuple[Tensor, Tensor]:
+    """Depth ``(B, H, W)`` metres (0 = invalid) -> (normalised depth, 0 where invalid; valid mask).
+
+    ``depth_norm``: ``'log'`` (``log(d / scale)``), ``'linear'`` (``d / scale``) or ``'standardize'`` (per image,
+    robust mean / std of the valid depths without the ``trunc`` fraction at each end; MultiMAE).
+    """
+    valid = depth > 0
+    if depth_norm == 'standardize':
+        mean, std = robust_depth_stats(depth, trunc)
+        n = (depth - mean) / std
+    else:
+        d = depth.clamp(min=1e-3) / scale
+        n = d.log() if depth_norm == 'log' else d
+    return torch.where(valid, n, torch.zeros_like(n)), valid
+
+
+def encode_depth_input(depth: Tensor, depth_norm: str = 'log', scale: float = 1., trunc: float = 0.1) -> Tensor:
+    """Encoder depth input of Mask3D: ``(B, H, W)`` metres -> ``(B, 2, H, W)`` = (normalised depth, validity)."""
+    n, valid = normalize_depth(depth, depth_norm, scale, trunc)
+    return torch.stack([n, valid.to(n.dtype)], dim=1)
+
+
 def patchify(x: Tensor, patch_size: int) -> Tensor:
     """(B, C, H, W) -> (B, h*w, p*p*C), patches row-major, pixels ordered (p, q, c) as MAE."""
     B, C, H, W = x.shape
@@ -175,14 +198,7 @@ class Mask3DHead(BaseModule):
 
     def normalize_depth(self, depth: Tensor) -> Tuple[Tensor, Tensor]:
         """Depth (B, H, W) metres (0 = invalid) -> (normalised depth, 0 where invalid; valid)."""
-        valid = depth > 0
-        if self.depth_norm == 'standardize':
-            mean, std = robust_depth_stats(depth, self.depth_trunc)
-            n = (depth - mean) / std
-        else:
-            d = depth.clamp(min=1e-3) / self.depth_norm_scale
-            n = d.log() if self.depth_norm == 'log' else d
-        return torch.where(valid, n, torch.zeros_like(n)), valid
+        return normalize_depth(depth, self.depth_norm, self.depth_norm_scale, self.depth_trunc)
 
     def denormalize_depth(self, n: Tensor, depth: Optional[Tensor] = None) -> Tensor:
         """Inverse of :meth:`normalize_depth` (metres); log outputs clamped to avoid overflow.
@@ -201,8 +217,7 @@ class Mask3DHead(BaseModule):
 
     def encode_depth_input(self, depth: Tensor) -> Tensor:
         """Encoder depth input: (B, H, W) metres -> (B, 2, H, W) = (normalised depth, validity)."""
-        n, valid = self.normalize_depth(depth)
-        return torch.stack([n, valid.to(n.dtype)], dim=1)
+        return encode_depth_input(depth, self.depth_norm, self.depth_norm_scale, self.depth_trunc)
 
     def predict_depth(self, out: Dict[str, Tensor], depth: Optional[Tensor] = None) -> Tensor:
         """Backbone output dict -> (B, H, W) predicted depth in metres (``depth``: the depth input,

@@ -3,16 +3,19 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.model import BaseModel
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmdet3d.registry import MODELS
-from ..utils import camera_aware_vector, stack_meta
+from .masked_pretrainer import SingleHeadPretrainer
 
 
 @MODELS.register_module()
-class GeoMIM(BaseModel):
+class GeoMIM(SingleHeadPretrainer):
     """Geometry-enhanced masked image modeling (Liu et al., ICCV 2023, https://arxiv.org/abs/2303.11325).
+
+    A :class:`MaskedPretrainer` with :class:`UnitMaskSwinEncoder` and one :class:`LiDARBEVDistillHead`, whose
+    modules keep their root names (``backbone``, ``decoder``, ``view_transformer``, ``bev_head``, ``teacher``):
+    checkpoints, converters and configs of the GeoMIM class stay valid.
 
     One training step (paper Sec. 3, official ``pretrain/mmdet3d/models/fusion_models/
     bevfusion_geomim.py``):
@@ -66,20 +69,12 @@ class GeoMIM(BaseModel):
                  data_preprocessor: dict = dict(type='MultiViewDataPreprocessor'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if not teacher.get('checkpoint') and not allow_untrained_teacher:
-            raise ValueError(
-                'GeoMIM: model.teacher.checkpoint is not set: a randomly initialised LiDAR teacher gives BEV targets '
-                'without any scene knowledge. Train one (e.g. python tools/train.py '
-                'configs/teachers/centerpoint_pillar016_second_secfpn_1xb2-20e_nus-mini.py) or use the released '
-                'mmdet3d weights of the teacher detector, and set model.teacher.checkpoint to it (--cfg-options '
-                'model.teacher.checkpoint=PATH_OR_URL); model.allow_untrained_teacher=True skips this check (unit '
-                'tests only)')
-        self.backbone = MODELS.build(backbone)
-        self.decoder = MODELS.build(decoder)
-        self.view_transformer = MODELS.build(view_transformer)
-        self.bev_head = nn.Conv2d(self.view_transformer.bev_channels, teacher_channels, kernel_size=1)
-        self.teacher = MODELS.build(teacher)
-        self.loss_bev = MODELS.build(loss_bev)
+        encoder = MODELS.build(dict(type='UnitMaskSwinEncoder', backbone=backbone))
+        head = MODELS.build(dict(type='LiDARBEVDistillHead', decoder=decoder, view_transformer=view_transformer,
+                                 teacher=teacher, teacher_channels=teacher_channels, loss_bev=loss_bev,
+                                 depth_loss_weight=depth_loss_weight,
+                                 allow_untrained_teacher=allow_untrained_teacher))
+        self._mount(encoder, head, 'bev', num_frames=1)
         self.depth_loss_weight = depth_loss_weight
 
     def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'loss'):
@@ -90,10 +85,6 @@ class GeoMIM(BaseModel):
             return self.predict_bev(inputs, data_samples)
         raise ValueError(f'GeoMIM is a pretraining model: mode must be "loss" or "tensor", got {mode!r}')
 
-    def _camera_tensors(self, data_samples: Sequence, device) -> Dict[str, Tensor]:
-        keys = ('lidar2img', 'cam2img', 'img_aug_matrix', 'cam2ego')
-        return {k: stack_meta(data_samples, k, device) for k in keys}
-
     def predict_bev(self, inputs: dict, data_samples: Sequence) -> List[Dict[str, Tensor]]:
         """Run encoder, decoder (once per mask group) and view transform.
 
@@ -102,28 +93,7 @@ class GeoMIM(BaseModel):
             ``depth_prob`` ``(B, N, D, h, w)`` and ``mask`` ``(B, N, H/u, W/u)`` (mask units of
             ``u`` px, True = the units the decoder had to predict).
         """
-        imgs = inputs['imgs']
-        if imgs.dim() != 5:
-            raise ValueError(f'GeoMIM: inputs["imgs"] must be (B, N, 3, H, W), got {tuple(imgs.shape)}')
-        cams = self._camera_tensors(data_samples, imgs.device)
-        if cams['lidar2img'].shape[:2] != imgs.shape[:2]:
-            raise ValueError(f'GeoMIM: {imgs.shape[1]} views but lidar2img is {tuple(cams["lidar2img"].shape)}')
-        cam_params = camera_aware_vector(cams['cam2img'], cams['img_aug_matrix'], cams['cam2ego'])
-        feats, unit_mask = self.backbone(imgs)  # (B, N, C, h, w), (B, N, H/u, W/u)
-        outputs = []
-        for hidden in (unit_mask, ~unit_mask):  # group 0 visible, then group 1 visible
-            dec = self.decoder(feats, hidden, cam_params)
-            bev, depth_prob = self.view_transformer(dec['semantic'], cams['lidar2img'], depth_logits=dec['depth_logits'])
-            outputs.append(dict(bev=self.bev_head(bev), depth_prob=depth_prob, mask=hidden))
-        return outputs
-
-    def loss(self, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
-        """Losses of one batch: ``loss_bev`` and ``loss_depth`` averaged over the two mask groups."""
-        outputs = self.predict_bev(inputs, data_samples)
-        target = self.teacher(inputs['points'])
-        loss_bev = sum(self.loss_bev(o['bev'], target) for o in outputs) / len(outputs)
-        loss_depth = sum(self.view_transformer.depth_loss(o['depth_prob'], inputs['depth']) for o in outputs)
-        return dict(loss_bev=loss_bev, loss_depth=self.depth_loss_weight * loss_depth / len(outputs))
+        return self.pretext_heads['bev'].predict(self.encode(inputs, data_samples), inputs, data_samples)
 
     @torch.no_grad()
     def visual_panels(self, inputs: dict, data_samples: Sequence, max_views: int = 3) -> Dict[str, np.ndarray]:

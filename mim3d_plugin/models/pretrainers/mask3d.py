@@ -15,6 +15,7 @@ from torch import Tensor
 
 from mmdet3d.models.data_preprocessors import Det3DDataPreprocessor
 from mmdet3d.registry import MODELS
+from .encoders import rgbd_frames
 
 
 @MODELS.register_module()
@@ -46,6 +47,11 @@ class RGBDDataPreprocessor(Det3DDataPreprocessor):
 class Mask3D(BaseSelfSupervisor):
     """Mask3D: masked RGB-D pretraining of a ViT by dense depth reconstruction.
 
+    Its loss equals ``MaskedPretrainer(encoder=RGBDTokenEncoder(backbone), heads=dict(depth=DepthPriorHead(head)))``
+    on the same weights and batch (``tests/test_models/test_pretrainers/test_masked_pretrainer.py``); this class
+    keeps mmpretrain's self-supervisor API (``extract_feat``) and the depth evaluation (``predict`` with the
+    reproducible ``test_cfg`` masks).
+
     Args:
         backbone (dict): ``Mask3DViT`` config.
         head (dict): ``Mask3DHead`` or ``RGBDReconstructionHead`` config.
@@ -71,25 +77,12 @@ class Mask3D(BaseSelfSupervisor):
 
     @staticmethod
     def frames(inputs: Dict[str, Tensor]) -> Tuple[Tensor, Tensor, Tuple[int, ...]]:
-        """``imgs`` (B, [N,] 3, H, W), ``depth`` (B, [N,] [1,] H, W) -> flat frames.
+        """``imgs`` (B, [N,] 3, H, W), ``depth`` (B, [N,] [1,] H, W) -> flat frames (:func:`rgbd_frames`).
 
         Returns:
             tuple: imgs (B*N, 3, H, W), depth (B*N, H, W) metres, leading shape (B,) or (B, N).
         """
-        for key in ('imgs', 'depth'):
-            if key not in inputs:
-                raise KeyError(f'Mask3D: inputs lack {key!r} (got {sorted(inputs)})')
-        imgs, depth = inputs['imgs'], inputs['depth']
-        lead = tuple(imgs.shape[:-3])
-        if len(lead) not in (1, 2):
-            raise ValueError(f'Mask3D: imgs must be (B, 3, H, W) or (B, N, 3, H, W), got '
-                             f'{tuple(imgs.shape)}')
-        if depth.dim() == imgs.dim():  # (..., 1, H, W)
-            depth = depth.squeeze(-3)
-        if tuple(depth.shape) != lead + tuple(imgs.shape[-2:]):
-            raise ValueError(f'Mask3D: depth {tuple(depth.shape)} does not match imgs '
-                             f'{tuple(imgs.shape)}')
-        return imgs.flatten(0, len(lead) - 1), depth.flatten(0, len(lead) - 1), lead
+        return rgbd_frames(inputs, 'Mask3D')
 
     def extract_feat(self, inputs):
         """Downstream features of the RGB encoder (no masking, no depth)."""

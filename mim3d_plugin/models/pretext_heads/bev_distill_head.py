@@ -1,0 +1,95 @@
+"""LiDAR-BEV distillation pretext head (GeoMIM, Liu et al., ICCV 2023, Sec. 3.2-3.3)."""
+from typing import Dict, List, Sequence
+
+from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
+from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput
+from ..utils import camera_aware_vector, stack_meta
+
+
+@MODELS.register_module()
+class LiDARBEVDistillHead(BasePretextHead):
+    """GeoMIM's decoder + LSS projection regressing a frozen LiDAR BEV teacher, and the camera-aware depth loss.
+
+    For each hidden unit group of the encoder (``complementary``: the two groups in turn, as official
+    ``bevfusion_geomim.py``; ``sparse``: the units the encoder did not see) ``decoder`` (:class:`GeoMIMDecoder`)
+    replaces the hidden units by its mask token and predicts every view's semantic features and depth logits;
+    ``view_transformer`` (:class:`LSSViewTransformer`, ``with_depth_net=False``) lifts them into BEV (LiDAR
+    frame); ``bev_head`` (1x1 conv) maps them to the teacher's channels. Losses, averaged over the passes:
+    ``loss_bev`` (:class:`PatchNormMSELoss` to the ``teacher``'s BEV of the sample's LiDAR points) and
+    ``loss_depth`` (BEVDepth BCE on LiDAR depth bins, times ``depth_loss_weight``; paper 0.01).
+
+    On clips (``num_frames > 1``) only the current (last) frame's ``N`` views are decoded (the teacher sees the
+    current LiDAR sweep).
+
+    Args:
+        decoder (dict): :class:`GeoMIMDecoder` (input width = the encoder's map width).
+        view_transformer (dict): :class:`LSSViewTransformer` with ``with_depth_net=False``.
+        teacher (dict): :class:`LiDARBEVTeacher`; its ``checkpoint`` (a trained LiDAR detector) is required.
+        teacher_channels (int): channels of the teacher BEV. Default 256.
+        loss_bev (dict): Default ``PatchNormMSELoss(patch_size=18)``.
+        depth_loss_weight (float): Default 0.01.
+        allow_untrained_teacher (bool): accept a teacher without ``checkpoint`` (unit tests only). Default False.
+
+    Inputs: ``points`` list of B ``(P, C)`` (LiDAR frame, m), ``depth`` ``(B, V, H, W)`` m; metainfo
+    ``lidar2img``, ``cam2img``, ``img_aug_matrix``, ``cam2ego`` ``(V, 4, 4)`` per sample.
+
+    Raises:
+        ValueError: no teacher checkpoint (unless allowed); metainfo of another number of views.
+    """
+
+    accepted_masks = ('complementary', 'sparse')
+
+    def __init__(self, decoder: dict, view_transformer: dict, teacher: dict, teacher_channels: int = 256,
+                 loss_bev: dict = dict(type='PatchNormMSELoss', patch_size=18), depth_loss_weight: float = 0.01,
+                 allow_untrained_teacher: bool = False, init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not teacher.get('checkpoint') and not allow_untrained_teacher:
+            raise ValueError(
+                'GeoMIM: model.teacher.checkpoint is not set: a randomly initialised LiDAR teacher gives BEV targets '
+                'without any scene knowledge. Train one (e.g. python tools/train.py '
+                'configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py) or use the released '
+                'mmdet3d weights of the teacher detector, and set model.teacher.checkpoint to it (--cfg-options '
+                'model.teacher.checkpoint=PATH_OR_URL); model.allow_untrained_teacher=True skips this check (unit '
+                'tests only)')
+        self.decoder = MODELS.build(decoder)
+        self.view_transformer = MODELS.build(view_transformer)
+        self.bev_head = nn.Conv2d(self.view_transformer.bev_channels, teacher_channels, kernel_size=1)
+        self.teacher = MODELS.build(teacher)
+        self.loss_bev = MODELS.build(loss_bev)
+        self.depth_loss_weight = depth_loss_weight
+
+    def camera_tensors(self, enc: EncoderOutput, data_samples: Sequence, device) -> Dict[str, Tensor]:
+        """The current frame's ``lidar2img``, ``cam2img``, ``img_aug_matrix``, ``cam2ego`` ``(B, N, 4, 4)``."""
+        out = {}
+        for key in ('lidar2img', 'cam2img', 'img_aug_matrix', 'cam2ego'):
+            value = stack_meta(data_samples, key, device)
+            if value.shape[1] != enc.num_frames * enc.num_views:
+                raise ValueError(f'GeoMIM: {enc.num_frames * enc.num_views} views but {key} is '
+                                 f'{tuple(value.shape)}')
+            out[key] = enc.current(value)
+        return out
+
+    def predict(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> List[Dict[str, Tensor]]:
+        """One dict per decoder pass: ``bev`` ``(B, C_teacher, Y, X)``, ``depth_prob`` ``(B, N, D, h, w)``,
+        ``mask`` ``(B, N, H/u, W/u)`` (True = the units the decoder had to predict)."""
+        cams = self.camera_tensors(enc, data_samples, enc.feats.device)
+        cam_params = camera_aware_vector(cams['cam2img'], cams['img_aug_matrix'], cams['cam2ego'])
+        feats = enc.current(enc.feats)
+        outputs = []
+        for hidden in enc.hidden_groups():
+            dec = self.decoder(feats, hidden, cam_params)
+            bev, depth_prob = self.view_transformer(dec['semantic'], cams['lidar2img'],
+                                                    depth_logits=dec['depth_logits'])
+            outputs.append(dict(bev=self.bev_head(bev), depth_prob=depth_prob, mask=hidden))
+        return outputs
+
+    def loss(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+        """``loss_bev`` and ``loss_depth`` averaged over the decoder passes."""
+        outputs = self.predict(enc, inputs, data_samples)
+        target = self.teacher(inputs['points'])
+        depth = enc.current(inputs['depth'])
+        loss_bev = sum(self.loss_bev(o['bev'], target) for o in outputs) / len(outputs)
+        loss_depth = sum(self.view_transformer.depth_loss(o['depth_prob'], depth) for o in outputs)
+        return dict(loss_bev=loss_bev, loss_depth=self.depth_loss_weight * loss_depth / len(outputs))

@@ -1,0 +1,170 @@
+"""RGB-D depth-prior pretext head (Mask3D, Hou et al., CVPR 2023, Sec. 3): masked depth patches + image
+features -> dense depth, masked L1."""
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks.transformer import PatchEmbed
+from mmengine.model import BaseModule
+from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
+from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
+from ..backbones.mask3d_vit import encode_visible_depth, restore_full_grid, sincos_pos_embed_2d
+from ..heads.mask3d_head import encode_depth_input
+from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput
+
+
+@MODELS.register_module()
+class DepthTokenFusion(BaseModule):
+    """Mask3D's depth encoder and bottleneck fusion for a dense (Swin / ConvNeXt) image map.
+
+    :class:`Mask3DViT` fuses depth tokens into its own token sequence; a dense encoder has no such sequence, so
+    this module builds it from the map: each cell of the stride-``patch_size`` map is projected to
+    ``embed_dims`` (cells the encoder did not see get ``rgb_mask_token``, SparK's densify step); the depth input
+    (normalised depth, validity) is patch-embedded at the same stride, ``depth_mask_ratio`` of the patches are
+    dropped and the visible ones encoded (:func:`encode_visible_depth`: ``depth_num_layers`` transformer layers,
+    LN, projection), dropped ones get ``depth_mask_token``; the two are summed per patch and a class token is
+    prepended, which is the bottleneck :class:`Mask3DHead` decodes.
+
+    Args:
+        in_channels (int): encoder map width. embed_dims (int): fused width (the head decoder's ``embed_dim``).
+        patch_size (int): px per map cell (the encoder stride) = depth patch size.
+        depth_mask_ratio (float): fraction of depth patches dropped. Default 0.75 (Mask3D).
+        depth_in_channels (int): Default 2. depth_embed_dims (int): Default 384.
+        depth_num_layers (int): Default 2. depth_num_heads (int): Default 6.
+
+    Returns of ``forward``: dict ``latent`` ``(M, 1 + h * w, embed_dims)``, ``depth_mask``/``rgb_mask``
+    ``(M, h * w)`` (1 = dropped / not seen), ``hw``.
+    """
+
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 16, depth_mask_ratio: float = 0.75,
+                 depth_in_channels: int = 2, depth_embed_dims: int = 384, depth_num_layers: int = 2,
+                 depth_num_heads: int = 6, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.patch_size = patch_size
+        self.depth_mask_ratio = depth_mask_ratio
+        self.rgb_proj = nn.Linear(in_channels, embed_dims)
+        self.depth_patch_embed = PatchEmbed(in_channels=depth_in_channels, embed_dims=depth_embed_dims,
+                                            conv_type='Conv2d', kernel_size=patch_size, stride=patch_size)
+        self.depth_layers = nn.ModuleList([
+            TransformerEncoderLayer(depth_embed_dims, depth_num_heads, 4 * depth_embed_dims, qkv_bias=True,
+                                    norm_cfg=dict(type='LN', eps=1e-6)) for _ in range(depth_num_layers)])
+        self.depth_norm = build_norm_layer(dict(type='LN', eps=1e-6), depth_embed_dims)[1]
+        self.depth_proj = nn.Linear(depth_embed_dims, embed_dims)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.rgb_mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.depth_mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        w = self.depth_patch_embed.projection.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        for token in (self.cls_token, self.rgb_mask_token, self.depth_mask_token):
+            nn.init.normal_(token, std=.02)
+
+    def forward(self, feats: Tensor, hidden: Optional[Tensor], depth_input: Tensor) -> Dict[str, Tensor]:
+        """feats ``(M, C, h, w)``; hidden ``(M, h_m, w_m)`` bool (True = cell not seen) or None; depth_input
+        ``(M, 2, H, W)`` with ``H = h * patch_size``."""
+        m, _, h, w = feats.shape
+        if tuple(depth_input.shape[-2:]) != (h * self.patch_size, w * self.patch_size):
+            raise ValueError(f'DepthTokenFusion: a {h}x{w} map at patch_size={self.patch_size} px needs depth '
+                             f'{(h * self.patch_size, w * self.patch_size)}, got {tuple(depth_input.shape[-2:])}')
+        rgb = self.rgb_proj(feats.flatten(2).transpose(1, 2))
+        rgb_mask = torch.zeros(m, h * w, device=feats.device, dtype=feats.dtype)
+        if hidden is not None:
+            cells = hidden.repeat_interleave(h // hidden.shape[-2], -2).repeat_interleave(w // hidden.shape[-1], -1)
+            cells = cells.reshape(m, h * w, 1)
+            rgb = torch.where(cells, self.rgb_mask_token.to(rgb.dtype), rgb)
+            rgb_mask = cells[..., 0].to(feats.dtype)
+        x, hw = self.depth_patch_embed(depth_input)
+        x = x + sincos_pos_embed_2d(hw, x.shape[-1]).to(x)
+        latent, depth_mask, ids_restore = encode_visible_depth(x, self.depth_mask_ratio, self.depth_layers,
+                                                               self.depth_norm, self.depth_proj)
+        patches = rgb + restore_full_grid(latent, ids_restore, self.depth_mask_token)
+        latent = torch.cat([self.cls_token.to(patches.dtype).expand(m, -1, -1), patches], dim=1)
+        return dict(latent=latent, depth_mask=depth_mask, rgb_mask=rgb_mask, hw=hw)
+
+
+@MODELS.register_module()
+class DepthPriorHead(BasePretextHead):
+    """Mask3D's depth decoder (``head``: :class:`Mask3DHead` or :class:`RGBDReconstructionHead`) on the shared
+    encoder.
+
+    - ``rgbd_tokens`` encoder (:class:`RGBDTokenEncoder`, Mask3D): the encoder already fused the masked RGB and
+      depth tokens; the loss is ``head.loss`` of that bottleneck on every frame (= :class:`Mask3D`).
+    - dense encoders (``complementary`` / ``sparse`` / ``none``): ``fusion`` (:class:`DepthTokenFusion`) builds the
+      bottleneck from the current frame's maps and its LiDAR depth maps (the sparse encoder's unseen cells get the
+      RGB mask token); ``head`` decodes dense depth, masked L1 on the dropped depth patches. Only
+      :class:`Mask3DHead` (an RGB target would need its own mask: use :class:`MaskedPixelHead`).
+
+    Args:
+        head (dict): :class:`Mask3DHead` config (``decoder.embed_dim`` = the fused width).
+        fusion (dict, optional): :class:`DepthTokenFusion` config, required for dense encoders
+            (``patch_size`` = ``head.patch_size`` = the encoder stride).
+
+    Inputs: ``imgs`` ``(B, [V,] 3, H, W)``, ``depth`` ``(B, [V,] H, W)`` m (0 = no point).
+
+    Raises:
+        ValueError: a dense encoder without ``fusion`` or with an RGB-reconstructing head; an RGB-D encoder whose
+        depth normalisation differs from the head's; patch sizes that differ.
+    """
+
+    accepted_masks = ('rgbd_tokens', 'complementary', 'sparse', 'none')
+
+    def __init__(self, head: dict, fusion: Optional[dict] = None, init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.head = MODELS.build(head)
+        self.fusion = MODELS.build(fusion) if fusion is not None else None
+
+    def check_encoder(self, encoder, num_frames: int, name: str) -> None:
+        super().check_encoder(encoder, num_frames, name)
+        who = f'MaskedPretrainer: head {name!r} (DepthPriorHead)'
+        if encoder.mask_kind == 'rgbd_tokens':
+            if self.fusion is not None:
+                raise ValueError(f'{who}: the RGB-D encoder fuses depth itself; remove fusion')
+            mine = (self.head.depth_norm, self.head.depth_norm_scale, self.head.depth_trunc)
+            theirs = (encoder.depth_norm, encoder.depth_norm_scale, encoder.depth_trunc)
+            if mine != theirs:
+                raise ValueError(f'{who}: encoder depth input (depth_norm, scale, trunc) {theirs} differs from the '
+                                 f'head target {mine}')
+            return
+        if self.fusion is None:
+            raise ValueError(f'{who}: a dense {encoder.mask_kind!r} encoder needs fusion=dict(type='
+                             "'DepthTokenFusion', ...) to build the depth tokens")
+        if hasattr(self.head, 'rgb_decoder'):
+            raise ValueError(f'{who}: {type(self.head).__name__} reconstructs RGB, which has no mask on a dense '
+                             'encoder; use Mask3DHead here and a MaskedPixelHead for pixels')
+        if self.fusion.patch_size != self.head.patch_size:
+            raise ValueError(f'{who}: fusion.patch_size={self.fusion.patch_size} != head.patch_size='
+                             f'{self.head.patch_size}')
+
+    def bottleneck(self, enc: EncoderOutput, inputs: dict):
+        """-> (bottleneck dict, flat images ``(M, 3, H, W)``, flat depth ``(M, H, W)`` m)."""
+        if enc.mask_kind == 'rgbd_tokens':
+            return enc.tokens, enc.extras['imgs'], enc.extras['depth']
+        feats = enc.current(enc.feats).flatten(0, 1)
+        if enc.stride != self.fusion.patch_size:
+            raise ValueError(f'DepthPriorHead: encoder stride {enc.stride} px != fusion.patch_size '
+                             f'{self.fusion.patch_size}')
+        imgs = enc.current(inputs['imgs']).flatten(0, 1)
+        depth = enc.current(inputs['depth']).flatten(0, 1)
+        hidden = enc.current(enc.mask).flatten(0, 1) if enc.mask_kind == 'sparse' else None
+        h = self.head
+        out = self.fusion(feats, hidden, encode_depth_input(depth, h.depth_norm, h.depth_norm_scale, h.depth_trunc))
+        return out, imgs, depth
+
+    def loss(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+        out, imgs, depth = self.bottleneck(enc, inputs)
+        return self.head.loss(out, imgs, depth)
+
+    @torch.no_grad()
+    def predict(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+        """``pred_depth`` / ``gt_depth`` ``(M, H, W)`` m of the decoded frames and their ``depth_mask``
+        ``(M, H, W)`` (True = depth patch dropped)."""
+        out, _, depth = self.bottleneck(enc, inputs)
+        h, w = out['hw']
+        p = self.head.patch_size
+        dropped = F.interpolate(out['depth_mask'].reshape(-1, 1, h, w).float(), scale_factor=p)[:, 0] > 0
+        return dict(pred_depth=self.head.predict_depth(out, depth), gt_depth=depth, depth_mask=dropped)

@@ -1,0 +1,203 @@
+"""Temporal volume-rendering pretext head (MIM4D, Zou et al., 2024, https://arxiv.org/abs/2403.08760)."""
+from typing import Dict, List, Sequence
+
+import torch
+from torch import Tensor
+
+from mmdet3d.registry import MODELS
+from mim3d_plugin.geometry import invert_rigid, relative_transform
+from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput
+from ..utils import stack_meta
+
+TEMPORAL_TARGETS = ('current', 'random')
+
+
+@MODELS.register_module()
+class TemporalRenderingHead(BasePretextHead):
+    """MIM4D's lifting, scene-flow temporal builder and NeuS renderer on the shared encoder's per-frame maps.
+
+    1. ``view_transform`` (:class:`VoxelLifting`) lifts each frame's ``N`` views (the encoder's masked maps)
+       with its own projection into a voxel volume in that frame's ``volume_frame`` coordinates;
+    2. per temporal target ``k`` (``'current'``: the last frame; ``'random'``: an earlier frame drawn per sample,
+       predicted from all the others; official ``UVTRSSL.get_batchrays`` / ``get_adj_loss_hop``), frame ``k``
+       is dropped and ``temporal_builder`` (:class:`SceneFlowPseudo3DBuilder`) warps the other ``F - 1``
+       volumes (time order) into frame ``k`` and predicts its pseudo-3D volume;
+    3. ``render_head`` (:class:`VolumeRenderingHead`) renders RGB and depth along LiDAR-target rays of frame
+       ``k`` from the pseudo-3D volume (``*_pseudo``) and from frame ``k``'s own volume (``*_cur``).
+       Each loss is the mean over the targets. A target whose frame only repeats another at a scene start
+       (``frame_valid`` False), or with no valid other frame, contributes no ``*_pseudo`` loss; a repeated
+       target frame no ``*_cur`` loss.
+
+    Args:
+        view_transform (dict): :class:`VoxelLifting` (``in_channels`` = the encoder map width,
+            ``downsample`` = its stride).
+        temporal_builder (dict): :class:`SceneFlowPseudo3DBuilder` with ``num_frames = F - 1``.
+        render_head (dict): :class:`VolumeRenderingHead`.
+        num_frames (int): ``F``, must equal the pretrainer's. Default 3.
+        volume_frame (str): ``'lidar'`` (official) or ``'ego'``.
+        temporal_targets (Sequence[str]): any of ``'current'``, ``'random'`` (default both, official).
+
+    Inputs: ``imgs`` ``(B, F * N, 3, H, W)`` (for the RGB targets), ``depth`` ``(B, F * N, H, W)`` m; metainfo
+    ``lidar2img`` ``(F * N, 4, 4)``, ``lidar2ego``/``ego2global`` ``(F, 4, 4)``, ``frame_valid`` ``(F,)``,
+    optionally ``depth_frames`` ``(F,)``. The RGB targets undo ``rgb_mean``/``rgb_std`` (set by the pretrainer
+    from its data preprocessor).
+
+    Raises:
+        ValueError: inconsistent ``num_frames``, unknown ``volume_frame`` or target, metainfo of other shapes,
+        ``'random'`` without earlier-frame depth maps.
+    """
+
+    accepted_masks = ('complementary', 'sparse', 'none')
+    min_frames = 2
+
+    def __init__(self, view_transform: dict, temporal_builder: dict, render_head: dict, num_frames: int = 3,
+                 volume_frame: str = 'lidar', temporal_targets: Sequence[str] = TEMPORAL_TARGETS,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.view_transform = MODELS.build(view_transform)
+        self.temporal_builder = MODELS.build(temporal_builder)
+        self.render_head = MODELS.build(render_head)
+        if num_frames < 2 or self.temporal_builder.num_frames != num_frames - 1:
+            raise ValueError(f'MIM4D: num_frames={num_frames} needs temporal_builder.num_frames = num_frames - 1, '
+                             f'got {self.temporal_builder.num_frames}')
+        if volume_frame not in ('lidar', 'ego'):
+            raise ValueError(f"MIM4D: volume_frame must be 'lidar' or 'ego', got {volume_frame!r}")
+        targets = tuple(temporal_targets)
+        if not targets or any(t not in TEMPORAL_TARGETS for t in targets) or len(set(targets)) != len(targets):
+            raise ValueError(f'MIM4D: temporal_targets must be distinct names from {TEMPORAL_TARGETS}, got '
+                             f'{temporal_targets!r}')
+        self.num_frames = num_frames
+        self.volume_frame = volume_frame
+        self.temporal_targets = targets
+        self.rgb_mean = self.rgb_std = None  # set by the pretrainer (data preprocessor normalisation)
+
+    def check_encoder(self, encoder, num_frames: int, name: str) -> None:
+        super().check_encoder(encoder, num_frames, name)
+        if num_frames != self.num_frames:
+            raise ValueError(f'MaskedPretrainer: head {name!r} has num_frames={self.num_frames}, the pretrainer '
+                             f'{num_frames}')
+
+    def attach(self, data_preprocessor) -> None:
+        if getattr(data_preprocessor, '_enable_normalize', False):
+            self.rgb_mean, self.rgb_std = data_preprocessor.mean, data_preprocessor.std
+
+    def rgb_targets(self, imgs: Tensor) -> Tensor:
+        """Undo the preprocessor normalisation: ``(..., 3, H, W)`` -> RGB in [0, 1]."""
+        if self.rgb_mean is not None:
+            imgs = imgs * self.rgb_std.view(3, 1, 1).to(imgs) + self.rgb_mean.view(3, 1, 1).to(imgs)
+        return (imgs / 255.0).clamp(0, 1)
+
+    def unpack(self, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+        """Clip tensors: ``imgs`` ``(B, F, N, 3, H, W)``, ``src2img`` ``(B, F, N, 4, 4)`` volume frame -> px,
+        ``frame2global`` ``(B, F, 4, 4)`` float64, ``frame_valid``/``depth_frames`` ``(B, F)``, ``depth``
+        ``(B, F, N, H, W)``."""
+        imgs = inputs['imgs']
+        b, fn = imgs.shape[:2]
+        f = self.num_frames
+        if fn % f:
+            raise ValueError(f'MIM4D: {fn} views per sample is not a multiple of num_frames={f}; pack the clip with '
+                             f'MultiFrameMultiView(num_prev_frames={f - 1})')
+        n = fn // f
+        dev = imgs.device
+        lidar2img = stack_meta(data_samples, 'lidar2img', dev).view(b, f, n, 4, 4)
+        lidar2ego = stack_meta(data_samples, 'lidar2ego', dev, dtype=torch.float64)
+        ego2global = stack_meta(data_samples, 'ego2global', dev, dtype=torch.float64)
+        if lidar2ego.shape != (b, f, 4, 4) or ego2global.shape != (b, f, 4, 4):
+            raise ValueError(f'MIM4D: metainfo lidar2ego / ego2global must be (F={f}, 4, 4) per sample, got '
+                             f'{tuple(lidar2ego.shape[1:])} / {tuple(ego2global.shape[1:])}')
+        frame_valid = stack_meta(data_samples, 'frame_valid', dev, dtype=torch.bool)
+        metas = [s if isinstance(s, dict) else s.metainfo for s in data_samples]
+        if all('depth_frames' in m for m in metas):
+            depth_frames = stack_meta(data_samples, 'depth_frames', dev, dtype=torch.bool)
+        else:
+            depth_frames = torch.zeros(b, f, dtype=torch.bool, device=dev)
+            depth_frames[:, -1] = True
+        depth = inputs['depth'].view(b, f, n, *imgs.shape[-2:])
+        if self.volume_frame == 'lidar':
+            src2img = lidar2img
+            frame2global = ego2global @ lidar2ego
+        else:
+            src2img = lidar2img @ invert_rigid(lidar2ego.to(lidar2img.dtype)).unsqueeze(2)
+            frame2global = ego2global
+        return dict(imgs=imgs.view((b, f, n) + imgs.shape[2:]), src2img=src2img, frame2global=frame2global,
+                    frame_valid=frame_valid, depth_frames=depth_frames, depth=depth)
+
+    def lift(self, feats: Tensor, src2img: Tensor) -> Tensor:
+        """Encoder maps ``(B, F * N, C, h, w)`` -> volumes ``(B, F, C', Z, Y, X)`` (each in its own frame)."""
+        b, f = src2img.shape[:2]
+        feats = feats.reshape((b * f, feats.shape[1] // f) + feats.shape[2:])
+        volumes, _ = self.view_transform(feats, src2img.flatten(0, 1))
+        return volumes.view((b, f) + volumes.shape[1:])
+
+    def targets(self, d: Dict[str, Tensor]) -> List[Tensor]:
+        """One ``(B,)`` long tensor of target frame indices per entry of ``temporal_targets``."""
+        b, f = d['frame_valid'].shape
+        dev = d['frame_valid'].device
+        out = []
+        for name in self.temporal_targets:
+            if name == 'current':
+                out.append(torch.full((b, ), f - 1, dtype=torch.long, device=dev))
+                continue
+            if not d['depth_frames'][:, :-1].all():
+                raise ValueError("MIM4D: temporal_targets has 'random' (an earlier frame as target) but the clip "
+                                 'has no depth maps for its earlier frames (metainfo depth_frames is '
+                                 f'{d["depth_frames"].tolist()}); set MultiFrameMultiView(depth_all_frames=True) '
+                                 "and 'depth_frames' in the packer's meta_keys")
+            out.append(torch.randint(0, f - 1, (b, ), device=dev))
+        return out
+
+    def target_losses(self, volumes: Tensor, d: Dict[str, Tensor], target: Tensor) -> Dict[str, Tensor]:
+        """Pseudo-3D and own-volume rendering losses of target frames ``(B,)``."""
+        b, f = d['frame_valid'].shape
+        bidx = torch.arange(b, device=target.device)
+        order = torch.arange(f, device=target.device).expand(b, f)
+        others = order[order != target.view(b, 1)].view(b, f - 1)  # the other frames, time order
+        rows = bidx.view(b, 1)
+        frame2target = relative_transform(d['frame2global'][rows, others],
+                                          d['frame2global'][bidx, target].unsqueeze(1)).to(volumes.dtype)
+        others_valid = d['frame_valid'][rows, others]
+        target_valid = d['frame_valid'][bidx, target]
+        pseudo = self.temporal_builder(volumes[rows, others], frame2target, others_valid)
+        rays, tgt_rgb, tgt_depth, hit = self.render_head.sample_rays(
+            d['src2img'][bidx, target], d['depth'][bidx, target], self.rgb_targets(d['imgs'][bidx, target]))
+        losses = self.render_head.loss(pseudo, rays, tgt_rgb, tgt_depth, hit, others_valid.any(1) & target_valid,
+                                       '_pseudo')
+        losses.update(self.render_head.loss(volumes[bidx, target], rays, tgt_rgb, tgt_depth, hit, target_valid,
+                                            '_cur'))
+        return losses
+
+    def loss(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+        """Rendering losses averaged over the temporal targets."""
+        d = self.unpack(inputs, data_samples)
+        volumes = self.lift(enc.feats, d['src2img'])
+        targets = self.targets(d)
+        losses: Dict[str, Tensor] = {}
+        for target in targets:
+            for key, value in self.target_losses(volumes, d, target).items():
+                losses[key] = losses[key] + value if key in losses else value
+        return {key: value / len(targets) for key, value in losses.items()}
+
+    @torch.no_grad()
+    def predict(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> List[dict]:
+        """Render the current frame's views from both volumes on a pixel lattice (``render_head.image_stride``).
+
+        Returns:
+            list[dict]: per sample ``depth_pseudo``/``depth_cur`` ``(N, h, w)`` camera z in m,
+            ``rgb_pseudo``/``rgb_cur`` ``(N, h, w, 3)``, ``rgb_target`` ``(N, h, w, 3)`` and ``depth_target``
+            ``(N, h, w)`` m at the render stride.
+        """
+        d = self.unpack(inputs, data_samples)
+        volumes = self.lift(enc.feats, d['src2img'])
+        frame2target = relative_transform(d['frame2global'][:, :-1], d['frame2global'][:, -1:]).to(volumes.dtype)
+        pseudo = self.temporal_builder(volumes[:, :-1], frame2target, d['frame_valid'][:, :-1])
+        out = dict(pseudo=self.render_head.render_image(pseudo, d['src2img'][:, -1], d['imgs'].shape[-2:]),
+                   cur=self.render_head.render_image(volumes[:, -1], d['src2img'][:, -1], d['imgs'].shape[-2:]))
+        stride = self.render_head.image_stride
+        rgb = self.rgb_targets(d['imgs'][:, -1])[..., stride // 2::stride, stride // 2::stride]
+        depth = d['depth'][:, -1][..., stride // 2::stride, stride // 2::stride]
+        results = []
+        for i in range(rgb.shape[0]):
+            results.append(dict(depth_pseudo=out['pseudo']['depth'][i], rgb_pseudo=out['pseudo']['rgb'][i],
+                                depth_cur=out['cur']['depth'][i], rgb_cur=out['cur']['rgb'][i],
+                                rgb_target=rgb[i].permute(0, 2, 3, 1), depth_target=depth[i]))
+        return results
