@@ -20,6 +20,8 @@ SMALL_TO_PAPER = {
     'projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py': 'projects/BEVDet/configs/bevdet-r50_8xb8-cbgs-20e_nus.py',
     'projects/BEVDet/configs/bevdet4d-swin-s16_1xb1-4e_nus-mini.py':
     'projects/BEVDet/configs/bevdet-r50_8xb8-cbgs-20e_nus.py',
+    'configs/hybrid/hybrid-bev-render-depth_swin-s16_1xb1-8e_nus-mini.py':
+    'configs/hybrid/hybrid-bev-render-depth_swin-b_16xb1-24e_nus.py',
     'projects/BEVFormer/configs/bevformer-tiny_r18_1xb1-4e_nus-mini.py':
     'projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py',
 }

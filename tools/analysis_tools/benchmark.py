@@ -19,7 +19,8 @@ Prints one JSON object::
     matmul_gflops           dense fp32 4096x4096 matmul throughput of this machine, GFLOP/s
     matmul_ratio            achieved model FLOP/s / matmul FLOP/s
     breakdown               seconds per step: forward time of each stage (top-level child
-                            modules, or --stages), 'forward.other' (losses and glue),
+                            modules, or --stages; a ModuleDict child, e.g. MaskedPretrainer's
+                            ``heads``, counts as its entries ``heads.<name>``), 'forward.other' (glue),
                             'backward+step' (backward pass and optimizer update)
     flops_breakdown_gflops  forward GFLOPs per sample of each stage
 
@@ -161,7 +162,9 @@ def main():
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
 
-    stage_names = args.stages or [n for n, _ in model.named_children() if n != 'data_preprocessor']
+    stage_names = args.stages or [n if not isinstance(m, torch.nn.ModuleDict) else f'{n}.{k}'
+                                  for n, m in model.named_children() if n != 'data_preprocessor'
+                                  for k in (m.keys() if isinstance(m, torch.nn.ModuleDict) else [None])]
     timer = StageTimer(model, stage_names, device)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)

@@ -29,6 +29,7 @@ CONFIGS = [
     'configs/geomim/geomim_swin-b_16xb2-50e_nus.py',
     'configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py',
     'configs/mask3d/mask3d_vit-b-p16_8xb4-amp-coslr-50e_nus.py',
+    'configs/hybrid/hybrid-bev-render-depth_swin-b_16xb1-24e_nus.py',
     'projects/BEVDet/configs/bevdet-r50_8xb8-cbgs-20e_nus.py',
     'projects/BEVDet/configs/bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py',
     'projects/BEVFormer/configs/bevformer-base_r101-dcn_8xb1-24e_nus.py',
@@ -105,9 +106,12 @@ def main(argv=None):
                 retarget_data(cfg, args.nus_root, args.info_dir or 'data/nuscenes_infos')
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.dtype = args.dtype
-            if cfg.model.get('type') == 'GeoMIM' and cfg.model.teacher.get('checkpoint', '').startswith('http'):
-                cfg.model.allow_untrained_teacher = True  # speed only: no download on an offline machine
-                cfg.model.teacher.checkpoint = None
+            # speed only: no teacher download on an offline machine
+            for owner in [cfg.model] + [h for h in cfg.model.get('heads', {}).values() if h is not None]:
+                teacher = owner.get('teacher')
+                if teacher is not None and str(teacher.get('checkpoint') or '').startswith('http'):
+                    owner.allow_untrained_teacher = True
+                    teacher.checkpoint = None
             cfg_path = osp.join(tmp, osp.basename(path))
             cfg.dump(cfg_path)
             out_json = osp.join(tmp, osp.basename(path) + '.json')

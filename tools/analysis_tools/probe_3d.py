@@ -92,7 +92,7 @@ def load_backbone(backbone, checkpoint: str, prefix=None) -> dict:
     state = torch.load(checkpoint, map_location='cpu', weights_only=True)
     state = state.get('state_dict', state)
     own = backbone.state_dict()
-    prefixes = [prefix] if prefix is not None else ['backbone.', 'img_backbone.', '']
+    prefixes = [prefix] if prefix is not None else ['backbone.', 'img_backbone.', 'encoder.backbone.', '']
     for pre in prefixes:
         matched = {k[len(pre):]: v for k, v in state.items() if k.startswith(pre) and k[len(pre):] in own}
         if matched:

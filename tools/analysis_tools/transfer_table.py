@@ -42,6 +42,9 @@ MIM4D = 'configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py'
 MASK3D_NUS = 'configs/mask3d/mask3d_vit-tiny-p16_1xb1-300i_nus-mini.py'
 MASK3D_RGBD = 'configs/mask3d/mask3d_vit-tiny-p16_1xb2-400i_redwood.py'
 DET = 'projects/BEVDet/configs/'
+HYBRID = 'configs/hybrid/hybrid-bev-render-depth_swin-s16_1xb1-8e_nus-mini.py'
+# equal pretraining compute for the hybrid and its single heads: 2 epochs (80 clips) of the small hybrid config
+HYBRID_EPOCHS = 2
 
 
 def _wd(config):
@@ -69,6 +72,26 @@ MINI_ROWS = {
                         # its position embedding is stored at the 240x320 RGB-D input: a 15x20 patch grid
                         cfg_options=['model.img_backbone.pretrained_patch_resolution=(15,20)']),
 }
+
+
+def _hybrid_row(name, drop=()):
+    """The small hybrid config for HYBRID_EPOCHS epochs with the heads in ``drop`` left out (same encoder, data,
+    iterations: equal compute per row up to the heads' own cost)."""
+    wd = f'work_dirs/hybrid_mini/{name}'
+    opts = ['--cfg-options', f'train_cfg.max_epochs={HYBRID_EPOCHS}', f'param_scheduler.1.T_max={HYBRID_EPOCHS}',
+            f'param_scheduler.1.end={HYBRID_EPOCHS}'] + [f'model.heads.{h}=None' for h in drop]
+    ckpt = f'{wd}/epoch_{HYBRID_EPOCHS}.pth'
+    teacher = [] if 'bev' in drop else [(TEACHER, _wd(TEACHER), _wd(TEACHER) + '/epoch_20.pth')]
+    return dict(arch='Swin-s16', det=DET + 'bevdet-swin-s16_1xb1-4e_nus-mini.py', checkpoint=ckpt,
+                prefix='encoder.backbone.', pretrain=teacher + [(HYBRID, wd, ckpt, opts)])
+
+
+MINI_ROWS.update({
+    'hybrid-bev': _hybrid_row('hybrid-bev', drop=('render', 'depth')),
+    'hybrid-render': _hybrid_row('hybrid-render', drop=('bev', 'depth')),
+    'hybrid-depth': _hybrid_row('hybrid-depth', drop=('bev', 'render')),
+    'hybrid-bev-render-depth': _hybrid_row('hybrid-bev-render-depth'),
+})
 PAPER_ROWS = {
     'random-swin-b': dict(arch='Swin-B', pretrain=[], det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py', random=True),
     'geomim-swin-b': dict(arch='Swin-B', det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py',
@@ -113,13 +136,14 @@ def last_metrics(work_dir):
 
 def do_row(name, row, args, out_dir):
     res = dict(name=name, arch=row['arch'], det=row['det'], cost_s={})
-    for config, work_dir, ckpt in row.get('pretrain', []):
+    for config, work_dir, ckpt, *extra in row.get('pretrain', []):
         if osp.isfile(osp.join(ROOT, ckpt)) and not args.force_pretrain:
             print(f'[{name}] pretraining {config}: reuse {ckpt}')
             continue
         print(f'[{name}] pretraining {config} -> {ckpt}')
         res['cost_s'][f'pretrain {osp.basename(config)}'] = run(
-            train_cmd(args, config, ['--work-dir', work_dir]), osp.join(out_dir, 'logs', f'{name}_pretrain.log'))
+            train_cmd(args, config, ['--work-dir', work_dir] + (extra[0] if extra else [])),
+            osp.join(out_dir, 'logs', f'{name}_pretrain_{osp.basename(work_dir)}.log'))
     probe_dir = osp.join('work_dirs', 'transfer', name, 'probe')
     probe = [PY, 'tools/analysis_tools/probe_3d.py', row['det'], '--name', name, '--work-dir', probe_dir,
              '--seeds', *map(str, args.seeds), '--depth-iters', str(args.depth_iters), '--bev-iters',

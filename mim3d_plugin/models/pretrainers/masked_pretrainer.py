@@ -108,6 +108,15 @@ class BasePretextHead(BaseModule):
             raise ValueError(f'MaskedPretrainer: head {name!r} ({type(self).__name__}) needs clips of at least '
                              f'{self.min_frames} frames, num_frames={num_frames}')
 
+    def forward(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence, mode: str = 'loss'):
+        """``mode='loss'``: :meth:`loss`; ``'predict'``: :meth:`predict` (a module call, so that forward hooks,
+        e.g. ``benchmark.py``'s stage timers, see each head)."""
+        if mode == 'loss':
+            return self.loss(enc, inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(enc, inputs, data_samples)
+        raise ValueError(f'{type(self).__name__}: mode must be "loss" or "predict", got {mode!r}')
+
     def attach(self, data_preprocessor: nn.Module) -> None:
         """Called once by the pretrainer with its data preprocessor (e.g. to undo its normalisation)."""
 
@@ -204,7 +213,7 @@ class MaskedPretrainer(BaseModel):
         losses = {}
         for name, head in self.pretext_heads.items():
             w = self.loss_weights[name]
-            for key, value in head.loss(enc, inputs, data_samples).items():
+            for key, value in head(enc, inputs, data_samples).items():
                 losses[f'{name}.{key}'] = value * w if 'loss' in key and w != 1.0 else value
         return losses
 
@@ -212,7 +221,7 @@ class MaskedPretrainer(BaseModel):
     def predict(self, inputs: dict, data_samples: Sequence) -> Dict[str, dict]:
         """Every head's predictions (for inspection / visualisation), keyed by head name."""
         enc = self.encode(inputs, data_samples)
-        return {name: head.predict(enc, inputs, data_samples) for name, head in self.pretext_heads.items()}
+        return {name: head(enc, inputs, data_samples, mode='predict') for name, head in self.pretext_heads.items()}
 
     def forward(self, inputs: dict, data_samples: Optional[Sequence] = None, mode: str = 'loss'):
         """``mode='loss'``: weighted losses; ``'tensor'`` / ``'predict'``: :meth:`predict`."""
@@ -268,4 +277,4 @@ class SingleHeadPretrainer(MaskedPretrainer):
     def loss(self, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
         """The head's losses under their own names (as the pre-composable class logged them)."""
         (name, head), = self.pretext_heads.items()
-        return head.loss(self.encode(inputs, data_samples), inputs, data_samples)
+        return head(self.encode(inputs, data_samples), inputs, data_samples)
