@@ -101,7 +101,8 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 iter_checkpoint = dict(type='AtomicCheckpointHook', by_epoch=False, interval=1000, filename_tmpl='iter_latest.pth',
                        max_keep_ckpts=-1)
-custom_hooks = [iter_checkpoint]
+# each head's pictures (masked views, student vs teacher BEV, renderings, decoded depth) under vis_data/vis_image
+custom_hooks = [iter_checkpoint, dict(type='PretrainVisualizationHook', interval=1000)]
 val_cfg = None
 val_dataloader = None
 val_evaluator = None

@@ -89,5 +89,5 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(max_keep_ckpts=2))
-custom_hooks = []
+custom_hooks = [dict(type='PretrainVisualizationHook', interval=40)]  # PNGs in vis_data/vis_image
 randomness = dict(seed=0)

@@ -2,6 +2,7 @@
 features -> dense depth, masked L1."""
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
@@ -168,3 +169,15 @@ class DepthPriorHead(BasePretextHead):
         p = self.head.patch_size
         dropped = F.interpolate(out['depth_mask'].reshape(-1, 1, h, w).float(), scale_factor=p)[:, 0] > 0
         return dict(pred_depth=self.head.predict_depth(out, depth), gt_depth=depth, depth_mask=dropped)
+
+    @torch.no_grad()
+    def visual_panels(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence, data_preprocessor=None,
+                      max_views: int = 3) -> Dict[str, np.ndarray]:
+        """``depth_prior_gt_pred``: LiDAR depth (top row) and the decoded depth (bottom row) of the first
+        ``max_views`` decoded frames, one colour scale (m), ``(H, W, 3)`` uint8."""
+        from mim3d_plugin.visualization import colorize_depth, hstack, vstack
+        r = self.predict(enc, inputs, data_samples)
+        n = min(max_views, r['gt_depth'].shape[0])
+        top = max(float(r['gt_depth'][:n].max()), 1e-3)
+        return {'depth_prior_gt_pred': vstack([hstack([colorize_depth(r[k][v], top) for v in range(n)])
+                                               for k in ('gt_depth', 'pred_depth')])}

@@ -1,6 +1,7 @@
 """Temporal volume-rendering pretext head (MIM4D, Zou et al., 2024, https://arxiv.org/abs/2403.08760)."""
 from typing import Dict, List, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -201,3 +202,26 @@ class TemporalRenderingHead(BasePretextHead):
                                 depth_cur=out['cur']['depth'][i], rgb_cur=out['cur']['rgb'][i],
                                 rgb_target=rgb[i].permute(0, 2, 3, 1), depth_target=depth[i]))
         return results
+
+    @torch.no_grad()
+    def visual_panels(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence, data_preprocessor=None,
+                      max_views: int = 3) -> Dict[str, np.ndarray]:
+        """Pictures of the first sample's current (last) frame, the one rebuilt from the other frames
+        ``(H, W, 3)`` uint8, first ``max_views`` views per row:
+
+        - ``mim4d_rgb_target_pseudo_cur``: target RGB, RGB rendered from the pseudo-3D volume (earlier frames
+          only), RGB rendered from the frame's own masked volume;
+        - ``mim4d_depth_target_pseudo_cur``: LiDAR depth, rendered depths (same rows), one colour scale (m).
+        """
+        from mim3d_plugin.visualization import colorize_depth, hstack, vstack
+        r = self.predict(enc, inputs, data_samples)[0]
+        n = min(max_views, r['rgb_target'].shape[0])
+
+        def rgb(x):
+            return (x.detach().float().clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
+
+        top = max(float(r['depth_target'][:n].max()), 1.0)
+        rows_rgb = [hstack([rgb(r[k][v]) for v in range(n)]) for k in ('rgb_target', 'rgb_pseudo', 'rgb_cur')]
+        rows_d = [hstack([colorize_depth(r[k][v], top) for v in range(n)])
+                  for k in ('depth_target', 'depth_pseudo', 'depth_cur')]
+        return {'mim4d_rgb_target_pseudo_cur': vstack(rows_rgb), 'mim4d_depth_target_pseudo_cur': vstack(rows_d)}

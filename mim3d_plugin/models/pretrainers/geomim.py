@@ -97,35 +97,8 @@ class GeoMIM(SingleHeadPretrainer):
 
     @torch.no_grad()
     def visual_panels(self, inputs: dict, data_samples: Sequence, max_views: int = 3) -> Dict[str, np.ndarray]:
-        """Pictures of the first sample (for :class:`PretrainVisualizationHook`), ``(H, W, 3)`` uint8 each.
-
-        - ``geomim_masked_views``: the first ``max_views`` views with the units the decoder must predict
-          darkened (group 0);
-        - ``geomim_bev_student_vs_teacher``: student BEV (group 0, after ``bev_head``) and teacher target side
-          by side, one joint 3-component PCA (equal colours = equal features); rows = LiDAR y (top = y_min),
-          columns = LiDAR x;
-        - ``geomim_depth_pred_vs_lidar``: expected depth of the depth branch (top row) and the LiDAR depth-bin
-          target at the feature stride (bottom row), one colour scale up to the last depth bin (m).
-        """
-        from mim3d_plugin.geometry import depth_bin_centers
-        from mim3d_plugin.visualization import colorize_depth, denormalize, hstack, mask_overlay, pca_rgb, vstack
-        outputs = self.predict_bev(inputs, data_samples)
-        target = self.teacher(inputs['points'])
-        pre = self.data_preprocessor
-        mean, std = pre.mean.flatten().tolist(), pre.std.flatten().tolist()
-        imgs = inputs['imgs'][0, :max_views]
-        views = [mask_overlay(denormalize(imgs[v], mean, std), outputs[0]['mask'][0, v]) for v in range(len(imgs))]
-        size = (4 * target.shape[-2], 4 * target.shape[-1])
-        student, teacher = pca_rgb([outputs[0]['bev'][0], target[0]], size=size)
-        vt = self.view_transformer
-        centres = depth_bin_centers(vt.depth_bound, device=imgs.device)
-        prob = outputs[0]['depth_prob'][0, :max_views].float()
-        pred = (prob * centres.view(-1, 1, 1)).sum(1)
-        onehot, valid = vt.get_depth_target(inputs['depth'][:1, :max_views])
-        lidar = (onehot[0].float() * centres).sum(-1) * valid[0]
-        top = vt.depth_bound[1]
-        hw = tuple(imgs.shape[-2:])
-        depth = vstack([hstack([colorize_depth(pred[v], top, hw) for v in range(len(imgs))]),
-                        hstack([colorize_depth(lidar[v], top, hw) for v in range(len(imgs))])])
-        return {'geomim_masked_views': hstack(views), 'geomim_bev_student_vs_teacher': hstack([student, teacher]),
-                'geomim_depth_pred_vs_lidar': depth}
+        """Pictures of the first sample (for :class:`PretrainVisualizationHook`): see
+        :meth:`LiDARBEVDistillHead.visual_panels` (``geomim_masked_views``, ``geomim_bev_student_vs_teacher``,
+        ``geomim_depth_pred_vs_lidar``)."""
+        return self.pretext_heads['bev'].visual_panels(self.encode(inputs, data_samples), inputs, data_samples,
+                                                       self.data_preprocessor, max_views)

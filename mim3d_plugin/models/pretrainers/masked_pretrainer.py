@@ -223,6 +223,19 @@ class MaskedPretrainer(BaseModel):
         enc = self.encode(inputs, data_samples)
         return {name: head(enc, inputs, data_samples, mode='predict') for name, head in self.pretext_heads.items()}
 
+    @torch.no_grad()
+    def visual_panels(self, inputs: dict, data_samples: Sequence, max_views: int = 3) -> Dict[str, 'np.ndarray']:
+        """Pictures of every head that draws some (``visual_panels`` of the head), keyed ``<head>_<panel>``, from
+        one encoder pass (for :class:`PretrainVisualizationHook`)."""
+        enc = self.encode(inputs, data_samples)
+        panels = {}
+        for name, head in self.pretext_heads.items():
+            if callable(getattr(head, 'visual_panels', None)):
+                for key, img in head.visual_panels(enc, inputs, data_samples, self.data_preprocessor,
+                                                   max_views).items():
+                    panels[f'{name}_{key}'] = img
+        return panels
+
     def forward(self, inputs: dict, data_samples: Optional[Sequence] = None, mode: str = 'loss'):
         """``mode='loss'``: weighted losses; ``'tensor'`` / ``'predict'``: :meth:`predict`."""
         if mode == 'loss':

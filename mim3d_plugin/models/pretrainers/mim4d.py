@@ -146,25 +146,10 @@ class MIM4D(SingleHeadPretrainer):
 
     @torch.no_grad()
     def visual_panels(self, inputs: dict, data_samples: Sequence, max_views: int = 3) -> Dict[str, np.ndarray]:
-        """Pictures of the first sample's current (last) frame, the one rebuilt from the other frames
-        (for :class:`PretrainVisualizationHook`), ``(H, W, 3)`` uint8, first ``max_views`` views per row:
-
-        - ``mim4d_rgb_target_pseudo_cur``: target RGB, RGB rendered from the pseudo-3D volume (earlier frames
-          only), RGB rendered from the frame's own masked volume;
-        - ``mim4d_depth_target_pseudo_cur``: LiDAR depth, rendered depths (same rows), one colour scale (m).
-        """
-        from mim3d_plugin.visualization import colorize_depth, hstack, vstack
-        r = self.predict(inputs, data_samples)[0]
-        n = min(max_views, r['rgb_target'].shape[0])
-
-        def rgb(x):
-            return (x.detach().float().clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
-
-        top = max(float(r['depth_target'][:n].max()), 1.0)
-        rows_rgb = [hstack([rgb(r[k][v]) for v in range(n)]) for k in ('rgb_target', 'rgb_pseudo', 'rgb_cur')]
-        rows_d = [hstack([colorize_depth(r[k][v], top) for v in range(n)])
-                  for k in ('depth_target', 'depth_pseudo', 'depth_cur')]
-        return {'mim4d_rgb_target_pseudo_cur': vstack(rows_rgb), 'mim4d_depth_target_pseudo_cur': vstack(rows_d)}
+        """Pictures of the first sample's current frame (for :class:`PretrainVisualizationHook`): see
+        :meth:`TemporalRenderingHead.visual_panels`."""
+        return self._head.visual_panels(self.encode(inputs, data_samples), inputs, data_samples,
+                                        self.data_preprocessor, max_views)
 
     def forward(self, inputs: dict, data_samples: Optional[Sequence] = None, mode: str = 'loss'):
         """mmengine entry: ``mode='loss'`` (training) or ``'predict'`` (renderings for inspection)."""

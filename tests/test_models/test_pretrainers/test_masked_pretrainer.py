@@ -310,6 +310,9 @@ def test_loss_weights_scale_each_head_and_tensor_mode_returns_every_head():
     assert torch.equal(lb['pixel.loss_pixel'], 0.25 * la['pixel.loss_pixel'])
     assert torch.equal(lb['bev.loss_bev'], la['bev.loss_bev'])
     a.eval()
+    panels = MODELS.build(hybrid_cfg()).eval().visual_panels(data['inputs'], data['data_samples'], max_views=2)
+    assert {k.split('_')[0] for k in panels} == {'bev', 'render', 'depth'}  # the pixel head draws none
+    assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[-1] == 3 for p in panels.values())
     pred = a(data['inputs'], data['data_samples'], mode='tensor')
     assert set(pred) == {'bev', 'pixel'} and len(pred['pixel']) == 2  # complementary: two passes
     assert pred['pixel'][0]['pixels'].shape == (2 * 2 * 2, 3, H, W)
