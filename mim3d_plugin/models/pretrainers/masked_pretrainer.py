@@ -30,7 +30,7 @@ clip of fewer frames than it needs, raises ``ValueError`` when the pretrainer is
 accepted kinds). There is no second encoder pass: a combination that needs two different image masks is not
 valid.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.model import BaseModel, BaseModule
@@ -224,7 +224,7 @@ class MaskedPretrainer(BaseModel):
         return {name: head(enc, inputs, data_samples, mode='predict') for name, head in self.pretext_heads.items()}
 
     @torch.no_grad()
-    def visual_panels(self, inputs: dict, data_samples: Sequence, max_views: int = 3) -> Dict[str, 'np.ndarray']:
+    def visual_panels(self, inputs: dict, data_samples: Sequence, max_views: int = 3) -> Dict[str, Any]:
         """Pictures of every head that draws some (``visual_panels`` of the head), keyed ``<head>_<panel>``, from
         one encoder pass (for :class:`PretrainVisualizationHook`)."""
         enc = self.encode(inputs, data_samples)
