@@ -394,3 +394,19 @@ def test_depth_token_fusion_never_encodes_dropped_depth_patches():
     torch.manual_seed(5)
     b = fusion(feats + 100 * hidden[:, None].float(), hidden, depth)
     assert torch.equal(a['latent'], b['latent']) and a['rgb_mask'][:, 0].tolist() == [1.0, 1.0]
+
+
+def test_single_head_classes_hold_each_module_once_through_train_eval_and_deepcopy():
+    mim4d = MODELS.build(mim4d_cfg(2))
+    params = list(mim4d.parameters())
+    assert len(params) == len({id(p) for p in params})
+    head, enc = mim4d.pretext_heads['render'], mim4d.pretext_encoder
+    assert head.render_head is mim4d.render_head and enc.backbone is mim4d.img_backbone
+    assert sum(p.numel() for p in params) == sum(p.numel() for p in (*head.parameters(), *enc.parameters()))
+    mim4d.eval()
+    assert not head.training and not enc.training and not mim4d.render_head.training
+    mim4d.train()
+    assert head.training and enc.training
+    ema = copy.deepcopy(mim4d)  # mmengine's EMA copies the model: the head must drive the copy's modules
+    assert ema.pretext_heads['render'].render_head is ema.render_head is not mim4d.render_head
+    assert ema.pretext_encoder.neck is ema.img_neck
