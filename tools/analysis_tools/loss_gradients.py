@@ -1,7 +1,8 @@
 """Per-term loss values and the gradient each term sends into a module (the loss balance of a pretraining).
 
 For each of ``--num-batches`` real batches of the config's ``train_dataloader`` (or a checkpoint's weights with
-``--checkpoint``), runs ``model(mode='loss')`` once and, for every loss term ``loss_*``, the L2 norm of its
+``--checkpoint``), runs ``model(mode='loss')`` once and, for every loss term ``loss_*`` (``<head>.loss_*`` of a
+``MaskedPretrainer``; ``--module encoder.backbone --group bev. render. depth.`` compares its heads), the L2 norm of its
 gradient with respect to the parameters of ``--module`` (default ``img_backbone``: what a pretraining
 transfers). With grad clipping at ``max_norm``, a term whose gradient norm is a small fraction of the total
 barely moves the module. Terms are grouped by ``--group`` substrings (e.g. ``depth`` / ``rgb``) and the ratio
@@ -35,6 +36,11 @@ import mim3d_plugin  # noqa: F401,E402
 from mmdet3d.registry import MODELS  # noqa: E402
 
 
+def _is_loss(key: str) -> bool:
+    """``loss_*`` terms, also under a head name (``MaskedPretrainer``: ``bev.loss_bev``)."""
+    return key.split('.')[-1].startswith('loss')
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='loss terms and their gradient norms on one module')
     parser.add_argument('config')
@@ -51,7 +57,7 @@ def parse_args(argv=None):
 def term_gradients(model, losses: dict, params) -> dict:
     """``{term: ||d term / d params||_2}`` for every tensor loss term (``loss_*``)."""
     norms = {}
-    terms = [k for k, v in losses.items() if k.startswith('loss') and torch.is_tensor(v) and v.requires_grad]
+    terms = [k for k, v in losses.items() if _is_loss(k) and torch.is_tensor(v) and v.requires_grad]
     for i, key in enumerate(terms):
         grads = torch.autograd.grad(losses[key], params, retain_graph=i < len(terms) - 1, allow_unused=True)
         norms[key] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
@@ -91,7 +97,7 @@ def main(argv=None) -> dict:
         group = {g: v ** 0.5 for g, v in group.items()}
         ratios = {f'{a}/{b}': group[a] / max(group[b], 1e-12) for i, a in enumerate(args.group)
                   for b in args.group[i + 1:]}
-        per_batch.append(dict(loss={k: float(v) for k, v in losses.items() if k.startswith('loss')}, grad_norm=grads,
+        per_batch.append(dict(loss={k: float(v) for k, v in losses.items() if _is_loss(k)}, grad_norm=grads,
                               group_grad_norm=group, group_ratio=ratios))
         print(json.dumps(per_batch[-1]), flush=True)
         if len(per_batch) >= args.num_batches:
