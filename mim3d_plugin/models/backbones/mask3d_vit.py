@@ -106,10 +106,32 @@ def restore_full_grid(visible: Tensor, ids_restore: Tensor, mask_token: Tensor) 
     return torch.gather(full, 1, ids_restore[..., None].expand(-1, -1, full.shape[-1]))
 
 
+def given_masking(x: Tensor, drop: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`random_masking` with the dropped tokens given: ``drop`` ``(B, L)`` bool, True = dropped, the same
+    number per sample (kept tokens stay in their order).
+
+    Raises:
+        ValueError: ``drop`` of another shape, or samples that drop different numbers of tokens.
+    """
+    B, L, C = x.shape
+    if tuple(drop.shape) != (B, L):
+        raise ValueError(f'given_masking: drop must be {(B, L)}, got {tuple(drop.shape)}')
+    counts = drop.sum(1)
+    if (counts != counts[0]).any():
+        raise ValueError(f'given_masking: every sample must drop the same number of tokens, got {counts.tolist()}')
+    ids_shuffle = torch.argsort(drop.to(torch.int8), dim=1, stable=True)  # kept first, in order
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    len_keep = L - int(counts[0])
+    visible = torch.gather(x, 1, ids_shuffle[:, :len_keep, None].expand(-1, -1, C))
+    return visible, drop.to(x.dtype), ids_restore
+
+
 def encode_visible_depth(x: Tensor, mask_ratio: float, layers: nn.ModuleList, norm: nn.Module, proj: nn.Module,
-                         generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor, Tensor]:
-    """Mask3D's depth encoder on embedded depth patches: drop ``mask_ratio`` of them (MAE random masking), run
-    ``layers`` on the visible ones only, then ``norm`` and ``proj`` (to the fusion width).
+                         generator: Optional[torch.Generator] = None, drop: Optional[Tensor] = None
+                         ) -> Tuple[Tensor, Tensor, Tensor]:
+    """Mask3D's depth encoder on embedded depth patches: drop ``mask_ratio`` of them (MAE random masking) or the
+    patches ``drop`` ``(B, L)`` (True = dropped) when given, run ``layers`` on the visible ones only, then ``norm``
+    and ``proj`` (to the fusion width).
 
     Args:
         x (Tensor): ``(B, L, C_d)`` depth patch embeddings with their position embedding.
@@ -117,7 +139,10 @@ def encode_visible_depth(x: Tensor, mask_ratio: float, layers: nn.ModuleList, no
     Returns:
         tuple: visible latents ``(B, L_keep, C)``, mask ``(B, L)`` 1 = dropped, ids_restore ``(B, L)``.
     """
-    x, mask, ids_restore = random_masking(x, mask_ratio, generator)
+    if drop is None:
+        x, mask, ids_restore = random_masking(x, mask_ratio, generator)
+    else:
+        x, mask, ids_restore = given_masking(x, drop)
     if x.shape[1] > 0:
         for layer in layers:
             x = layer(x)

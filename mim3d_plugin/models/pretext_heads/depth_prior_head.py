@@ -65,9 +65,11 @@ class DepthTokenFusion(BaseModule):
         for token in (self.cls_token, self.rgb_mask_token, self.depth_mask_token):
             nn.init.normal_(token, std=.02)
 
-    def forward(self, feats: Tensor, hidden: Optional[Tensor], depth_input: Tensor) -> Dict[str, Tensor]:
-        """feats ``(M, C, h, w)``; hidden ``(M, h_m, w_m)`` bool (True = cell not seen) or None; depth_input
-        ``(M, 2, H, W)`` with ``H = h * patch_size``."""
+    def forward(self, feats: Tensor, hidden: Optional[Tensor], depth_input: Tensor,
+                depth_drop: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """feats ``(M, C, h, w)``; hidden ``(M, h_m, w_m)`` bool (True = cell not seen, gets the RGB mask token) or
+        None; depth_input ``(M, 2, H, W)`` with ``H = h * patch_size``; depth_drop ``(M, h * w)`` bool (True = depth
+        patch dropped) or None (``depth_mask_ratio`` at random)."""
         m, _, h, w = feats.shape
         if tuple(depth_input.shape[-2:]) != (h * self.patch_size, w * self.patch_size):
             raise ValueError(f'DepthTokenFusion: a {h}x{w} map at patch_size={self.patch_size} px needs depth '
@@ -82,7 +84,7 @@ class DepthTokenFusion(BaseModule):
         x, hw = self.depth_patch_embed(depth_input)
         x = x + sincos_pos_embed_2d(hw, x.shape[-1]).to(x)
         latent, depth_mask, ids_restore = encode_visible_depth(x, self.depth_mask_ratio, self.depth_layers,
-                                                               self.depth_norm, self.depth_proj)
+                                                               self.depth_norm, self.depth_proj, drop=depth_drop)
         patches = rgb + restore_full_grid(latent, ids_restore, self.depth_mask_token)
         latent = torch.cat([self.cls_token.to(patches.dtype).expand(m, -1, -1), patches], dim=1)
         return dict(latent=latent, depth_mask=depth_mask, rgb_mask=rgb_mask, hw=hw)
@@ -104,6 +106,11 @@ class DepthPriorHead(BasePretextHead):
         head (dict): :class:`Mask3DHead` config (``decoder.embed_dim`` = the fused width).
         fusion (dict, optional): :class:`DepthTokenFusion` config, required for dense encoders
             (``patch_size`` = ``head.patch_size`` = the encoder stride).
+        depth_mask (str): how the depth mask meets the encoder's image mask (dense masked encoders):
+            ``'random'`` (default, Mask3D: independent, ``fusion.depth_mask_ratio``); ``'image_hidden'``: drop the
+            depth exactly under the image units the encoder hid (``sparse``: not seen; ``complementary``: group 1),
+            both modalities missing there; ``'image_visible'``: drop it under the visible units, so dropped depth
+            must be inferred from the image of the same place. Non-random masks take the encoder's ratio.
 
     Inputs: ``imgs`` ``(B, [V,] 3, H, W)``, ``depth`` ``(B, [V,] H, W)`` m (0 = no point).
 
@@ -114,10 +121,15 @@ class DepthPriorHead(BasePretextHead):
 
     accepted_masks = ('rgbd_tokens', 'complementary', 'sparse', 'none')
 
-    def __init__(self, head: dict, fusion: Optional[dict] = None, init_cfg=None) -> None:
+    DEPTH_MASKS = ('random', 'image_hidden', 'image_visible')
+
+    def __init__(self, head: dict, fusion: Optional[dict] = None, depth_mask: str = 'random', init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if depth_mask not in self.DEPTH_MASKS:
+            raise ValueError(f'DepthPriorHead: depth_mask must be one of {self.DEPTH_MASKS}, got {depth_mask!r}')
         self.head = MODELS.build(head)
         self.fusion = MODELS.build(fusion) if fusion is not None else None
+        self.depth_mask = depth_mask
 
     def check_encoder(self, encoder, num_frames: int, name: str) -> None:
         super().check_encoder(encoder, num_frames, name)
@@ -134,6 +146,9 @@ class DepthPriorHead(BasePretextHead):
         if self.fusion is None:
             raise ValueError(f'{who}: a dense {encoder.mask_kind!r} encoder needs fusion=dict(type='
                              "'DepthTokenFusion', ...) to build the depth tokens")
+        if self.depth_mask != 'random' and encoder.mask_kind not in ('complementary', 'sparse'):
+            raise ValueError(f'{who}: depth_mask={self.depth_mask!r} follows the image mask, which a '
+                             f'{encoder.mask_kind!r} encoder does not have; use depth_mask=\'random\'')
         if hasattr(self.head, 'rgb_decoder'):
             raise ValueError(f'{who}: {type(self.head).__name__} reconstructs RGB, which has no mask on a dense '
                              'encoder; use Mask3DHead here and a MaskedPixelHead for pixels')
@@ -152,8 +167,15 @@ class DepthPriorHead(BasePretextHead):
         imgs = enc.current(inputs['imgs']).flatten(0, 1)
         depth = enc.current(inputs['depth']).flatten(0, 1)
         hidden = enc.current(enc.mask).flatten(0, 1) if enc.mask_kind == 'sparse' else None
+        depth_drop = None
+        if self.depth_mask != 'random':
+            units = enc.current(enc.mask).flatten(0, 1)
+            h, w = feats.shape[-2:]
+            cells = units.repeat_interleave(h // units.shape[-2], -2).repeat_interleave(w // units.shape[-1], -1)
+            depth_drop = (cells if self.depth_mask == 'image_hidden' else ~cells).flatten(1)
         h = self.head
-        out = self.fusion(feats, hidden, encode_depth_input(depth, h.depth_norm, h.depth_norm_scale, h.depth_trunc))
+        out = self.fusion(feats, hidden, encode_depth_input(depth, h.depth_norm, h.depth_norm_scale, h.depth_trunc),
+                          depth_drop)
         return out, imgs, depth
 
     def loss(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:

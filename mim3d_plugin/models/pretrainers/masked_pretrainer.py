@@ -25,7 +25,9 @@ encoder mask kind  encoder                                      heads that accep
 =================  ===========================================  ============================================
 
 Per-frame temporal drop (``TemporalRenderingHead``) and the depth patch mask of ``DepthPriorHead`` on a dense
-encoder are drawn by those heads on top of the encoder's mask. A head given a mask kind it does not accept, or a
+encoder are drawn by those heads on top of the encoder's mask. Where the depth mask meets the image mask the config
+decides (``DepthPriorHead.depth_mask``): ``'random'`` (independent, Mask3D), ``'image_hidden'`` (depth dropped where
+the image is hidden) or ``'image_visible'`` (depth dropped where the image is seen). A head given a mask kind it does not accept, or a
 clip of fewer frames than it needs, raises ``ValueError`` when the pretrainer is built (names: head, kind,
 accepted kinds). There is no second encoder pass: a combination that needs two different image masks is not
 valid.

@@ -410,3 +410,25 @@ def test_single_head_classes_hold_each_module_once_through_train_eval_and_deepco
     ema = copy.deepcopy(mim4d)  # mmengine's EMA copies the model: the head must drive the copy's modules
     assert ema.pretext_heads['render'].render_head is ema.render_head is not mim4d.render_head
     assert ema.pretext_encoder.neck is ema.img_neck
+
+
+@pytest.mark.parametrize('depth_mask', ['image_hidden', 'image_visible'])
+def test_depth_mask_follows_the_image_mask_when_configured(depth_mask):
+    torch.manual_seed(0)
+    cfg = hybrid_cfg(heads=('depth', ), encoder='convnext')
+    cfg['heads']['depth']['depth_mask'] = depth_mask
+    model = MODELS.build(cfg)
+    model.init_weights()
+    data = model.data_preprocessor(hybrid_batch(), True)
+    enc = model.encode(data['inputs'], data['data_samples'])
+    out, _, _ = model.heads['depth'].bottleneck(enc, data['inputs'])
+    units = enc.current(enc.mask).flatten(0, 1)  # (B * N, H / 32, W / 32), True = not seen by the encoder
+    cells = units.repeat_interleave(2, -2).repeat_interleave(2, -1).flatten(1).float()
+    assert torch.equal(out['depth_mask'], cells if depth_mask == 'image_hidden' else 1 - cells)
+    assert torch.equal(out['rgb_mask'], cells)
+    assert torch.isfinite(model.loss(data['inputs'], data['data_samples'])['depth.loss_depth'])
+    unmasked = hybrid_cfg(heads=('depth', ), encoder='convnext')
+    unmasked['encoder']['use_mask'] = False
+    unmasked['heads']['depth']['depth_mask'] = depth_mask
+    with pytest.raises(ValueError, match='follows the image mask'):
+        MODELS.build(unmasked)
