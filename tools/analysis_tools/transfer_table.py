@@ -74,24 +74,27 @@ MINI_ROWS = {
 }
 
 
-def _hybrid_row(name, drop=()):
+def _hybrid_row(name, drop=(), seed=0):
     """The small hybrid config for HYBRID_EPOCHS epochs with the heads in ``drop`` left out (same encoder, data,
-    iterations: equal compute per row up to the heads' own cost)."""
+    iterations: equal compute per row up to the heads' own cost), pretraining seed ``seed``."""
     wd = f'work_dirs/hybrid_mini/{name}'
     opts = ['--cfg-options', f'train_cfg.max_epochs={HYBRID_EPOCHS}', f'param_scheduler.1.T_max={HYBRID_EPOCHS}',
-            f'param_scheduler.1.end={HYBRID_EPOCHS}'] + [f'model.heads.{h}=None' for h in drop]
+            f'param_scheduler.1.end={HYBRID_EPOCHS}', f'randomness.seed={seed}']
+    opts += [f'model.heads.{h}=None' for h in drop]
     ckpt = f'{wd}/epoch_{HYBRID_EPOCHS}.pth'
     teacher = [] if 'bev' in drop else [(TEACHER, _wd(TEACHER), _wd(TEACHER) + '/epoch_20.pth')]
     return dict(arch='Swin-s16', det=DET + 'bevdet-swin-s16_1xb1-4e_nus-mini.py', checkpoint=ckpt,
                 prefix='encoder.backbone.', pretrain=teacher + [(HYBRID, wd, ckpt, opts)])
 
 
-MINI_ROWS.update({
-    'hybrid-bev': _hybrid_row('hybrid-bev', drop=('render', 'depth')),
-    'hybrid-render': _hybrid_row('hybrid-render', drop=('bev', 'depth')),
-    'hybrid-depth': _hybrid_row('hybrid-depth', drop=('bev', 'render')),
-    'hybrid-bev-render-depth': _hybrid_row('hybrid-bev-render-depth'),
-})
+for _seed in (0, 1):  # two pretraining seeds per row (suffix -s1 for the second)
+    _sfx = '' if _seed == 0 else f'-s{_seed}'
+    MINI_ROWS.update({
+        f'hybrid-bev{_sfx}': _hybrid_row(f'hybrid-bev{_sfx}', drop=('render', 'depth'), seed=_seed),
+        f'hybrid-render{_sfx}': _hybrid_row(f'hybrid-render{_sfx}', drop=('bev', 'depth'), seed=_seed),
+        f'hybrid-depth{_sfx}': _hybrid_row(f'hybrid-depth{_sfx}', drop=('bev', 'render'), seed=_seed),
+        f'hybrid-bev-render-depth{_sfx}': _hybrid_row(f'hybrid-bev-render-depth{_sfx}', seed=_seed),
+    })
 PAPER_ROWS = {
     'random-swin-b': dict(arch='Swin-B', pretrain=[], det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py', random=True),
     'geomim-swin-b': dict(arch='Swin-B', det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py',
