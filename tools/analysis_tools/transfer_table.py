@@ -74,19 +74,23 @@ MINI_ROWS = {
 }
 
 
-def _hybrid_row(name, drop=(), seed=0):
+def _hybrid_row(name, drop=(), seed=0, loss_weights=None):
     """The small hybrid config for HYBRID_EPOCHS epochs with the heads in ``drop`` left out (same encoder, data,
     iterations: equal compute per row up to the heads' own cost), pretraining seed ``seed``."""
     wd = f'work_dirs/hybrid_mini/{name}'
     opts = ['--cfg-options', f'train_cfg.max_epochs={HYBRID_EPOCHS}', f'param_scheduler.1.T_max={HYBRID_EPOCHS}',
             f'param_scheduler.1.end={HYBRID_EPOCHS}', f'randomness.seed={seed}']
     opts += [f'model.heads.{h}=None' for h in drop]
+    opts += [f'model.loss_weights.{h}={w}' for h, w in (loss_weights or {}).items()]
     ckpt = f'{wd}/epoch_{HYBRID_EPOCHS}.pth'
     teacher = [] if 'bev' in drop else [(TEACHER, _wd(TEACHER), _wd(TEACHER) + '/epoch_20.pth')]
     return dict(arch='Swin-s16', det=DET + 'bevdet-swin-s16_1xb1-4e_nus-mini.py', checkpoint=ckpt,
                 prefix='encoder.backbone.', pretrain=teacher + [(HYBRID, wd, ckpt, opts)])
 
 
+# the heads' gradients into the encoder balanced (docs/hybrid/loss_gradients_init.json: at init the rendering
+# losses send ~14x the depth head's and ~170x the BEV head's gradient norm)
+MINI_ROWS['hybrid-balanced'] = _hybrid_row('hybrid-balanced', loss_weights=dict(bev=10.0, render=0.1, depth=1.0))
 for _seed in (0, 1):  # two pretraining seeds per row (suffix -s1 for the second)
     _sfx = '' if _seed == 0 else f'-s{_seed}'
     MINI_ROWS.update({
