@@ -26,7 +26,11 @@ def main():
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--teacher', default='work_dirs/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini/epoch_20.pth')
     p.add_argument('--out', default='docs/hybrid/benchmark_small_cpu')
+    p.add_argument('--render-only', action='store_true', help='rewrite the .md from the saved .json')
     args = p.parse_args()
+    if args.render_only:
+        with open(args.out + '.json') as f:
+            return write(json.load(f)['results'], args.out)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, drop in VARIANTS.items():
@@ -42,23 +46,28 @@ def main():
             with open(out) as f:
                 results[name] = json.load(f)
             print(name, results[name]['iter_time_s'], 's/step', flush=True)
+    write(results, args.out)
+
+
+def write(results, out):
     single = [results[k]['iter_time_s'] for k in ('bev', 'render', 'depth')]
     hybrid = results['hybrid (bev+render+depth)']
     lines = ['| run | s/step | peak RSS (MB) | encoder fwd (s) | head fwd (s) | backward+step (s) | GFLOPs/sample |',
              '| --- | --- | --- | --- | --- | --- | --- |']
     for name, r in results.items():
         b = r['breakdown']
-        heads = {k: v for k, v in b.items() if k.startswith('heads.')}
-        lines.append(f"| {name} | {r['iter_time_s']:.3f} | {r['peak_mem_mb']:.0f} | {b.get('encoder', 0):.3f} | "
-                     + ', '.join(f'{k[6:]} {v:.3f}' for k, v in heads.items()) +
+        heads = {k[len('forward.heads.'):]: v for k, v in b.items() if k.startswith('forward.heads.')}
+        enc = b.get('forward.encoder', 0)
+        lines.append(f"| {name} | {r['iter_time_s']:.3f} | {r['peak_mem_mb']:.0f} | {enc:.3f} | "
+                     + ', '.join(f'{k} {v:.3f}' for k, v in heads.items()) +
                      f" | {b.get('backward+step', 0):.3f} | {r['model_gflops_per_sample']:.1f} |")
     lines.append(f'| sum of the three single-head steps | {sum(single):.3f} | | | | | '
                  f"{sum(results[k]['model_gflops_per_sample'] for k in ('bev', 'render', 'depth')):.1f} |")
     summary = dict(sum_single_s=sum(single), hybrid_s=hybrid['iter_time_s'],
                    hybrid_over_sum=hybrid['iter_time_s'] / sum(single))
-    with open(args.out + '.json', 'w') as f:
+    with open(out + '.json', 'w') as f:
         json.dump(dict(results=results, summary=summary), f, indent=1)
-    with open(args.out + '.md', 'w') as f:
+    with open(out + '.md', 'w') as f:
         f.write('\n'.join(lines) + f"\n\nhybrid / sum of single heads = {summary['hybrid_over_sum']:.3f}\n")
     print('\n'.join(lines))
     print(summary)

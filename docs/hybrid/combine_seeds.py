@@ -2,9 +2,9 @@
 seed 0 (``docs/benchmarks/hybrid_mini.json``) and seed 1 (``docs/benchmarks/hybrid_mini_s1.json``), writes
 ``docs/hybrid/probe_table.md``.
 
-Each cell: mean +- sample std of the 6 probe scores (2 pretraining seeds x 3 probe seeds), then the two pretraining
-seeds' means in brackets. "beyond spread" (vs random init, and hybrid vs each single head): the mean +- std intervals
-do not overlap.
+Each cell: mean +- sample std of the 6 probe scores (2 pretraining seeds x 3 probe seeds; random init: its 3), then
+the pretraining seeds' means in brackets. "beyond spread" (vs random init, and hybrid vs each single head): the
+mean +- std intervals do not overlap.
 
     python docs/hybrid/combine_seeds.py
 """
@@ -25,6 +25,8 @@ def load(path):
 
 def values(runs, name, probe, key):
     out = []
+    if name == 'random-swin':  # no pretraining: the same weights and probe scores in both files
+        return [runs[0][name]['probe'][probe]['summary'][key]['values']]
     for seed, rows in enumerate(runs):
         row = rows.get(name if seed == 0 or name == 'random-swin' else f'{name}-s{seed}')
         out.append(row['probe'][probe]['summary'][key]['values'] if row else None)
