@@ -99,6 +99,14 @@ def patchify(x: Tensor, patch_size: int) -> Tensor:
     return x.reshape(B, h * w, p * p * C)
 
 
+def normalize_patches(patches: Tensor, eps: float = 1e-6) -> Tensor:
+    """MAE's ``norm_pix`` target: each patch ``(..., L, p*p*C)`` minus its mean over its values, divided by
+    ``sqrt(var + eps)`` (mmpretrain ``MAEPretrainHead.construct_target``)."""
+    mean = patches.mean(dim=-1, keepdim=True)
+    var = patches.var(dim=-1, keepdim=True)
+    return (patches - mean) / (var + eps)**.5
+
+
 def unpatchify(x: Tensor, hw: Tuple[int, int], patch_size: int, channels: int) -> Tensor:
     """Inverse of :func:`patchify`: (B, h*w, p*p*C) -> (B, C, h*p, w*p)."""
     B = x.shape[0]

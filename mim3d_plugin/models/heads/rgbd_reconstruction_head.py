@@ -11,7 +11,7 @@ from typing import Dict, Optional
 from torch import Tensor
 
 from mmdet3d.registry import MODELS
-from .mask3d_head import Mask3DHead, patchify
+from .mask3d_head import Mask3DHead, normalize_patches, patchify
 
 
 @MODELS.register_module()
@@ -43,11 +43,7 @@ class RGBDReconstructionHead(Mask3DHead):
     def rgb_target(self, img: Tensor) -> Tensor:
         """(B, 3, H, W) preprocessed image -> (B, L, p*p*3) target patches."""
         target = patchify(img, self.patch_size)
-        if self.norm_pix:
-            mean = target.mean(dim=-1, keepdim=True)
-            var = target.var(dim=-1, keepdim=True)
-            target = (target - mean) / (var + 1.e-6)**.5
-        return target
+        return normalize_patches(target) if self.norm_pix else target
 
     def loss(self, out: Dict[str, Tensor], img: Tensor, depth: Tensor) -> Dict[str, Tensor]:
         """Args: out backbone dict; img (B, 3, H, W) preprocessed; depth (B, H, W) metres.

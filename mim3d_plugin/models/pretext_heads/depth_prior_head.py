@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from mmdet3d.registry import MODELS
 from ..backbones.mask3d_vit import encode_visible_depth, restore_full_grid, sincos_pos_embed_2d
 from ..heads.mask3d_head import encode_depth_input
-from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput
+from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput, units_to_cells
 
 
 @MODELS.register_module()
@@ -77,8 +77,7 @@ class DepthTokenFusion(BaseModule):
         rgb = self.rgb_proj(feats.flatten(2).transpose(1, 2))
         rgb_mask = torch.zeros(m, h * w, device=feats.device, dtype=feats.dtype)
         if hidden is not None:
-            cells = hidden.repeat_interleave(h // hidden.shape[-2], -2).repeat_interleave(w // hidden.shape[-1], -1)
-            cells = cells.reshape(m, h * w, 1)
+            cells = units_to_cells(hidden, (h, w)).reshape(m, h * w, 1)
             rgb = torch.where(cells, self.rgb_mask_token.to(rgb.dtype), rgb)
             rgb_mask = cells[..., 0].to(feats.dtype)
         x, hw = self.depth_patch_embed(depth_input)
@@ -170,8 +169,7 @@ class DepthPriorHead(BasePretextHead):
         depth_drop = None
         if self.depth_mask != 'random':
             units = enc.current(enc.mask).flatten(0, 1)
-            h, w = feats.shape[-2:]
-            cells = units.repeat_interleave(h // units.shape[-2], -2).repeat_interleave(w // units.shape[-1], -1)
+            cells = units_to_cells(units, feats.shape[-2:])
             depth_drop = (cells if self.depth_mask == 'image_hidden' else ~cells).flatten(1)
         h = self.head
         out = self.fusion(feats, hidden, encode_depth_input(depth, h.depth_norm, h.depth_norm_scale, h.depth_trunc),

@@ -7,8 +7,8 @@ from mmcv.cnn import ConvModule
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
-from ..heads.mask3d_head import patchify
-from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput
+from ..heads.mask3d_head import normalize_patches, patchify
+from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput, units_to_cells
 
 
 @MODELS.register_module()
@@ -21,6 +21,8 @@ class MaskedPixelHead(BasePretextHead):
     learned mask token, ``num_convs`` conv3x3-BN-ReLU layers and a 1x1 conv predict ``stride**2 * 3`` values per
     cell (pixel shuffle back to ``(3, H, W)``); loss: MSE to the normalised image (per ``stride`` patch mean /
     std when ``norm_pix``, MAE) over the pixels of hidden units, averaged over the passes.
+
+    Inputs: ``imgs`` ``(B, V, 3, H, W)`` normalised, ``H, W`` = ``stride`` x the encoder map.
 
     Args:
         in_channels (int): encoder map width. stride (int): px per map cell (the encoder stride; checked on
@@ -45,43 +47,39 @@ class MaskedPixelHead(BasePretextHead):
         self.stride = stride
         self.pred = nn.Conv2d(c, stride * stride * 3, 1)
         self.norm_pix, self.loss_weight, self.frames = norm_pix, loss_weight, frames
+        self.pixel_loss = MODELS.build(dict(type='mmpretrain.PixelReconstructionLoss', criterion='L2'))
 
     def init_weights(self) -> None:
         super().init_weights()
         nn.init.normal_(self.mask_token, std=.02)
 
     def predict(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> List[Dict[str, Tensor]]:
-        """Per pass: ``pixels`` ``(M, 3, H, W)`` (normalised-image units) and ``hidden`` ``(M, h_m, w_m)``."""
+        """Per pass: ``pixels`` ``(M, 3, H, W)`` (normalised-image units) and ``hidden`` ``(M, h, w)`` bool, the
+        map cells whose pixels are targets (``M`` = views of the frames used)."""
         if self.stride != enc.stride:
             raise ValueError(f'MaskedPixelHead: stride={self.stride} px but the encoder map has stride {enc.stride} px')
-        feats = enc.feats if self.frames == 'all' else enc.current(enc.feats)
-        feats = feats.flatten(0, 1)
-        h, w = feats.shape[-2:]
+        feats = (enc.feats if self.frames == 'all' else enc.current(enc.feats)).flatten(0, 1)
         outputs = []
         for hidden in enc.hidden_groups(frames=self.frames):
-            hidden = hidden.flatten(0, 1)
-            cells = hidden.repeat_interleave(h // hidden.shape[-2], -2).repeat_interleave(w // hidden.shape[-1], -1)
+            cells = units_to_cells(hidden.flatten(0, 1), feats.shape[-2:])
+            if not cells.any():
+                raise ValueError('MaskedPixelHead: the encoder hid no unit (mask ratio 0): nothing to reconstruct')
             x = torch.where(cells[:, None], self.mask_token.to(feats.dtype), feats)
             pixels = F.pixel_shuffle(self.pred(self.convs(x)), self.stride)
-            outputs.append(dict(pixels=pixels, hidden=hidden))
+            outputs.append(dict(pixels=pixels, hidden=cells))
         return outputs
 
     def loss(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+        """``loss_pixel``: mmpretrain ``PixelReconstructionLoss`` (L2) on the pixels of the hidden cells, averaged
+        over the passes. Raises ``ValueError`` if the images are not ``stride`` x the map size."""
         imgs = inputs['imgs'] if self.frames == 'all' else enc.current(inputs['imgs'])
         size = tuple(self.stride * x for x in enc.feats.shape[-2:])
         if tuple(imgs.shape[-2:]) != size:
             raise ValueError(f'MaskedPixelHead: a {tuple(enc.feats.shape[-2:])} map at stride {self.stride} px needs '
                              f'images of {size} px, got {tuple(imgs.shape[-2:])}')
         target = patchify(imgs.flatten(0, 1), self.stride)
-        if self.norm_pix:
-            target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6)**.5
-        total = 0.
+        target = normalize_patches(target) if self.norm_pix else target
         outputs = self.predict(enc, inputs, data_samples)
-        for o in outputs:
-            hidden = o['hidden']
-            h, w = imgs.shape[-2] // self.stride, imgs.shape[-1] // self.stride
-            cells = hidden.repeat_interleave(h // hidden.shape[-2], -2).repeat_interleave(w // hidden.shape[-1], -1)
-            weight = cells.flatten(1).to(target.dtype)
-            err = (patchify(o['pixels'], self.stride) - target).pow(2).mean(-1)
-            total = total + (err * weight).sum() / weight.sum().clamp(min=1.)
+        total = sum(self.pixel_loss(patchify(o['pixels'], self.stride), target, o['hidden'].flatten(1).to(target))
+                    for o in outputs)
         return dict(loss_pixel=self.loss_weight * total / len(outputs))

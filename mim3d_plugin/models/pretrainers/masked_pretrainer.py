@@ -27,10 +27,10 @@ encoder mask kind  encoder                                      heads that accep
 Per-frame temporal drop (``TemporalRenderingHead``) and the depth patch mask of ``DepthPriorHead`` on a dense
 encoder are drawn by those heads on top of the encoder's mask. Where the depth mask meets the image mask the config
 decides (``DepthPriorHead.depth_mask``): ``'random'`` (independent, Mask3D), ``'image_hidden'`` (depth dropped where
-the image is hidden) or ``'image_visible'`` (depth dropped where the image is seen). A head given a mask kind it does not accept, or a
-clip of fewer frames than it needs, raises ``ValueError`` when the pretrainer is built (names: head, kind,
-accepted kinds). There is no second encoder pass: a combination that needs two different image masks is not
-valid.
+the image is hidden) or ``'image_visible'`` (depth dropped where the image is seen). A head given a mask kind it does
+not accept, or a clip of fewer frames than it needs, raises ``ValueError`` when the pretrainer is built (names:
+head, kind, accepted kinds). There is no second encoder pass: a combination that needs two different image masks is
+not valid.
 """
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -41,6 +41,15 @@ from torch import Tensor, nn
 from mmdet3d.registry import MODELS
 
 MASK_KINDS = ('complementary', 'sparse', 'rgbd_tokens', 'none')
+
+
+def units_to_cells(units: Tensor, hw: Sequence[int]) -> Tensor:
+    """Mask units ``(..., h_m, w_m)`` -> the ``(..., h, w)`` cells of a finer grid they cover (``h_m | h``,
+    ``w_m | w``; e.g. 32 px units on a stride-16 map: each unit covers 2 x 2 cells)."""
+    h, w = hw
+    if h % units.shape[-2] or w % units.shape[-1]:
+        raise ValueError(f'units_to_cells: a {tuple(units.shape[-2:])} unit grid does not divide the {(h, w)} grid')
+    return units.repeat_interleave(h // units.shape[-2], -2).repeat_interleave(w // units.shape[-1], -1)
 
 
 class EncoderOutput:
