@@ -9,7 +9,7 @@
 #       --out-dir data/nuscenes_infos
 #   python tools/train.py configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py
 #   python tools/train.py configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py
-_base_ = ['./geomim_swin-b_16xb2-50e_nus.py']
+_base_ = ['./geomim_swin-b_16xb2-50e_nus.py', '../_base_/models/lidar-teacher_centerpoint-pillar08_nus-mini.py']
 
 # ---- data: the bundled v1.0-mini tables (paths as configs/_base_/datasets/nus-mv-mini.py), 96x256 px, batch 1,
 # no CBGS resampling, no BEV flip and no boxes (the paper pipeline otherwise: depth targets from the key frame, then
@@ -27,24 +27,6 @@ train_dataloader = dict(
                  ann_file='data/nuscenes_infos/nuscenes_infos_train.pkl', pipeline=train_pipeline))
 
 # ---- model: the same modules with smaller numbers, and the small trained teacher
-# the teacher config's detector up to the stage GeoMIM distils (same voxelization, same weights: the checkpoint)
-teacher_config = 'centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini'
-teacher_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
-pillar_size = [0.8, 0.8, 8.0]
-small_teacher = dict(
-    type='CenterPoint',
-    data_preprocessor=dict(
-        type='Det3DDataPreprocessor', voxel=True,
-        voxel_layer=dict(max_num_points=32, voxel_size=pillar_size, max_voxels=(16384, 16384),
-                         point_cloud_range=teacher_range)),
-    pts_voxel_encoder=dict(
-        type='PillarFeatureNet', in_channels=5, feat_channels=[64], with_distance=False, voxel_size=pillar_size,
-        point_cloud_range=teacher_range, norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01), legacy=False),
-    pts_middle_encoder=dict(type='PointPillarsScatter', in_channels=64, output_shape=(128, 128)),
-    pts_backbone=dict(
-        type='SECOND', in_channels=64, out_channels=[64, 128], layer_nums=[3, 5], layer_strides=[1, 2],
-        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01), conv_cfg=dict(type='Conv2d', bias=False)))
-
 model = dict(
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=64, depths=[1, 1, 2, 1], num_heads=[2, 4, 8, 16]), img_size=img_size,
@@ -55,9 +37,8 @@ model = dict(
     view_transformer=dict(
         grid_config=dict(x=[-51.2, 51.2, 0.8], y=[-51.2, 51.2, 0.8], z=[-5.0, 3.0, 8.0], depth=[1.0, 60.0, 0.5]),
         input_size=img_size, out_channels=32),
-    teacher=dict(_delete_=True, type='LiDARBEVTeacher', detector=small_teacher, stage='pts_backbone', out_level=1,
-                 checkpoint=f'work_dirs/{teacher_config}/epoch_20.pth'),
-    teacher_channels=128,
+    teacher=dict(_delete_=True, **_base_.small_lidar_teacher),
+    teacher_channels=_base_.small_teacher_channels,
     loss_bev=dict(patch_size=8))
 
 # ---- schedule: 8 epochs of 40 frames (320 iterations): a 20-iteration warm-up from 0.1, cosine to 1e-6, constant

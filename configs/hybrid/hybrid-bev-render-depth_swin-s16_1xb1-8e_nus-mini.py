@@ -9,7 +9,8 @@
 #   python tools/train.py configs/hybrid/hybrid-bev-render-depth_swin-s16_1xb1-8e_nus-mini.py
 # Single-head runs at equal compute (same encoder, data, iterations): add
 #   --cfg-options model.heads.render=None model.heads.depth=None   (bev only; likewise render / depth only)
-_base_ = ['./hybrid-bev-render-depth_swin-b_16xb1-24e_nus.py']
+_base_ = ['./hybrid-bev-render-depth_swin-b_16xb1-24e_nus.py',
+          '../_base_/models/lidar-teacher_centerpoint-pillar08_nus-mini.py']
 
 nus_root = '../shared/data/nuscenes/'
 data_prefix = {key: nus_root + path for key, path in _base_.data_prefix.items()}
@@ -18,23 +19,6 @@ encoder_channels = 4 * 64
 volume_grid = dict(x=[-51.2, 51.2, 1.6], y=[-51.2, 51.2, 1.6], z=[-5.0, 3.0, 1.6], depth=[1.0, 52.2, 1.6])
 voxel_size = [1.6, 1.6, 1.6]
 volume_channels = 16
-teacher_config = 'centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini'
-teacher_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
-pillar_size = [0.8, 0.8, 8.0]
-small_teacher = dict(  # the teacher config's detector up to the stage distilled (as the small GeoMIM config)
-    type='CenterPoint',
-    data_preprocessor=dict(
-        type='Det3DDataPreprocessor', voxel=True,
-        voxel_layer=dict(max_num_points=32, voxel_size=pillar_size, max_voxels=(16384, 16384),
-                         point_cloud_range=teacher_range)),
-    pts_voxel_encoder=dict(
-        type='PillarFeatureNet', in_channels=5, feat_channels=[64], with_distance=False, voxel_size=pillar_size,
-        point_cloud_range=teacher_range, norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01), legacy=False),
-    pts_middle_encoder=dict(type='PointPillarsScatter', in_channels=64, output_shape=(128, 128)),
-    pts_backbone=dict(
-        type='SECOND', in_channels=64, out_channels=[64, 128], layer_nums=[3, 5], layer_strides=[1, 2],
-        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01), conv_cfg=dict(type='Conv2d', bias=False)))
-
 model = dict(
     encoder=dict(backbone=dict(
         arch=dict(_delete_=True, embed_dims=64, depths=[1, 1, 2, 1], num_heads=[2, 4, 8, 16]), img_size=img_size,
@@ -47,9 +31,8 @@ model = dict(
             view_transformer=dict(
                 grid_config=dict(x=[-51.2, 51.2, 0.8], y=[-51.2, 51.2, 0.8], z=[-5.0, 3.0, 8.0],
                                  depth=[1.0, 60.0, 0.5]), input_size=img_size, out_channels=32),
-            teacher=dict(_delete_=True, type='LiDARBEVTeacher', detector=small_teacher, stage='pts_backbone',
-                         out_level=1, checkpoint=f'work_dirs/{teacher_config}/epoch_20.pth'),
-            teacher_channels=128,
+            teacher=dict(_delete_=True, **_base_.small_lidar_teacher),
+            teacher_channels=_base_.small_teacher_channels,
             loss_bev=dict(patch_size=8)),
         render=dict(
             view_transform=dict(grid_config=volume_grid, input_size=img_size, in_channels=encoder_channels,

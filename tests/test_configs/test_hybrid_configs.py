@@ -51,6 +51,10 @@ def test_small_hybrid_overrides_only_sizes():
         assert small.model.heads[name].type == paper.model.heads[name].type
     assert small.model.heads.render.render_head.loss_rgb_weight == paper.model.heads.render.render_head.loss_rgb_weight
     assert small.model.heads.depth.fusion.depth_mask_ratio == paper.model.heads.depth.fusion.depth_mask_ratio
+    # the same small trained teacher and target stage as the small GeoMIM config
+    geomim = _cfg('configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py').model
+    assert small.model.heads.bev.teacher == geomim.teacher and small.model.heads.bev.teacher.checkpoint
+    assert small.model.heads.bev.teacher_channels == geomim.teacher_channels
 
 
 @pytest.mark.slow
