@@ -3,6 +3,8 @@
 ``import mim3d_plugin`` (or ``custom_imports = dict(imports=['mim3d_plugin'])`` in a config)
 registers every module of the plugin in mmdet3d's registries.
 """
+# isort: off
 from .version import __version__  # noqa: F401
 from . import engine  # noqa: F401,E402  (first: makes checkpoints loadable under torch>=2.6)
 from . import datasets, evaluation, models  # noqa: F401,E402
+# isort: on

@@ -71,10 +71,15 @@ def small_teacher_ckpt(nus_infos: str, tmp_path_factory) -> str:
     import subprocess
     import sys
     work = str(tmp_path_factory.mktemp('teacher'))
-    proc = subprocess.run([sys.executable, 'tools/train.py', TEACHER_CONFIG, '--work-dir', work, '--cfg-options',
-                           'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                           'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None'],
-                          cwd=REPO_ROOT, env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True,
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', TEACHER_CONFIG, '--work-dir', work, '--cfg-options',
+        'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'val_cfg=None',
+        'val_dataloader=None', 'val_evaluator=None'
+    ],
+                          cwd=REPO_ROOT,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'),
+                          capture_output=True,
+                          text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return osp.join(work, 'epoch_1.pth')

@@ -26,17 +26,29 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Train a mim3d model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument('--amp', action='store_true', default=False,
-                        help='mixed precision: fp16 AmpOptimWrapper on GPU, bf16 autocast on CPU')
-    parser.add_argument('--sync_bn', choices=['none', 'torch', 'mmcv'], default='none',
-                        help='convert BatchNorm layers to SyncBatchNorm (torch) or MMSyncBN (mmcv)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='mixed precision: fp16 AmpOptimWrapper on GPU, bf16 autocast on CPU')
+    parser.add_argument(
+        '--sync_bn',
+        choices=['none', 'torch', 'mmcv'],
+        default='none',
+        help='convert BatchNorm layers to SyncBatchNorm (torch) or MMSyncBN (mmcv)')
     parser.add_argument('--auto-scale-lr', action='store_true', help='enable automatically scaling LR')
-    parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help='resume from CKPT, or without a value from the latest checkpoint in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value (e.g. train_dataloader.batch_size=2)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from CKPT, or without a value from the latest checkpoint in the work dir')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value (e.g. train_dataloader.batch_size=2)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -49,8 +61,10 @@ def setup_cpu_distributed(cfg: Config) -> None:
     if cfg.launcher == 'none' or torch.cuda.is_available():
         return
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
-                                 find_unused_parameters=cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = dict(
+        type='MMDistributedDataParallel',
+        device_ids=None,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
     if not torch.distributed.is_initialized():  # mmengine's init_dist calls torch.cuda.set_device
         torch.distributed.init_process_group(backend='gloo')
 
@@ -66,8 +80,10 @@ def setup_amp(cfg: Config) -> None:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
     else:
-        print_log('--amp without CUDA: using bfloat16 autocast on CPU (CPUAutocastOptimWrapper).',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            '--amp without CUDA: using bfloat16 autocast on CPU (CPUAutocastOptimWrapper).',
+            logger='current',
+            level=logging.WARNING)
         cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
 
 

@@ -7,5 +7,10 @@
 _base_ = ['./mask3d_vit-b-p16_8xb64-amp-coslr-100e_scannet.py']
 
 model = dict(
-    head=dict(type='RGBDReconstructionHead', norm_pix=True, rgb_loss_weight=1.0,
-              rgb_loss=dict(type='mmpretrain.PixelReconstructionLoss', criterion='L2')))
+    heads=dict(
+        depth=dict(
+            head=dict(
+                type='RGBDReconstructionHead',
+                norm_pix=True,
+                rgb_loss_weight=1.0,
+                rgb_loss=dict(type='mmpretrain.PixelReconstructionLoss', criterion='L2')))))

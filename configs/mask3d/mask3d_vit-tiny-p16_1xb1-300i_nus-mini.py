@@ -1,42 +1,53 @@
-# Mask3D, small CPU config on the bundled nuScenes v1.0-mini frames: 6 camera views per sample at
-# 128 x 352 (an 8 x 22 patch grid), LiDAR-projected depth as input and target. mask3d_vit-b-p16_8xb4-amp-coslr-50e_nus.py
-# with smaller numbers. Train: scene-0523 (40 samples = 240 views); val: scene-0916.
+# Mask3D, small CPU config on the bundled nuScenes v1.0-mini frames: 6 camera views per sample at 128 x 352 (an
+# 8 x 22 patch grid), LiDAR-projected depth as input and target. mask3d_vit-b-p16_8xb4-amp-coslr-50e_nus.py with
+# smaller numbers. Train: scene-0523 (40 samples = 240 views); val: scene-0916.
 #   python tools/create_data.py nuscenes --root-path ../shared/data/nuscenes \
 #       --version v1.0-mini --out-dir data/nuscenes_infos
 #   python tools/train.py configs/mask3d/mask3d_vit-tiny-p16_1xb1-300i_nus-mini.py \
 #       --work-dir work_dirs/mask3d_nus_mini
-_base_ = ['./mask3d_vit-b-p16_8xb4-amp-coslr-50e_nus.py']
+_base_ = ['./mask3d_vit-b-p16_8xb4-amp-coslr-50e_nus.py', '../_base_/datasets/nus-mv-mini.py']
 
-# ---- data: the bundled v1.0-mini tables (paths as configs/_base_/datasets/nus-mv-mini.py), 128x352 px, batch 1
-nus_root = '../shared/data/nuscenes/'
-info_root = 'data/nuscenes_infos/'
-data_prefix = {key: nus_root + path for key, path in _base_.data_prefix.items()}
-img_size = (128, 352)
-patch_resolution = (8, 22)
-ida_aug_conf = dict(_base_.ida_aug_conf, final_dim=img_size, resize_lim=(-0.03, 0.055))  # same relative zoom
-
-
-def _resized(pipeline):
-    return [dict(step, **ida_aug_conf) if step['type'] == 'MultiViewImageAug' else step for step in pipeline]
-
-
+# ---- data: the bundled v1.0-mini tables, 128x352 px, batch 1
+ida_aug_conf = _base_.nus_mini_ida_aug_conf
+train_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadMultiViewImages', num_views=6),
+    dict(type='MultiViewImageAug', **ida_aug_conf),
+    dict(type='PointsToMultiViewDepth'),
+    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
+]
+test_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadMultiViewImages', num_views=6),
+    dict(type='MultiViewImageAug', **ida_aug_conf, test_mode=True),
+    dict(type='PointsToMultiViewDepth'),
+    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
+]
 train_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(data_root='', data_prefix=data_prefix, ann_file=info_root + 'nuscenes_infos_train.pkl',
-                 pipeline=_resized(_base_.train_pipeline)))
-val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
-    dataset=dict(data_root='', data_prefix=data_prefix, ann_file=info_root + 'nuscenes_infos_val.pkl',
-                 pipeline=_resized(_base_.test_pipeline)))
+    **_base_.nus_mini_loader,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(**_base_.nus_mini_train, pipeline=train_pipeline))
+val_dataloader = dict(**_base_.nus_mini_loader, dataset=dict(**_base_.nus_mini_val, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # ---- model: a 4-layer ViT-tiny, a 1-layer depth encoder, a 2-block decoder of width 128
 model = dict(
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=768),
-        img_size=img_size, depth_embed_dims=96, depth_num_layers=1, depth_num_heads=3),
-    head=dict(decoder=dict(patch_resolution=patch_resolution, embed_dim=192, decoder_embed_dim=128, decoder_depth=2,
-                           decoder_num_heads=4)))
+    encoder=dict(
+        backbone=dict(
+            arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=768),
+            img_size=ida_aug_conf['final_dim'],
+            depth_embed_dims=96,
+            depth_num_layers=1,
+            depth_num_heads=3)),
+    heads=dict(
+        depth=dict(
+            head=dict(
+                decoder=dict(
+                    patch_resolution=(8, 22),
+                    embed_dim=192,
+                    decoder_embed_dim=128,
+                    decoder_depth=2,
+                    decoder_num_heads=4)))))
 
 # ---- schedule: 300 iterations in fp32, lr 5e-4, a 20-iteration warm-up, cosine to 1e-5, no weight-decay exclusions
 max_iters = 300

@@ -11,12 +11,15 @@ rgbd_root = '../shared/data/rgbd/'
 img_size = (240, 320)
 patch_resolution = (15, 20)
 model = dict(
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3,
-                  feedforward_channels=768),
-        depth_embed_dims=96, depth_num_layers=1, depth_num_heads=3),
-    head=dict(decoder=dict(embed_dim=192, decoder_embed_dim=128, decoder_depth=2,
-                           decoder_num_heads=4)))
+    encoder=dict(
+        backbone=dict(
+            arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=768),
+            depth_embed_dims=96,
+            depth_num_layers=1,
+            depth_num_heads=3)),
+    heads=dict(
+        depth=dict(head=dict(
+            decoder=dict(embed_dim=192, decoder_embed_dim=128, decoder_depth=2, decoder_num_heads=4)))))
 
 train_pipeline = [
     dict(type='LoadRGBDFrame', min_depth=0.1, max_depth=10.0),
@@ -29,17 +32,29 @@ test_pipeline = [
     dict(type='RGBDResize', scale=(img_size[1], img_size[0])),
     dict(type='PackRGBDInputs'),
 ]
-redwood = dict(type='RGBDFrameDataset', layout='redwood', data_root=rgbd_root + 'redwood',
-               depth_format='uint16', depth_scale=1000., invalid_depth=0)
+redwood = dict(
+    type='RGBDFrameDataset',
+    layout='redwood',
+    data_root=rgbd_root + 'redwood',
+    depth_format='uint16',
+    depth_scale=1000.,
+    invalid_depth=0)
 # single frames of other_formats (intrinsics: TUM/SUN as Open3D's PrimeSense default, NYU from
 # the NYU Depth v2 toolbox camera_params.m; depth conventions: see LoadRGBDFrame)
 other_frames = [
-    dict(img_path='TUM_color.png', depth_path='TUM_depth.png', depth_format='uint16',
-         depth_scale=5000., cam2img=[525.0, 525.0, 319.5, 239.5]),
-    dict(img_path='NYU_color.ppm', depth_path='NYU_depth.pgm', depth_format='nyu_raw',
-         cam2img=[518.8579, 519.4696, 325.5824, 253.7362]),
-    dict(img_path='SUN_color.jpg', depth_path='SUN_depth.png', depth_format='sun',
-         cam2img=[525.0, 525.0, 319.5, 239.5]),
+    dict(
+        img_path='TUM_color.png',
+        depth_path='TUM_depth.png',
+        depth_format='uint16',
+        depth_scale=5000.,
+        cam2img=[525.0, 525.0, 319.5, 239.5]),
+    dict(
+        img_path='NYU_color.ppm',
+        depth_path='NYU_depth.pgm',
+        depth_format='nyu_raw',
+        cam2img=[518.8579, 519.4696, 325.5824, 253.7362]),
+    dict(
+        img_path='SUN_color.jpg', depth_path='SUN_depth.png', depth_format='sun', cam2img=[525.0, 525.0, 319.5, 239.5]),
 ]
 train_dataloader = dict(
     _delete_=True,
@@ -59,22 +74,24 @@ val_dataloader = dict(
         type='ConcatDataset',
         datasets=[
             dict(**redwood, indices=[4], test_mode=True, pipeline=test_pipeline),
-            dict(type='RGBDFrameDataset', layout='single', data_root=rgbd_root + 'other_formats',
-                 frame_list=other_frames, test_mode=True, pipeline=test_pipeline),
+            dict(
+                type='RGBDFrameDataset',
+                layout='single',
+                data_root=rgbd_root + 'other_formats',
+                frame_list=other_frames,
+                test_mode=True,
+                pipeline=test_pipeline),
         ]))
 test_dataloader = val_dataloader
 
 max_iters = 400
-optim_wrapper = dict(_delete_=True, type='OptimWrapper',
-                     optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.95), weight_decay=0.05))
+optim_wrapper = dict(
+    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.95), weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 20, by_epoch=False, begin=20,
-         end=max_iters, eta_min=1e-5)
+    dict(type='CosineAnnealingLR', T_max=max_iters - 20, by_epoch=False, begin=20, end=max_iters, eta_min=1e-5)
 ]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
-default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_iters, by_epoch=False, max_keep_ckpts=1))
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=max_iters, by_epoch=False, max_keep_ckpts=1))
 log_processor = dict(window_size=10, by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -14,37 +14,48 @@ _base_ = ['./mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py']
 img_size = (450, 800)  # (H, W) after the 0.5 rescale; padded to multiples of 32 by the data preprocessor
 input_size = (480, 800)  # padded network input
 num_prev_frames = 3  # cam_sweep_num = 4
-volume_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
-voxel_size = [0.6, 0.6, 1.6]
-grid_config = dict(x=[-54.0, 54.0, 0.6], y=[-54.0, 54.0, 0.6], z=[-5.0, 3.0, 1.6], depth=[1.0, 60.0, 0.5])
 
 model = dict(
     num_frames=num_prev_frames + 1,
-    img_backbone=dict(out_indices=(3, ), drop_path_rate=0.2, frozen_stages=1),
-    img_neck=dict(_delete_=True, type='mmdet.FPN', in_channels=[768], out_channels=256, num_outs=1),
-    view_transform=dict(grid_config=grid_config, input_size=input_size, downsample=32, in_channels=256,
-                        lift_channels=256, out_channels=32, num_convs=1),
-    temporal_builder=dict(point_cloud_range=volume_range, voxel_size=voxel_size, num_frames=num_prev_frames),
-    render_head=dict(point_cloud_range=volume_range, voxel_size=voxel_size, target_radius=(3.0, 100.0)))
+    encoder=dict(
+        backbone=dict(out_indices=(3, ), drop_path_rate=0.2, frozen_stages=1),
+        neck=dict(_delete_=True, type='mmdet.FPN', in_channels=[768], out_channels=256, num_outs=1)),
+    heads=dict(
+        render=dict(
+            num_frames=num_prev_frames + 1,
+            point_cloud_range=[-54.0, -54.0, -5.0, 54.0, 54.0, 3.0],
+            voxel_size=[0.6, 0.6, 1.6],
+            view_transform=dict(
+                grid_config=dict(depth=[1.0, 60.0, 0.5]),
+                input_size=input_size,
+                downsample=32,
+                in_channels=256,
+                lift_channels=256,
+                out_channels=32,
+                num_convs=1),
+            temporal_builder=dict(num_frames=num_prev_frames),
+            render_head=dict(target_radius=(3.0, 100.0)))))
 
-meta_keys = {{_base_.meta_keys}}
 train_pipeline = [
-    dict(type='MultiFrameMultiView', num_prev_frames=num_prev_frames, depth_all_frames=True,
-         frame_pipeline=[
-             dict(type='LoadMultiViewImages', num_views=6),
-             # deterministic 0.5 rescale, no crop / flip / rotation (official RandomScaleImageMultiViewImage [0.5])
-             dict(type='MultiViewImageAug', final_dim=img_size, test_mode=True),
-         ],
-         target_pipeline=[
-             dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-             dict(type='PointsToMultiViewDepth'),
-         ]),
-    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth'], meta_keys=meta_keys),
+    dict(
+        type='MultiFrameMultiView',
+        num_prev_frames=num_prev_frames,
+        depth_all_frames=True,
+        frame_pipeline=[
+            dict(type='LoadMultiViewImages', num_views=6),
+            # deterministic 0.5 rescale, no crop / flip / rotation (official RandomScaleImageMultiViewImage [0.5])
+            dict(type='MultiViewImageAug', final_dim=img_size, test_mode=True),
+        ],
+        target_pipeline=[
+            dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+            dict(type='PointsToMultiViewDepth'),
+        ]),
+    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth'], meta_keys={{_base_.clip_meta_keys}}),
 ]
 train_dataloader = dict(dataset=dict(num_prev_frames=num_prev_frames, pipeline=train_pipeline))
 
 optim_wrapper = dict(
     loss_scale=32.0,  # official fp16 = dict(loss_scale=32.0): static
-    paramwise_cfg=dict(_delete_=True, custom_keys={'img_backbone': dict(lr_mult=0.1)}))  # no decay exclusions
+    paramwise_cfg=dict(_delete_=True, custom_keys={'encoder.backbone': dict(lr_mult=0.1)}))  # no decay exclusions
 custom_hooks = [{{_base_.iter_checkpoint}},
                 dict(type='PretrainVisualizationHook', interval=1000)]  # the vs0.075 recipe has no EMA

@@ -6,9 +6,9 @@ import random
 from typing import List, Optional
 
 import numpy as np
+from mmdet3d.registry import DATASETS
 from mmengine.logging import MMLogger
 
-from mmdet3d.registry import DATASETS
 from .nuscenes_multiview_dataset import NuScenesMultiViewDataset
 
 FRAME_SOURCES = ('key_frames', 'cam_sweeps')
@@ -61,8 +61,14 @@ class NuScenesMultiFrameDataset(NuScenesMultiViewDataset):
 
     requires_temporal_fields = True
 
-    def __init__(self, *args, num_prev_frames: int = 2, frame_source: str = 'key_frames', sweep_interval: int = 1,
-                 sweeps_root: Optional[str] = None, prev_frame_pool: Optional[int] = None, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 num_prev_frames: int = 2,
+                 frame_source: str = 'key_frames',
+                 sweep_interval: int = 1,
+                 sweeps_root: Optional[str] = None,
+                 prev_frame_pool: Optional[int] = None,
+                 **kwargs) -> None:
         if num_prev_frames < 1:
             raise ValueError(f'NuScenesMultiFrameDataset: num_prev_frames must be >= 1, got {num_prev_frames}')
         if prev_frame_pool is not None and prev_frame_pool < num_prev_frames:
@@ -121,15 +127,27 @@ class NuScenesMultiFrameDataset(NuScenesMultiViewDataset):
         images = {}
         for cam, (sweep, path) in chosen.items():
             cam2global = np.asarray(sweep['ego2global'], np.float64) @ np.asarray(sweep['cam2ego'], np.float64)
-            images[cam] = dict(img_path=path, height=sweep['height'], width=sweep['width'], cam2img=sweep['cam2img'],
-                               cam2ego=sweep['cam2ego'], ego2global=sweep['ego2global'],
-                               lidar2cam=(np.linalg.inv(cam2global) @ lidar2global).tolist(),
-                               sample_data_token=sweep['sample_data_token'], timestamp=sweep['timestamp'])
+            images[cam] = dict(
+                img_path=path,
+                height=sweep['height'],
+                width=sweep['width'],
+                cam2img=sweep['cam2img'],
+                cam2ego=sweep['cam2ego'],
+                ego2global=sweep['ego2global'],
+                lidar2cam=(np.linalg.inv(cam2global) @ lidar2global).tolist(),
+                sample_data_token=sweep['sample_data_token'],
+                timestamp=sweep['timestamp'])
         dropped = ('images', 'cam_sweeps', 'instances', 'ann_info', 'eval_ann_info')
         frame = {k: copy.deepcopy(v) for k, v in info.items() if k not in dropped}
-        frame.update(token=f'{info["token"]}/cam_sweep{step}', timestamp=ref['timestamp'],
-                     ego2global=ego2global.tolist(), images=images, adjacent_offset=-step, adjacent_steps=-step,
-                     adjacent_fallback=False, frame_source='cam_sweep')
+        frame.update(
+            token=f'{info["token"]}/cam_sweep{step}',
+            timestamp=ref['timestamp'],
+            ego2global=ego2global.tolist(),
+            images=images,
+            adjacent_offset=-step,
+            adjacent_steps=-step,
+            adjacent_fallback=False,
+            frame_source='cam_sweep')
         return frame
 
     def prev_frame_infos(self, index: int) -> List[dict]:
@@ -172,7 +190,7 @@ class NuScenesMultiFrameDataset(NuScenesMultiViewDataset):
         if not self.test_mode and self.filter_empty_gt and len(input_dict['ann_info']['gt_labels_3d']) == 0:
             return None
         example = self.pipeline(input_dict)
-        if not self.test_mode and self.filter_empty_gt and (
-                example is None or len(example['data_samples'].gt_instances_3d.labels_3d) == 0):
+        if not self.test_mode and self.filter_empty_gt and (example is None or len(
+                example['data_samples'].gt_instances_3d.labels_3d) == 0):
             return None
         return example

@@ -5,9 +5,9 @@ from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 import torch
-from mmengine.fileio import load
 from mmdet3d.datasets import NuScenesDataset
 from mmdet3d.registry import DATASETS
+from mmengine.fileio import load
 
 from .converters.nuscenes_converter import INFO_VERSION, NUSCENES_CAMERAS
 
@@ -19,7 +19,6 @@ UPDATE = ('add them to the file with `python tools/create_data.py nuscenes --upd
           '--root-path <nuscenes root> --version <version>`')
 LIDAR_KEYS = ('lidar_path', 'lidar2ego')
 CAMERA_KEYS = ('img_path', 'cam2img', 'lidar2cam', 'cam2ego')
-
 
 CAMERA_RIGID_FIELDS = ('lidar2cam', 'cam2ego')
 
@@ -166,8 +165,8 @@ class NuScenesMultiViewDataset(NuScenesDataset):
         if kwargs.get('load_type', 'frame_based') != 'frame_based':
             raise ValueError(f'{type(self).__name__} supports load_type="frame_based" only, '
                              f'got {kwargs["load_type"]!r}')
-        super().__init__(data_root=data_root, ann_file=ann_file, pipeline=pipeline, modality=modality,
-                         metainfo=metainfo, **kwargs)
+        super().__init__(
+            data_root=data_root, ann_file=ann_file, pipeline=pipeline, modality=modality, metainfo=metainfo, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         """Load and check the info file, then parse every frame (mmengine ``BaseDataset`` logic)."""
@@ -228,8 +227,7 @@ class NuScenesMultiViewDataset(NuScenesDataset):
         if self._fully_initialized:
             return
         super().full_init()
-        self.token_to_index: Dict[str, int] = {
-            self.get_data_info(i)['token']: i for i in range(len(self))}
+        self.token_to_index: Dict[str, int] = {self.get_data_info(i)['token']: i for i in range(len(self))}
 
     def index_of_token(self, token: str) -> Optional[int]:
         """Index of the frame with sample ``token``; None if it is not in this dataset."""

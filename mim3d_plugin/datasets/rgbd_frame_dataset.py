@@ -28,9 +28,8 @@ import os.path as osp
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset
-
 from mmdet3d.registry import DATASETS
+from mmengine.dataset import BaseDataset
 
 LAYOUTS = ('scannet', 'redwood', 'single')
 
@@ -38,7 +37,7 @@ LAYOUTS = ('scannet', 'redwood', 'single')
 def _as_cam2img(value: Union[Sequence[float], np.ndarray], where: str) -> np.ndarray:
     """``[fx, fy, cx, cy]``, 3x3 or 4x4 -> (3, 3) float64 intrinsics."""
     arr = np.asarray(value, dtype=np.float64)
-    if arr.shape == (4,):
+    if arr.shape == (4, ):
         fx, fy, cx, cy = arr
         return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
     if arr.shape in ((3, 3), (4, 4)):
@@ -107,8 +106,11 @@ class RGBDFrameDataset(BaseDataset):
         super().__init__(data_root=data_root, **kwargs)
 
     def _defaults(self) -> dict:
-        return dict(depth_format=self.depth_format, depth_scale=float(self.depth_scale),
-                    invalid_depth=self.invalid_depth, layout=self.layout)
+        return dict(
+            depth_format=self.depth_format,
+            depth_scale=float(self.depth_scale),
+            invalid_depth=self.invalid_depth,
+            layout=self.layout)
 
     def _check_dir(self, path: str, what: str) -> None:
         if not osp.isdir(path):
@@ -161,13 +163,17 @@ class RGBDFrameDataset(BaseDataset):
                 raise FileNotFoundError(f'{intr} not found (ScanNet export with '
                                         '--export_intrinsics) and no cam2img given')
             k = _as_cam2img(np.loadtxt(intr), intr)
-        stems = sorted((osp.splitext(f)[0] for f in os.listdir(osp.join(scene, 'depth'))
-                        if f.endswith('.png')), key=lambda s: int(s) if s.isdigit() else s)
+        stems = sorted((osp.splitext(f)[0] for f in os.listdir(osp.join(scene, 'depth')) if f.endswith('.png')),
+                       key=lambda s: int(s) if s.isdigit() else s)
         infos = []
         for stem in stems[::self.frame_interval]:
             color = osp.join(scene, 'color', stem + '.jpg')
-            info = dict(img_path=color, depth_path=osp.join(scene, 'depth', stem + '.png'),
-                        cam2img=k.copy(), align_color_to_depth=True, **self._defaults())
+            info = dict(
+                img_path=color,
+                depth_path=osp.join(scene, 'depth', stem + '.png'),
+                cam2img=k.copy(),
+                align_color_to_depth=True,
+                **self._defaults())
             pose = osp.join(scene, 'pose', stem + '.txt')
             if osp.isfile(pose):
                 cam2world = np.loadtxt(pose)
@@ -187,8 +193,7 @@ class RGBDFrameDataset(BaseDataset):
                 scenes = [root]
             else:
                 self._check_dir(root, 'ScanNet root')
-                scenes = sorted(osp.join(root, s) for s in os.listdir(root)
-                                if osp.isdir(osp.join(root, s, 'color')))
+                scenes = sorted(osp.join(root, s) for s in os.listdir(root) if osp.isdir(osp.join(root, s, 'color')))
             infos = [i for s in scenes for i in self._load_scannet_scene(s)]
         else:
             infos = []

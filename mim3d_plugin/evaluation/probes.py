@@ -48,7 +48,10 @@ class DenseDepthProbe(nn.Module):
     Shapes: ``forward(feats, out_size)`` with ``feats`` a list of ``(B, C_l, h_l, w_l)`` -> ``(B, H, W)`` metres.
     """
 
-    def __init__(self, in_channels: Sequence[int], channels: int = 64, num_bins: int = 64,
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 channels: int = 64,
+                 num_bins: int = 64,
                  depth_range: Tuple[float, float] = (1.0, 60.0)) -> None:
         super().__init__()
         if depth_range[0] <= 0 or depth_range[1] <= depth_range[0]:
@@ -62,8 +65,9 @@ class DenseDepthProbe(nn.Module):
         if len(feats) != len(self.lateral):
             raise ValueError(f'DenseDepthProbe: built for {len(self.lateral)} feature levels, got {len(feats)}')
         finest = max((f.shape[-2:] for f in feats), key=lambda s: s[0] * s[1])
-        x = sum(F.interpolate(lat(f.float()), size=finest, mode='bilinear', align_corners=False)
-                for lat, f in zip(self.lateral, feats))
+        x = sum(
+            F.interpolate(lat(f.float()), size=finest, mode='bilinear', align_corners=False)
+            for lat, f in zip(self.lateral, feats))
         prob = self.head(x).softmax(dim=1)
         depth = (prob * self.bin_centres.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
         return F.interpolate(depth, size=out_size, mode='bilinear', align_corners=False)[:, 0]
@@ -100,13 +104,22 @@ class BEVOccupancyProbe(nn.Module):
     Shapes: ``forward(feats (B, N, C, h, w), lidar2img (B, N, 4, 4))`` -> ``(B, Y, X)`` logits (rows = y).
     """
 
-    def __init__(self, in_channels: int, grid_config: dict, input_size: Tuple[int, int], downsample: int,
+    def __init__(self,
+                 in_channels: int,
+                 grid_config: dict,
+                 input_size: Tuple[int, int],
+                 downsample: int,
                  bev_channels: int = 32) -> None:
         super().__init__()
         from mmdet3d.registry import MODELS
-        self.view_transformer = MODELS.build(dict(
-            type='LSSViewTransformer', grid_config=grid_config, input_size=tuple(input_size), downsample=downsample,
-            in_channels=in_channels, out_channels=bev_channels))
+        self.view_transformer = MODELS.build(
+            dict(
+                type='LSSViewTransformer',
+                grid_config=grid_config,
+                input_size=tuple(input_size),
+                downsample=downsample,
+                in_channels=in_channels,
+                out_channels=bev_channels))
         c = self.view_transformer.bev_channels
         self.head = nn.Sequential(_conv_bn_relu(c, c), nn.Conv2d(c, 1, 1))
 
@@ -158,8 +171,11 @@ def depth_scores(preds: Sequence[Tensor], gts: Sequence[Tensor], cameras: Sequen
     out = {}
     for key, s in sums.items():
         n = max(s['n'], 1)
-        out[key] = dict(abs_rel=s['abs_rel_sum'] / n, rmse=math.sqrt(s['sq_err_sum'] / n),
-                        delta1=s['delta1_sum'] / n, pixels=int(s['n']))
+        out[key] = dict(
+            abs_rel=s['abs_rel_sum'] / n,
+            rmse=math.sqrt(s['sq_err_sum'] / n),
+            delta1=s['delta1_sum'] / n,
+            pixels=int(s['n']))
     return out
 
 
@@ -172,12 +188,21 @@ def occupancy_iou(logits: Sequence[Tensor], targets: Sequence[Tensor]) -> Dict[s
         tp += float((p & t).sum())
         fp += float((p & ~t).sum())
         fn += float((~p & t).sum())
-    return dict(iou=tp / max(tp + fp + fn, 1.0), precision=tp / max(tp + fp, 1.0), recall=tp / max(tp + fn, 1.0),
-                occupied_fraction=(tp + fn) / max(sum(t.numel() for t in targets), 1))
+    return dict(
+        iou=tp / max(tp + fp + fn, 1.0),
+        precision=tp / max(tp + fp, 1.0),
+        recall=tp / max(tp + fn, 1.0),
+        occupied_fraction=(tp + fn) / max(sum(t.numel() for t in targets), 1))
 
 
-def fit_depth_probe(train: List[dict], in_channels: Sequence[int], iters: int, seed: int, batch_views: int = 12,
-                    lr: float = 1e-3, progress=None, **probe_kwargs) -> DenseDepthProbe:
+def fit_depth_probe(train: List[dict],
+                    in_channels: Sequence[int],
+                    iters: int,
+                    seed: int,
+                    batch_views: int = 12,
+                    lr: float = 1e-3,
+                    progress=None,
+                    **probe_kwargs) -> DenseDepthProbe:
     """Fit a :class:`DenseDepthProbe` on cached frames (``feats``: list of ``(N, C_l, h, w)``, ``depth``
     ``(N, H, W)``) with AdamW and a cosine schedule; views are sampled uniformly. Deterministic for a seed."""
     g = torch.Generator().manual_seed(seed)
@@ -190,8 +215,10 @@ def fit_depth_probe(train: List[dict], in_channels: Sequence[int], iters: int, s
     probe.train()
     for _ in range(iters):
         pick = torch.randint(len(views), (min(batch_views, len(views)), ), generator=g).tolist()
-        feats = [torch.stack([train[views[i][0]]['feats'][lvl][views[i][1]] for i in pick])
-                 for lvl in range(len(in_channels))]
+        feats = [
+            torch.stack([train[views[i][0]]['feats'][lvl][views[i][1]] for i in pick])
+            for lvl in range(len(in_channels))
+        ]
         gt = torch.stack([train[views[i][0]]['depth'][views[i][1]] for i in pick])
         loss = silog_loss(probe(feats, tuple(gt.shape[-2:])), gt)
         opt.zero_grad()
@@ -209,9 +236,18 @@ def predict_depth(probe: DenseDepthProbe, frames: List[dict]) -> List[Tensor]:
     return [probe(list(f['feats']), tuple(f['depth'].shape[-2:])) for f in frames]
 
 
-def fit_bev_probe(train: List[dict], in_channels: int, grid_config: dict, input_size: Tuple[int, int],
-                  downsample: int, z_range: Tuple[float, float], iters: int, seed: int, batch_frames: int = 2,
-                  lr: float = 2e-3, progress=None, **probe_kwargs) -> BEVOccupancyProbe:
+def fit_bev_probe(train: List[dict],
+                  in_channels: int,
+                  grid_config: dict,
+                  input_size: Tuple[int, int],
+                  downsample: int,
+                  z_range: Tuple[float, float],
+                  iters: int,
+                  seed: int,
+                  batch_frames: int = 2,
+                  lr: float = 2e-3,
+                  progress=None,
+                  **probe_kwargs) -> BEVOccupancyProbe:
     """Fit a :class:`BEVOccupancyProbe` on cached frames (``lss_feat`` ``(N, C, h, w)``, ``lidar2img``
     ``(N, 4, 4)``, ``points``) with BCE (positives weighted by the negative/positive ratio of the train set)."""
     g = torch.Generator().manual_seed(seed)
@@ -240,8 +276,8 @@ def fit_bev_probe(train: List[dict], in_channels: int, grid_config: dict, input_
 
 
 @torch.no_grad()
-def predict_bev(probe: BEVOccupancyProbe, frames: List[dict], z_range: Tuple[float, float]
-                ) -> Tuple[List[Tensor], List[Tensor]]:
+def predict_bev(probe: BEVOccupancyProbe, frames: List[dict],
+                z_range: Tuple[float, float]) -> Tuple[List[Tensor], List[Tensor]]:
     """Per frame ``(Y, X)`` logits and occupancy targets."""
     grid = probe.view_transformer.grid
     logits = [probe(f['lss_feat'][None], f['lidar2img'][None])[0] for f in frames]

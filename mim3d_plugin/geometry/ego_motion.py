@@ -29,8 +29,11 @@ def relative_transform(src2global: Tensor, dst2global: Tensor) -> Tensor:
     return invert_rigid(dst2global) @ src2global
 
 
-def warp_volume(volume: Tensor, dst2src: Tensor, grid: VoxelGrid,
-                flow: Optional[Tensor] = None, mode: str = 'bilinear') -> Tuple[Tensor, Tensor]:
+def warp_volume(volume: Tensor,
+                dst2src: Tensor,
+                grid: VoxelGrid,
+                flow: Optional[Tensor] = None,
+                mode: str = 'bilinear') -> Tuple[Tensor, Tensor]:
     """Resample a voxel volume given in a source frame onto the same grid in a destination frame.
 
     For each destination voxel centre ``p`` the source volume is sampled

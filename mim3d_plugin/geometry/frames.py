@@ -26,7 +26,7 @@ Conventions (the same as mmdet3d 1.x and the nuScenes devkit)::
   integer index ``(row, col)`` covers ``[col, col+1) x [row, row+1)``.
 * Units: metres for positions, radians for angles, pixels for image coordinates.
 
-This module imports only torch (see ``docs/STYLE.md``: geometry is the bottom of
+This module imports only torch (the project style guide: geometry is the bottom of
 the dependency graph).
 """
 from typing import Optional

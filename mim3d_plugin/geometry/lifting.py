@@ -25,7 +25,9 @@ def depth_bin_centers(depth_bound: Sequence[float], device=None, dtype=torch.flo
     return torch.arange(start, stop - 1e-6, step, device=device, dtype=dtype)
 
 
-def create_frustum(image_size: Sequence[int], feature_size: Sequence[int], depths: Tensor,
+def create_frustum(image_size: Sequence[int],
+                   feature_size: Sequence[int],
+                   depths: Tensor,
                    pixels: str = 'center') -> Tensor:
     """Frustum of a feature map: each feature cell's pixel position at every depth bin.
 
@@ -58,7 +60,8 @@ def create_frustum(image_size: Sequence[int], feature_size: Sequence[int], depth
         u.view(1, 1, feat_w).expand(n_d, feat_h, feat_w),
         v.view(1, feat_h, 1).expand(n_d, feat_h, feat_w),
         depths.view(n_d, 1, 1).expand(n_d, feat_h, feat_w),
-    ], dim=-1)
+    ],
+                       dim=-1)
 
 
 def frustum_to_points(frustum: Tensor, src2img: Tensor) -> Tensor:
@@ -98,7 +101,10 @@ def voxel_pooling(points: Tensor, feats: Tensor, grid: VoxelGrid) -> Tensor:
     return out.view(b, *grid.shape_zyx, c).permute(0, 4, 1, 2, 3).contiguous()
 
 
-def depth_weighted_pooling(points: Tensor, depth: Tensor, context: Tensor, grid: VoxelGrid,
+def depth_weighted_pooling(points: Tensor,
+                           depth: Tensor,
+                           context: Tensor,
+                           grid: VoxelGrid,
                            rounding: str = 'floor') -> Tensor:
     """LSS "splat": pool ``depth (x) context`` into voxels without materialising the outer product.
 
@@ -147,8 +153,8 @@ class _SparseSplat(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, rows: Tensor, cols: Tensor, weights: Tensor, feats: Tensor, n_rows: int) -> Tensor:
-        matrix = torch.sparse_coo_tensor(torch.stack([rows, cols]), weights, (n_rows, feats.shape[0]),
-                                         check_invariants=False)
+        matrix = torch.sparse_coo_tensor(
+            torch.stack([rows, cols]), weights, (n_rows, feats.shape[0]), check_invariants=False)
         ctx.save_for_backward(rows, cols, weights, feats)
         return torch.sparse.mm(matrix, feats)
 
@@ -157,13 +163,12 @@ class _SparseSplat(torch.autograd.Function):
         rows, cols, weights, feats = ctx.saved_tensors
         grad_weights = grad_feats = None
         if ctx.needs_input_grad[2]:
-            grad_weights = torch.cat([
-                (grad_out[rows[i:i + _SparseSplat._CHUNK]] * feats[cols[i:i + _SparseSplat._CHUNK]]).sum(-1)
-                for i in range(0, rows.numel(), _SparseSplat._CHUNK)
-            ]) if rows.numel() else weights.new_zeros(0)
+            grad_weights = torch.cat(
+                [(grad_out[rows[i:i + _SparseSplat._CHUNK]] * feats[cols[i:i + _SparseSplat._CHUNK]]).sum(-1)
+                 for i in range(0, rows.numel(), _SparseSplat._CHUNK)]) if rows.numel() else weights.new_zeros(0)
         if ctx.needs_input_grad[3]:
-            matrix_t = torch.sparse_coo_tensor(torch.stack([cols, rows]), weights, (feats.shape[0], grad_out.shape[0]),
-                                               check_invariants=False)
+            matrix_t = torch.sparse_coo_tensor(
+                torch.stack([cols, rows]), weights, (feats.shape[0], grad_out.shape[0]), check_invariants=False)
             grad_feats = torch.sparse.mm(matrix_t, grad_out.contiguous())
         return None, None, grad_weights, grad_feats, None
 
@@ -188,7 +193,11 @@ def sample_multiview_features(points: Tensor, feats: Tensor, src2img: Tensor,
     img_h, img_w = image_size
     uv, _, valid = project_points(points.unsqueeze(1), src2img, (img_h, img_w))
     norm = torch.stack([uv[..., 0] / img_w, uv[..., 1] / img_h], dim=-1) * 2 - 1
-    sampled = F.grid_sample(feats.flatten(0, 1), norm.flatten(0, 1).unsqueeze(1).to(feats.dtype),
-                            mode='bilinear', padding_mode='zeros', align_corners=False)
+    sampled = F.grid_sample(
+        feats.flatten(0, 1),
+        norm.flatten(0, 1).unsqueeze(1).to(feats.dtype),
+        mode='bilinear',
+        padding_mode='zeros',
+        align_corners=False)
     sampled = sampled.view(b, n_cam, c, -1).permute(0, 1, 3, 2)
     return sampled * valid.unsqueeze(-1).to(sampled.dtype), valid

@@ -7,8 +7,8 @@ from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
-from .pretrainers import *  # noqa: F401,F403
 from .pretext_heads import *  # noqa: F401,F403
+from .pretrainers import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403
 from .teachers import *  # noqa: F401,F403
 from .temporal import *  # noqa: F401,F403

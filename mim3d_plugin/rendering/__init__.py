@@ -1,5 +1,5 @@
 """Differentiable volume rendering split as rays / samplers / fields / renderers / losses
-(see ``docs/STYLE.md`` Sec. 4). Pure PyTorch; imports only torch, mmengine and ``geometry``."""
+(the project style guide, Sec. 4). Pure PyTorch; imports only torch, mmengine and ``geometry``."""
 from .colliders import COLLIDERS, AABBCollider, NearFarCollider
 from .fields import VolumeRGBField, VolumeSDFField, sample_volume
 from .losses import depth_l1_loss, eikonal_loss, rgb_l1_loss
@@ -8,8 +8,7 @@ from .renderers import alpha_to_weights, neus_alpha, render_depth, render_opacit
 from .samplers import NeuSUpSampler, UniformSampler, sample_pdf
 
 __all__ = [
-    'AABBCollider', 'NearFarCollider', 'COLLIDERS',
-    'RayBundle', 'RaySamples', 'rays_from_pixels', 'pixel_centers', 'UniformSampler', 'NeuSUpSampler',
-    'sample_pdf', 'VolumeSDFField', 'VolumeRGBField', 'sample_volume', 'neus_alpha', 'alpha_to_weights',
-    'render_rgb', 'render_depth', 'render_opacity', 'rgb_l1_loss', 'depth_l1_loss', 'eikonal_loss'
+    'AABBCollider', 'NearFarCollider', 'COLLIDERS', 'RayBundle', 'RaySamples', 'rays_from_pixels', 'pixel_centers',
+    'UniformSampler', 'NeuSUpSampler', 'sample_pdf', 'VolumeSDFField', 'VolumeRGBField', 'sample_volume', 'neus_alpha',
+    'alpha_to_weights', 'render_rgb', 'render_depth', 'render_opacity', 'rgb_l1_loss', 'depth_l1_loss', 'eikonal_loss'
 ]

@@ -47,8 +47,7 @@ class AABBCollider:
         """Slab test: ``(..., 3)`` origins and directions -> entry and exit distances ``(...)``."""
         lo = origins.new_tensor(self.scene_box[:3])
         hi = origins.new_tensor(self.scene_box[3:])
-        safe = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9).copysign(directions),
-                           directions)
+        safe = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9).copysign(directions), directions)
         t1, t2 = (lo - origins) / safe, (hi - origins) / safe
         return torch.minimum(t1, t2).amax(-1), torch.maximum(t1, t2).amin(-1)
 

@@ -38,7 +38,7 @@ def depth_l1_loss(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -
 
 def eikonal_loss(gradients: Tensor) -> Tensor:
     """``mean((|grad f| - 1)^2)`` over ``(..., 3)`` SDF gradients."""
-    return ((gradients.norm(dim=-1) - 1) ** 2).mean()
+    return ((gradients.norm(dim=-1) - 1)**2).mean()
 
 
 def _masked_mean(values: Tensor, mask: Optional[Tensor]) -> Tensor:

@@ -43,13 +43,23 @@ class RayBundle:
     def scaled(self, scale: float) -> 'RayBundle':
         """The same rays in a scene scaled by ``scale`` (origins, near and far multiplied;
         directions and ``depth_scale``, a ratio, unchanged)."""
-        return RayBundle(origins=self.origins * scale, directions=self.directions, depth_scale=self.depth_scale,
-                         near=self.near * scale, far=self.far * scale, camera_index=self.camera_index)
+        return RayBundle(
+            origins=self.origins * scale,
+            directions=self.directions,
+            depth_scale=self.depth_scale,
+            near=self.near * scale,
+            far=self.far * scale,
+            camera_index=self.camera_index)
 
     def with_range(self, near: Tensor, far: Tensor) -> 'RayBundle':
         """The same rays with new ``(B, R)`` ``near`` / ``far``."""
-        return RayBundle(origins=self.origins, directions=self.directions, depth_scale=self.depth_scale,
-                         near=near, far=far, camera_index=self.camera_index)
+        return RayBundle(
+            origins=self.origins,
+            directions=self.directions,
+            depth_scale=self.depth_scale,
+            near=near,
+            far=far,
+            camera_index=self.camera_index)
 
 
 @dataclass
@@ -102,14 +112,19 @@ def rays_from_pixels(uv: Tensor, camera_index: Tensor, src2img: Tensor, near: fl
                          f'{tuple(uv.shape)} and {tuple(camera_index.shape)}')
     b = uv.shape[0]
     mats = src2img[torch.arange(b, device=uv.device).unsqueeze(1), camera_index]  # (B, R, 4, 4)
-    pts = unproject_depth(uv.unsqueeze(-2).expand(-1, -1, 2, -1),
-                          torch.tensor([0., 1.], dtype=uv.dtype, device=uv.device).expand(uv.shape[:2] + (2, )),
-                          mats.to(uv.dtype))  # (B, R, 2, 3): camera centre and the point at z = 1 m
+    pts = unproject_depth(
+        uv.unsqueeze(-2).expand(-1, -1, 2, -1),
+        torch.tensor([0., 1.], dtype=uv.dtype, device=uv.device).expand(uv.shape[:2] + (2, )),
+        mats.to(uv.dtype))  # (B, R, 2, 3): camera centre and the point at z = 1 m
     origins, dirs = pts[..., 0, :], pts[..., 1, :] - pts[..., 0, :]
     scale = dirs.norm(dim=-1)
-    return RayBundle(origins=origins, directions=dirs / scale.unsqueeze(-1), depth_scale=scale,
-                     near=torch.full_like(scale, near), far=torch.full_like(scale, far),
-                     camera_index=camera_index)
+    return RayBundle(
+        origins=origins,
+        directions=dirs / scale.unsqueeze(-1),
+        depth_scale=scale,
+        near=torch.full_like(scale, near),
+        far=torch.full_like(scale, far),
+        camera_index=camera_index)
 
 
 def pixel_centers(rows: Tensor, cols: Tensor) -> Tensor:

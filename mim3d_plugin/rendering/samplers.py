@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from .rays import RayBundle, RaySamples
-from .renderers import neus_alpha, alpha_to_weights
+from .renderers import alpha_to_weights, neus_alpha
 
 
 class UniformSampler:
@@ -44,8 +44,8 @@ class UniformSampler:
     def __call__(self, rays: RayBundle, training: bool = False) -> RaySamples:
         steps = torch.linspace(0, 1, self.num_samples + 1, device=rays.near.device, dtype=rays.near.dtype)
         if self.stratified and training:
-            jitter = (torch.rand(rays.near.shape + (self.num_samples + 1, ), device=steps.device,
-                                 dtype=steps.dtype) - 0.5) / self.num_samples
+            jitter = (torch.rand(rays.near.shape + (self.num_samples + 1, ), device=steps.device, dtype=steps.dtype)
+                      - 0.5) / self.num_samples
             jitter[..., 0] = 0
             jitter[..., -1] = 0
             steps = steps + jitter
@@ -70,8 +70,8 @@ def sample_pdf(t_edges: Tensor, weights: Tensor, num_samples: int, deterministic
     cdf = torch.cat([torch.zeros_like(pdf[..., :1]), torch.cumsum(pdf, -1)], -1).clamp(max=1)
     shape = cdf.shape[:-1] + (num_samples, )
     if deterministic:
-        u = torch.linspace(0.5 / num_samples, 1 - 0.5 / num_samples, num_samples, device=cdf.device,
-                           dtype=cdf.dtype).expand(shape)
+        u = torch.linspace(
+            0.5 / num_samples, 1 - 0.5 / num_samples, num_samples, device=cdf.device, dtype=cdf.dtype).expand(shape)
     else:
         u = torch.rand(shape, device=cdf.device, dtype=cdf.dtype)
     u = u.contiguous()
@@ -104,7 +104,10 @@ class NeuSUpSampler:
         self.base_inv_s = base_inv_s
 
     @torch.no_grad()
-    def __call__(self, rays: RayBundle, samples: RaySamples, sdf_fn: Callable[[Tensor], Tensor],
+    def __call__(self,
+                 rays: RayBundle,
+                 samples: RaySamples,
+                 sdf_fn: Callable[[Tensor], Tensor],
                  training: bool = False) -> RaySamples:
         """Add importance samples near the SDF zero crossing.
 

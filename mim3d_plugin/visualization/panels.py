@@ -30,7 +30,9 @@ def mask_overlay(img: np.ndarray, hidden: Tensor, darken: float = 0.25) -> np.nd
     return out.astype(np.uint8)
 
 
-def colorize_depth(depth: Tensor, max_depth: Optional[float] = None, size: Optional[Sequence[int]] = None,
+def colorize_depth(depth: Tensor,
+                   max_depth: Optional[float] = None,
+                   size: Optional[Sequence[int]] = None,
                    cmap: str = 'turbo') -> np.ndarray:
     """``(h, w)`` metres (0 = no value, drawn black) -> ``(H, W, 3)`` uint8 with a fixed colour scale.
 

@@ -3,15 +3,14 @@ import glob
 import os.path as osp
 
 import pytest
+from mmdet3d.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmdet3d.registry import MODELS
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True) +
-    glob.glob(osp.join(ROOT, 'projects', '*', 'configs', '**', '*.py'), recursive=True)
+    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    + glob.glob(osp.join(ROOT, 'projects', '*', 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p.split(osp.sep))
 
 
@@ -26,11 +25,8 @@ def test_config_builds(path):
     init_default_scope('mmdet3d')
     for key in ('train_dataloader', 'optim_wrapper', 'train_cfg'):
         assert key in cfg, f'{path}: no {key}'
-    if cfg.model.get('type') == 'GeoMIM':
-        # the architecture only: the teacher weights (a model-zoo URL, a trained run's checkpoint) are loaded and
-        # checked key for key in test_teacher_configs.py
-        cfg.model.teacher.checkpoint = None
-        cfg.model.allow_untrained_teacher = True
+    # the architecture only: the teacher weights (a model-zoo URL, a trained run's checkpoint) are loaded and checked
+    # key for key in test_teacher_configs.py
     for head in cfg.model.get('heads', {}).values():
         if head is not None and head.get('type') == 'LiDARBEVDistillHead':
             head.teacher.checkpoint = None
@@ -45,15 +41,20 @@ def test_mim4d_ema_is_the_official_ema_hook():
     ema = d * ema + (1 - d) * w, applied after each update (mmengine counts steps from 0)."""
     import math
 
+    import mmdet.models  # noqa: F401  (registers ExpMomentumEMA)
     import torch
     from mmengine.config import Config
     from mmengine.registry import MODELS as ENGINE_MODELS
-    import mmdet.models  # noqa: F401  (registers ExpMomentumEMA)
     cfg = Config.fromfile(osp.join(ROOT, 'configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py'))
     hook = next(h for h in cfg.custom_hooks if h['type'] == 'EMAHook')
     model = torch.nn.Linear(1, 1, bias=False)
-    ema = ENGINE_MODELS.build(dict(type=hook['ema_type'], model=model, momentum=hook['momentum'],
-                                   gamma=hook['gamma'], update_buffers=hook['update_buffers']))
+    ema = ENGINE_MODELS.build(
+        dict(
+            type=hook['ema_type'],
+            model=model,
+            momentum=hook['momentum'],
+            gamma=hook['gamma'],
+            update_buffers=hook['update_buffers']))
     ref = model.weight.detach().clone()
     for step in range(1, 3001):
         model.weight.data.fill_(math.sin(step * 0.01))
@@ -63,8 +64,10 @@ def test_mim4d_ema_is_the_official_ema_hook():
     assert torch.allclose(ema.module.weight, ref, atol=1e-6)
 
 
-@pytest.mark.parametrize('name', ['bevformer-base_r101-dcn_8xb1-24e_nus.py', 'bevformer-small_r101-dcn_8xb1-24e_nus.py',
-                                  'bevformer-tiny_r50_8xb1-24e_nus.py', 'bevformer-tiny_r18_1xb1-4e_nus-mini.py'])
+@pytest.mark.parametrize('name', [
+    'bevformer-base_r101-dcn_8xb1-24e_nus.py', 'bevformer-small_r101-dcn_8xb1-24e_nus.py',
+    'bevformer-tiny_r50_8xb1-24e_nus.py', 'bevformer-tiny_r18_1xb1-4e_nus-mini.py'
+])
 def test_bevformer_configs_follow_the_official_recipe(name):
     """Official pipeline and model pieces at their configured values: photometric distortion on training frames
     only, images padded to /32, the CAN-bus MLP, queue_length - 1 of the queue_length previous frames in training."""
@@ -82,8 +85,8 @@ def test_bevformer_configs_follow_the_official_recipe(name):
 
 def test_geomim_and_bevdet_paper_configs_use_the_official_lss_index_and_decoder_table():
     geomim = Config.fromfile(osp.join(ROOT, 'configs/geomim/geomim_swin-b_16xb2-50e_nus.py'))
-    assert geomim.model.view_transformer.coord_rounding == 'trunc'  # BEVFusion bev_pool .long()
-    assert tuple(geomim.model.decoder.pos_table_size) == (7, 7)  # MixMIM's 224 / 32 table
+    assert geomim.model.heads.bev.view_transformer.coord_rounding == 'trunc'  # BEVFusion bev_pool .long()
+    assert tuple(geomim.model.heads.bev.decoder.pos_table_size) == (7, 7)  # MixMIM's 224 / 32 table
     for name in ('bevdet-r50_8xb8-cbgs-20e_nus.py', 'bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py',
                  'bevdet-r50-official_8xb8-cbgs-20e_nus.py'):
         cfg = Config.fromfile(osp.join(ROOT, 'projects/BEVDet/configs', name))

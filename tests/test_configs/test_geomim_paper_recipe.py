@@ -4,12 +4,12 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmdet3d.registry import DATASETS
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
 
 import mim3d_plugin  # noqa: F401
-from mmdet3d.registry import DATASETS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER = osp.join(ROOT, 'configs/geomim/geomim_swin-b_16xb2-50e_nus.py')
@@ -18,8 +18,8 @@ PAPER = osp.join(ROOT, 'configs/geomim/geomim_swin-b_16xb2-50e_nus.py')
 def test_schedule_warmup_cosine_and_cyclic_momentum():
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(PAPER)
-    assert cfg.model.backbone.drop_path_rate == 0.0
-    assert cfg.model.teacher.detector.data_preprocessor.voxel_layer.max_voxels == (120000, 160000)
+    assert cfg.model.encoder.backbone.drop_path_rate == 0.0
+    assert cfg.model.heads.bev.teacher.detector.data_preprocessor.voxel_layer.max_voxels == (120000, 160000)
     assert 'paramwise_cfg' not in cfg.optim_wrapper  # no weight-decay exclusions
     iters_per_epoch = 10
     param = torch.nn.Parameter(torch.zeros(1))
@@ -28,8 +28,8 @@ def test_schedule_warmup_cosine_and_cyclic_momentum():
     for s in cfg.param_scheduler:
         s = dict(s)
         if s.pop('convert_to_iter_based', False):
-            scheds.append(PARAM_SCHEDULERS.get(s.pop('type')).build_iter_from_epoch(
-                wrapper, epoch_length=iters_per_epoch, **s))
+            scheds.append(
+                PARAM_SCHEDULERS.get(s.pop('type')).build_iter_from_epoch(wrapper, epoch_length=iters_per_epoch, **s))
         else:
             scheds.append(PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper)))
     lrs, betas = [], []

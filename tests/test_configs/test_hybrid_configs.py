@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER = 'configs/hybrid/hybrid-bev-render-depth_swin-b_16xb1-24e_nus.py'
-SMALL = 'configs/hybrid/hybrid-bev-render-depth_swin-s16_1xb1-8e_nus-mini.py'
+SMALL = 'configs/hybrid/hybrid-bev-render-depth_swin-w64-d1121_1xb1-8e_nus-mini.py'
 
 
 def _cfg(path):
@@ -25,22 +25,23 @@ def test_paper_hybrid_heads_are_the_paper_configs_modules():
     mim4d = _cfg('configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py').model
     mask3d = _cfg('configs/mask3d/mask3d_vit-b-p16_8xb4-amp-coslr-50e_nus.py').model
     assert hybrid.type == 'MaskedPretrainer' and hybrid.num_frames == mim4d.num_frames == 3
-    assert hybrid.encoder.backbone == geomim.backbone and hybrid.encoder.type == 'UnitMaskSwinEncoder'
-    for key in ('decoder', 'view_transformer', 'teacher', 'teacher_channels', 'loss_bev', 'depth_loss_weight'):
-        assert hybrid.heads.bev[key] == geomim[key], key
-    render = hybrid.heads.render
-    assert (render.volume_frame, tuple(render.temporal_targets)) == (mim4d.volume_frame, tuple(mim4d.temporal_targets))
-    assert render.temporal_builder == mim4d.temporal_builder and render.render_head == mim4d.render_head
+    assert hybrid.encoder == geomim.encoder and hybrid.encoder.type == 'UnitMaskSwinEncoder'
+    assert hybrid.heads.bev == geomim.heads.bev
+    render, paper_render = hybrid.heads.render, mim4d.heads.render
+    for key in ('volume_frame', 'temporal_targets', 'point_cloud_range', 'voxel_size', 'num_frames'):
+        assert render[key] == paper_render[key], key
+    assert render.temporal_builder == paper_render.temporal_builder and render.render_head == paper_render.render_head
     # the lifted map is the Swin-B fused map (4 x 128 channels at stride 16), the rest is MIM4D's lifting
-    assert dict(render.view_transform, in_channels=None) == dict(mim4d.view_transform, in_channels=None)
+    assert dict(render.view_transform, in_channels=None) == dict(paper_render.view_transform, in_channels=None)
     assert render.view_transform.in_channels == 4 * 128 and render.view_transform.downsample == 16
-    depth = hybrid.heads.depth
-    assert depth.head.depth_norm == mask3d.head.depth_norm and depth.head.loss_region == mask3d.head.loss_region
+    depth, paper_depth = hybrid.heads.depth, mask3d.heads.depth
+    for key in ('depth_norm', 'depth_norm_scale', 'loss_region', 'patch_size'):
+        assert depth.head[key] == paper_depth.head[key], key
     for key in ('embed_dim', 'decoder_embed_dim', 'decoder_depth', 'decoder_num_heads', 'patch_resolution'):
-        assert depth.head.decoder[key] == mask3d.head.decoder[key], key
+        assert depth.head.decoder[key] == paper_depth.head.decoder[key], key
     for key in ('depth_mask_ratio', 'depth_embed_dims', 'depth_num_layers', 'depth_num_heads'):
-        assert depth.fusion[key] == mask3d.backbone[key], key
-    assert depth.fusion.patch_size == depth.head.patch_size == mask3d.backbone.patch_size == 16
+        assert depth.fusion[key] == mask3d.encoder.backbone[key], key
+    assert depth.fusion.patch_size == depth.head.patch_size == mask3d.encoder.backbone.patch_size == 16
 
 
 def test_small_hybrid_overrides_only_sizes():
@@ -52,19 +53,24 @@ def test_small_hybrid_overrides_only_sizes():
     assert small.model.heads.render.render_head.loss_rgb_weight == paper.model.heads.render.render_head.loss_rgb_weight
     assert small.model.heads.depth.fusion.depth_mask_ratio == paper.model.heads.depth.fusion.depth_mask_ratio
     # the same small trained teacher and target stage as the small GeoMIM config
-    geomim = _cfg('configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py').model
-    assert small.model.heads.bev.teacher == geomim.teacher and small.model.heads.bev.teacher.checkpoint
-    assert small.model.heads.bev.teacher_channels == geomim.teacher_channels
+    geomim = _cfg('configs/geomim/geomim_swin-w64-d1121_1xb1-8e_nus-mini.py').model
+    assert small.model.heads.bev == geomim.heads.bev and small.model.heads.bev.teacher.checkpoint
+    assert small.model.encoder == geomim.encoder
 
 
 @pytest.mark.slow
 def test_small_hybrid_trains_on_the_bundled_clips(nus_infos, small_teacher_ckpt, tmp_path):
     """Two iterations of the small hybrid through tools/train.py: one encoder, three heads' losses logged."""
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', SMALL, '--work-dir', str(tmp_path), '--cfg-options',
-         'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
-         f'model.heads.bev.teacher.checkpoint={small_teacher_ckpt}'],
-        cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', SMALL, '--work-dir',
+        str(tmp_path), '--cfg-options', 'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1', f'model.heads.bev.teacher.checkpoint={small_teacher_ckpt}'
+    ],
+                          cwd=ROOT,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'),
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     scalars = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
     rows = [json.loads(line) for line in open(scalars[0])]

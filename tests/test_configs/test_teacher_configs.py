@@ -5,15 +5,15 @@ import os.path as osp
 import pytest
 import torch
 import yaml
+from mmdet3d.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mim3d_plugin  # noqa: F401
-from mmdet3d.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER = osp.join(ROOT, 'configs/geomim/geomim_swin-b_16xb2-50e_nus.py')
-SMALL = osp.join(ROOT, 'configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py')
+SMALL = osp.join(ROOT, 'configs/geomim/geomim_swin-w64-d1121_1xb1-8e_nus-mini.py')
 SMALL_TEACHER = osp.join(ROOT, 'configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py')
 ZOO_NAME = 'centerpoint_voxel0075_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d'
 
@@ -33,7 +33,7 @@ def test_paper_teacher_is_the_model_zoo_detector_key_for_key():
     the metafile's entry of that config (no download: the keys come from the detector the weights were trained
     as)."""
     init_default_scope('mmdet3d')
-    paper = Config.fromfile(PAPER).model.teacher
+    paper = Config.fromfile(PAPER).model.heads.bev.teacher
     with open(osp.join(_mmdet3d_mim_dir(), 'configs/centerpoint/metafile.yml')) as f:
         zoo = {m['Name']: m for m in yaml.safe_load(f)['Models']}[ZOO_NAME]
     assert paper.checkpoint == zoo['Weights']
@@ -55,7 +55,7 @@ def test_small_geomim_distils_the_small_teacher_config(tmp_path):
     same voxelization), its checkpoint is where tools/train.py writes the teacher's last epoch, and a checkpoint of
     that detector loads into the GeoMIM teacher weight for weight."""
     init_default_scope('mmdet3d')
-    small = Config.fromfile(SMALL).model
+    small = Config.fromfile(SMALL).model.heads.bev
     teacher_cfg = Config.fromfile(SMALL_TEACHER)
     name = osp.splitext(osp.basename(SMALL_TEACHER))[0]
     assert small.teacher.checkpoint == f'work_dirs/{name}/epoch_{teacher_cfg.train_cfg.max_epochs}.pth'
@@ -89,8 +89,7 @@ def test_teacher_loads_a_url_through_mmengine(monkeypatch):
 
     monkeypatch.setattr(ckpt_mod, 'load_url', fake_load_url)
     url = 'https://download.openmmlab.com/some/teacher.pth'
-    teacher = MODELS.build(dict(type='LiDARBEVTeacher', detector=teacher_cfg, stage='pts_backbone',
-                                checkpoint=url))
+    teacher = MODELS.build(dict(type='LiDARBEVTeacher', detector=teacher_cfg, stage='pts_backbone', checkpoint=url))
     assert calls == [url]
     assert torch.equal(teacher.detector.pts_backbone.blocks[0][0].weight, detector.pts_backbone.blocks[0][0].weight)
 
@@ -99,9 +98,12 @@ def test_teacher_refuses_a_checkpoint_of_another_size(tmp_path):
     """mmengine's non-strict loading would only log the size mismatch and keep random weights."""
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(SMALL_TEACHER).model
-    other = MODELS.build(dict(cfg, pts_voxel_encoder=dict(cfg.pts_voxel_encoder, feat_channels=[32]),
-                              pts_middle_encoder=dict(cfg.pts_middle_encoder, in_channels=32),
-                              pts_backbone=dict(cfg.pts_backbone, in_channels=32)))
+    other = MODELS.build(
+        dict(
+            cfg,
+            pts_voxel_encoder=dict(cfg.pts_voxel_encoder, feat_channels=[32]),
+            pts_middle_encoder=dict(cfg.pts_middle_encoder, in_channels=32),
+            pts_backbone=dict(cfg.pts_backbone, in_channels=32)))
     ckpt = str(tmp_path / 'other.pth')
     torch.save(dict(state_dict=other.state_dict()), ckpt)
     with pytest.raises(ValueError, match='differ in size'):

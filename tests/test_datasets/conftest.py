@@ -50,6 +50,11 @@ def synthetic_results() -> dict:
     lidar2cam = [c[1] for c in cams]
     return dict(
         img=[smooth_image(height, width, seed) for seed in range(3)],
-        cam2img=cam2img, ori_cam2img=[c.copy() for c in cam2img], lidar2cam=lidar2cam,
-        lidar2img=[k @ e for k, e in zip(cam2img, lidar2cam)], img_aug_matrix=[np.eye(4)] * 3,
-        img_shape=(height, width), ori_shape=(height, width), lidar_path='synthetic.bin')
+        cam2img=cam2img,
+        ori_cam2img=[c.copy() for c in cam2img],
+        lidar2cam=lidar2cam,
+        lidar2img=[k @ e for k, e in zip(cam2img, lidar2cam)],
+        img_aug_matrix=[np.eye(4)] * 3,
+        img_shape=(height, width),
+        ori_shape=(height, width),
+        lidar_path='synthetic.bin')

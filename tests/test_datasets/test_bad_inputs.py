@@ -8,11 +8,11 @@ import cv2
 import mmengine
 import numpy as np
 import pytest
+from mmdet3d.registry import TRANSFORMS
 from mmengine.registry import init_default_scope
 
 import mim3d_plugin  # noqa: F401
 from mim3d_plugin.datasets import NuScenesMultiViewDataset, check_info_file
-from mmdet3d.registry import TRANSFORMS
 
 init_default_scope('mmdet3d')
 pytestmark = pytest.mark.slow
@@ -61,8 +61,10 @@ def test_zero_byte_grey_rgba_and_wrong_size_images_are_named(nus_root, val_infos
     res = _images_results(nus_root, info, tmp_path)
     path = res['images']['CAM_BACK_RIGHT']['img_path']
     cv2.imwrite(path, cv2.resize(cv2.imread(path), (800, 450)))
-    with pytest.raises(ValueError, match=r'CAM_BACK_RIGHT .* is 800x450 px, but images.CAM_BACK_RIGHT.width/height '
-                                         r'in the info file say 1600x900'):
+    with pytest.raises(
+            ValueError,
+            match=r'CAM_BACK_RIGHT .* is 800x450 px, but images.CAM_BACK_RIGHT.width/height '
+            r'in the info file say 1600x900'):
         _load(res)
 
 
@@ -83,8 +85,10 @@ def test_truncated_or_empty_lidar_files_are_named(nus_root, nus_infos, nus_data_
     load = dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5)
     ds = NuScenesMultiViewDataset(data_root='', ann_file=str(ann), data_prefix=prefix, pipeline=[load], test_mode=True)
     token = data['data_list'][0]['token']
-    with pytest.raises(ValueError, match=rf'frame {token} has {len(raw) - 6} bytes, expected a non-zero multiple of '
-                                         r'20 .*truncated\.bin'):
+    with pytest.raises(
+            ValueError,
+            match=rf'frame {token} has {len(raw) - 6} bytes, expected a non-zero multiple of '
+            r'20 .*truncated\.bin'):
         ds[0]
     with pytest.raises(ValueError, match=r'has 0 bytes.*empty\.bin'):
         ds[1]

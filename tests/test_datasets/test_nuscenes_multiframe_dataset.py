@@ -4,9 +4,9 @@ import os.path as osp
 import mmengine
 import numpy as np
 import pytest
+from mmdet3d.registry import DATASETS
 from mmengine.registry import init_default_scope
 
-from mmdet3d.registry import DATASETS
 import mim3d_plugin  # noqa: F401
 
 init_default_scope('mmdet3d')
@@ -16,17 +16,32 @@ CAMS = ['CAM_FRONT', 'CAM_BACK_LEFT']
 def _dataset(nus_root, nus_infos, sweeps_root=None, **kw):
     root = nus_root + '/'
     pipeline = [
-        dict(type='MultiFrameMultiView', num_prev_frames=2,
-             frame_pipeline=[dict(type='LoadMultiViewImages', num_views=len(CAMS)),
-                             dict(type='MultiViewImageAug', final_dim=(64, 160), test_mode=True)]),
-        dict(type='PackMultiViewInputs', keys=['img'],
-             meta_keys=('token', 'lidar2img', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps',
-                        'frame_sources', 'img_path', 'img_aug_matrix')),
+        dict(
+            type='MultiFrameMultiView',
+            num_prev_frames=2,
+            frame_pipeline=[
+                dict(type='LoadMultiViewImages', num_views=len(CAMS)),
+                dict(type='MultiViewImageAug', final_dim=(64, 160), test_mode=True)
+            ]),
+        dict(
+            type='PackMultiViewInputs',
+            keys=['img'],
+            meta_keys=('token', 'lidar2img', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps',
+                       'frame_sources', 'img_path', 'img_aug_matrix')),
     ]
-    return DATASETS.build(dict(
-        type='NuScenesMultiFrameDataset', num_prev_frames=2, data_root='', cameras=CAMS, sweeps_root=sweeps_root,
-        ann_file=nus_infos + '/nuscenes_infos_train.pkl', pipeline=pipeline, test_mode=True,
-        data_prefix=dict(pts=root + 'samples/LIDAR_TOP', **{c: root + 'samples/' + c for c in CAMS}), **kw))
+    return DATASETS.build(
+        dict(
+            type='NuScenesMultiFrameDataset',
+            num_prev_frames=2,
+            data_root='',
+            cameras=CAMS,
+            sweeps_root=sweeps_root,
+            ann_file=nus_infos + '/nuscenes_infos_train.pkl',
+            pipeline=pipeline,
+            test_mode=True,
+            data_prefix=dict(pts=root + 'samples/LIDAR_TOP', **{c: root + 'samples/' + c
+                                                                for c in CAMS}),
+            **kw))
 
 
 @pytest.mark.slow
@@ -77,8 +92,8 @@ def test_cam_sweep_frames_are_used_when_their_files_exist(nus_root, nus_infos, t
     # the frame pose is the first camera's sweep ego pose; the ego moves far less than between key frames
     assert np.allclose(meta['ego2global'][1], infos[idx]['cam_sweeps'][CAMS[0]][0]['ego2global'])
     step = np.linalg.norm(meta['ego2global'][1][:3, 3] - meta['ego2global'][0][:3, 3])  # the two sweeps
-    key_step = np.linalg.norm(np.asarray(infos[idx]['ego2global'])[:3, 3] -
-                              np.asarray(infos[idx - 1]['ego2global'])[:3, 3])
+    key_step = np.linalg.norm(
+        np.asarray(infos[idx]['ego2global'])[:3, 3] - np.asarray(infos[idx - 1]['ego2global'])[:3, 3])
     assert step < 0.3 * key_step
     # each view keeps its own exposure: a global point reaches the camera through the sweep's own pose
     sweep = infos[idx]['cam_sweeps'][CAMS[1]][0]

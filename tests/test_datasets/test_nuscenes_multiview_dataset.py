@@ -11,8 +11,11 @@ pytestmark = pytest.mark.slow
 
 
 def _build(nus_infos, nus_data_prefix, split='train', **kwargs):
-    return NuScenesMultiViewDataset(data_root='', ann_file=osp.join(nus_infos, f'nuscenes_infos_{split}.pkl'),
-                                    data_prefix=nus_data_prefix, **kwargs)
+    return NuScenesMultiViewDataset(
+        data_root='',
+        ann_file=osp.join(nus_infos, f'nuscenes_infos_{split}.pkl'),
+        data_prefix=nus_data_prefix,
+        **kwargs)
 
 
 @pytest.fixture(scope='module')

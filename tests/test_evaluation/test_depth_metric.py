@@ -24,8 +24,7 @@ def test_pooling_eval_mask_and_range():
     pred = gt.clone()
     pred[0, 0] = 2.  # error only at a pixel excluded by eval_mask
     m = DepthMetric(max_depth=80.)
-    m.process({}, [dict(pred_depth=pred, gt_depth=gt,
-                        eval_mask=torch.tensor([[False, True], [True, True]]))])
+    m.process({}, [dict(pred_depth=pred, gt_depth=gt, eval_mask=torch.tensor([[False, True], [True, True]]))])
     m.process({}, [dict(pred_depth=gt[:1], gt_depth=gt[:1])])
     res = m.compute_metrics(m.results)
     assert res['abs_rel'] == 0 and res['delta1'] == 1 and res['num_pixels'] == 4
@@ -40,3 +39,13 @@ def test_errors():
     m.process({}, [dict(pred_depth=torch.ones(2, 2), gt_depth=torch.zeros(2, 2))])
     with pytest.raises(ValueError, match='no valid'):
         m.compute_metrics(m.results)
+
+
+def test_reads_the_depth_heads_field():
+    """MaskedPretrainer.predict puts each head's predictions in a field named after the head."""
+    gt = torch.tensor([[1., 2.], [3., 4.]])
+    m = DepthMetric(prediction='depth')
+    m.process({}, [dict(depth=dict(pred_depth=2 * gt, gt_depth=gt))])
+    assert m.compute_metrics(m.results)['abs_rel'] == pytest.approx(1.0)
+    with pytest.raises(KeyError, match="no field 'depth'"):
+        m.process({}, [dict(pred_depth=gt, gt_depth=gt)])

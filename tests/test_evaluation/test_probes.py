@@ -10,8 +10,8 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from mim3d_plugin.evaluation.probes import (bev_occupancy, depth_scores, fit_depth_probe, occupancy_iou,
-                                            predict_depth, silog_loss, summarise_seeds)
+from mim3d_plugin.evaluation.probes import (bev_occupancy, depth_scores, fit_depth_probe, occupancy_iou, predict_depth,
+                                            silog_loss, summarise_seeds)
 from mim3d_plugin.geometry import VoxelGrid
 
 init_default_scope('mmdet3d')
@@ -20,11 +20,13 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def test_bev_occupancy_cells_and_height_band():
     grid = VoxelGrid([-4.0, -2.0, -5.0, 4.0, 2.0, 3.0], [1.0, 1.0, 8.0])  # X = 8, Y = 4
-    pts = torch.tensor([[-3.5, -1.5, 0.0],   # x cell 0, y cell 0
-                        [3.9, 1.9, 0.5],     # x 7, y 3
-                        [0.2, -0.2, -1.6],   # below the band (road): ignored
-                        [0.2, -0.2, 1.2],    # above the band: ignored
-                        [9.0, 0.0, 0.0]])    # outside the grid
+    pts = torch.tensor([
+        [-3.5, -1.5, 0.0],  # x cell 0, y cell 0
+        [3.9, 1.9, 0.5],  # x 7, y 3
+        [0.2, -0.2, -1.6],  # below the band (road): ignored
+        [0.2, -0.2, 1.2],  # above the band: ignored
+        [9.0, 0.0, 0.0]
+    ])  # outside the grid
     occ = bev_occupancy([pts], grid, (-1.5, 1.0))
     assert occ.shape == (1, 4, 8)
     assert occ[0, 0, 0] == 1 and occ[0, 3, 7] == 1 and occ.sum() == 2  # rows = y, columns = x
@@ -83,8 +85,8 @@ def test_depth_probe_separates_informative_from_uninformative_features():
         train = _synthetic_frames(24, informative, 0)
         val = _synthetic_frames(8, informative, 1)
         probe = fit_depth_probe(train, [4], iters=150, seed=0, batch_views=8, lr=3e-3)
-        scores[informative] = depth_scores(predict_depth(probe, val), [f['depth'] for f in val],
-                                           [['A', 'B']] * len(val))['overall']
+        scores[informative] = depth_scores(
+            predict_depth(probe, val), [f['depth'] for f in val], [['A', 'B']] * len(val))['overall']
     assert scores[True]['abs_rel'] < 0.15, scores
     assert scores[False]['abs_rel'] > 2 * scores[True]['abs_rel'], scores
     assert scores[True]['delta1'] > scores[False]['delta1'] + 0.2, scores
@@ -99,11 +101,18 @@ def test_summarise_seeds_mean_and_sample_std():
 def test_probe_tool_end_to_end_on_the_bundled_frames(nus_infos, tmp_path):
     """Random-init backbone of the small BEVDet config, 3 frames per split, 2 seeds: JSON with both probes,
     per-camera scores, spread over seeds and cost; then the same backbone from a checkpoint by prefix."""
-    cfg = 'projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py'
+    cfg = 'projects/BEVDet/configs/bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py'
     common = ['--max-frames', '3', '--seeds', '0', '1', '--depth-iters', '15', '--bev-iters', '5']
     out = tmp_path / 'random'
-    proc = subprocess.run([sys.executable, 'tools/analysis_tools/probe_3d.py', cfg, '--random-init', '--name', 'rnd',
-                           '--work-dir', str(out)] + common, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable, 'tools/analysis_tools/probe_3d.py', cfg, '--random-init', '--name', 'rnd', '--work-dir',
+            str(out)
+        ] + common,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     res = json.loads((out / 'probe_3d.json').read_text())
     assert res['frames'] == dict(train=3, val=3) and res['init']['init'] == 'random'
@@ -116,17 +125,25 @@ def test_probe_tool_end_to_end_on_the_bundled_frames(nus_infos, tmp_path):
 
     # a "pretraining" checkpoint: the random backbone's weights under backbone., loaded back by prefix
     init_default_scope('mmdet3d')
-    from mmengine.config import Config
     from mmdet3d.registry import MODELS
+    from mmengine.config import Config
+
     import mim3d_plugin  # noqa: F401
     import projects.BEVDet.bevdet  # noqa: F401
     backbone = MODELS.build(Config.fromfile(osp.join(ROOT, cfg)).model.img_backbone)
     ckpt = tmp_path / 'pretrain.pth'
     torch.save(dict(state_dict={'backbone.' + k: v for k, v in backbone.state_dict().items()}), ckpt)
     out = tmp_path / 'ckpt'
-    proc = subprocess.run([sys.executable, 'tools/analysis_tools/probe_3d.py', cfg, '--checkpoint', str(ckpt),
-                           '--probes', 'depth', '--work-dir', str(out)] + common, cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable, 'tools/analysis_tools/probe_3d.py', cfg, '--checkpoint',
+            str(ckpt), '--probes', 'depth', '--work-dir',
+            str(out)
+        ] + common,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     res = json.loads((out / 'probe_3d.json').read_text())
     assert res['init']['prefix'] == 'backbone.' and res['init']['missing_keys'] == 0

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from mim3d_plugin.geometry import (VoxelGrid, apply_transform, make_transform, relative_transform, rotation_z,
-                                   warp_bev, warp_volume)
+from mim3d_plugin.geometry import (VoxelGrid, apply_transform, make_transform, relative_transform, rotation_z, warp_bev,
+                                   warp_volume)
 
 GRID = VoxelGrid([-4., -4., -1., 4., 4., 2.], [1., 1., 1.])  # (X, Y, Z) = (8, 8, 3), symmetric in x and y
 
@@ -26,8 +26,8 @@ def test_relative_transform_maps_points_through_global():
     dst2global = transform(-0.2, (12., 1., 0.4))
     src2dst = relative_transform(src2global, dst2global)
     pts = torch.randn(1, 5, 3)
-    torch.testing.assert_close(apply_transform(apply_transform(pts, src2dst), dst2global),
-                               apply_transform(pts, src2global))
+    torch.testing.assert_close(
+        apply_transform(apply_transform(pts, src2dst), dst2global), apply_transform(pts, src2global))
     torch.testing.assert_close(relative_transform(src2global, src2global), torch.eye(4).expand(1, 4, 4))
 
 

@@ -65,11 +65,13 @@ def test_flat_index_official_truncation_keeps_points_one_voxel_below_the_range()
     """BEVDet dev2.0 / BEVFusion index with ``.long()`` (truncation toward zero): a point up to one voxel below the
     lower bound lands in the first voxel; floor (our default) drops it. Above the range both drop it."""
     grid = VoxelGrid([-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], [0.8, 0.8, 8.0])
-    pts = torch.tensor([[10.0, 0.0, -6.0],   # z 1 m below -5 m: trunc -> cell 0, floor -> outside
-                        [10.0, 0.0, -12.9],  # z 7.9 m below: still inside (-1, 0) voxel units
-                        [-51.9, 0.0, 0.0],   # x 0.7 m below -51.2 m
-                        [10.0, 0.0, -13.1],  # more than one voxel below: dropped by both
-                        [10.0, 0.0, 3.5]])   # above: dropped by both
+    pts = torch.tensor([
+        [10.0, 0.0, -6.0],  # z 1 m below -5 m: trunc -> cell 0, floor -> outside
+        [10.0, 0.0, -12.9],  # z 7.9 m below: still inside (-1, 0) voxel units
+        [-51.9, 0.0, 0.0],  # x 0.7 m below -51.2 m
+        [10.0, 0.0, -13.1],  # more than one voxel below: dropped by both
+        [10.0, 0.0, 3.5]
+    ])  # above: dropped by both
     flat_t, valid_t = grid.flat_index(pts, 'trunc')
     flat_f, valid_f = grid.flat_index(pts, 'floor')
     assert valid_t.tolist() == [True, True, True, False, False]

@@ -13,8 +13,8 @@ EGO2CAM_ROT = torch.tensor([[0., -1., 0.], [0., 0., -1.], [1., 0., 0.]], dtype=t
 
 def lidar2img(fx=20., fy=20., cx=16., cy=8., yaw=0.0, position=(0., 0., 0.), aug=None):
     """(4, 4) float64 camera at ``position`` (m) looking along ego yaw ``yaw``; optional (3, 3) pixel augmentation."""
-    cam2lidar = make_transform(rotation_z(torch.tensor(yaw), dtype=torch.float64) @ EGO2CAM_ROT.T,
-                               torch.tensor(position, dtype=torch.float64))
+    cam2lidar = make_transform(
+        rotation_z(torch.tensor(yaw), dtype=torch.float64) @ EGO2CAM_ROT.T, torch.tensor(position, dtype=torch.float64))
     k = torch.tensor([[fx, 0., cx], [0., fy, cy], [0., 0., 1.]], dtype=torch.float64)
     if aug is not None:
         k = aug @ k
@@ -25,7 +25,8 @@ def two_batches_two_cams():
     rot = torch.tensor([[math.cos(0.3), -math.sin(0.3), 4.], [math.sin(0.3), math.cos(0.3), -2.], [0., 0., 1.]],
                        dtype=torch.float64)
     return torch.stack([
-        torch.stack([lidar2img(position=(0.5, 0., 1.)), lidar2img(yaw=2.0, position=(0., 0.3, 1.2))]),
+        torch.stack([lidar2img(position=(0.5, 0., 1.)),
+                     lidar2img(yaw=2.0, position=(0., 0.3, 1.2))]),
         torch.stack([lidar2img(yaw=-0.4, aug=rot), lidar2img(yaw=math.pi, fx=15., fy=18.)]),
     ])
 

@@ -14,8 +14,8 @@ H, W = 90, 160
 
 def camera(fx=100., fy=100., cx=80., cy=45., yaw=0.0, position=(0., 0., 0.)):
     """(lidar2img, cam2img, lidar2cam) float64 4x4 of a camera at ``position`` (m) looking along ego yaw ``yaw``."""
-    cam2lidar = make_transform(rotation_z(torch.tensor(yaw), dtype=torch.float64) @ EGO2CAM_ROT.T,
-                               torch.tensor(position, dtype=torch.float64))
+    cam2lidar = make_transform(
+        rotation_z(torch.tensor(yaw), dtype=torch.float64) @ EGO2CAM_ROT.T, torch.tensor(position, dtype=torch.float64))
     lidar2cam = torch.linalg.inv(cam2lidar)
     cam2img = pad_intrinsics(torch.tensor([[fx, 0., cx], [0., fy, cy], [0., 0., 1.]], dtype=torch.float64))
     return cam2img @ lidar2cam, cam2img, lidar2cam
@@ -72,13 +72,15 @@ def test_project_unproject_round_trip_with_folded_augmentation():
 
 def test_behind_camera_and_outside_image_are_invalid():
     lidar2img, _, _ = camera()
-    pts = torch.tensor([
-        [10., 0., 0.],  # in front, image centre
-        [-10., 0., 0.],  # behind: would project to the centre too
-        [0., 1., 0.],  # on the camera plane
-        [10., 50., 0.],  # in front, left of the image
-        [10., 0., -20.],  # below the image
-    ], dtype=torch.float64)
+    pts = torch.tensor(
+        [
+            [10., 0., 0.],  # in front, image centre
+            [-10., 0., 0.],  # behind: would project to the centre too
+            [0., 1., 0.],  # on the camera plane
+            [10., 50., 0.],  # in front, left of the image
+            [10., 0., -20.],  # below the image
+        ],
+        dtype=torch.float64)
     uv, depth, valid = project_points(pts, lidar2img, (H, W))
     assert valid.tolist() == [True, False, False, False, False]
     assert torch.isfinite(uv).all()
@@ -86,8 +88,9 @@ def test_behind_camera_and_outside_image_are_invalid():
     # without an image shape only the depth matters
     assert project_points(pts, lidar2img)[2].tolist() == [True, False, False, True, True]
     # the image is [0, W) x [0, H)
-    edge = unproject_depth(torch.tensor([[1e-6, 1e-6], [W, H - 1.], [W - 1e-6, H - 1e-6]], dtype=torch.float64),
-                           torch.full((3, ), 5., dtype=torch.float64), lidar2img)
+    edge = unproject_depth(
+        torch.tensor([[1e-6, 1e-6], [W, H - 1.], [W - 1e-6, H - 1e-6]], dtype=torch.float64),
+        torch.full((3, ), 5., dtype=torch.float64), lidar2img)
     assert project_points(edge, lidar2img, (H, W))[2].tolist() == [True, False, True]
 
 
@@ -119,12 +122,16 @@ def test_batched_broadcasting():
 def test_points_to_depth_map_keeps_nearest():
     mats = torch.stack([camera()[0], camera(yaw=math.pi)[0]])
     # pixel of (10, 0, 0) in camera 0 is (80, 45); (20, 0, 0) lies on the same ray, farther
-    pts = torch.tensor([
-        [20., 0., 0.], [10., 0., 0.], [30., 0., 0.],  # three on one ray: keep 10 m
-        [-5., 0., 0.],  # behind camera 0, in front of camera 1 at (80, 45)
-        [10., -1.5, 0.3],  # camera (1.5, -0.3, 10) -> px (95, 42)
-        [10., 100., 0.],  # outside
-    ], dtype=torch.float64)
+    pts = torch.tensor(
+        [
+            [20., 0., 0.],
+            [10., 0., 0.],
+            [30., 0., 0.],  # three on one ray: keep 10 m
+            [-5., 0., 0.],  # behind camera 0, in front of camera 1 at (80, 45)
+            [10., -1.5, 0.3],  # camera (1.5, -0.3, 10) -> px (95, 42)
+            [10., 100., 0.],  # outside
+        ],
+        dtype=torch.float64)
     depth = points_to_depth_map(pts, mats, (H, W))
     assert depth.shape == (2, H, W)
     torch.testing.assert_close(depth[:, [45, 42, 45], [80, 95, 80]][[0, 0, 1], [0, 1, 2]],

@@ -21,7 +21,7 @@ def test_aabb_collider_clips_to_box_faces_and_near_plane():
     # +x from the centre: x = 10 face; 45 deg up: z = 4 face at t = 4 * sqrt(2)
     # from outside: enters at x = -10 (t = 10), leaves at x = 10 (t = 30); straight down: z = -2 at t = 2
     assert torch.allclose(out.near[0], torch.tensor([1.0, 1.0, 10.0, 1.0]))
-    assert torch.allclose(out.far[0], torch.tensor([10.0, 4 * 2 ** 0.5, 30.0, 2.0]), atol=1e-5)
+    assert torch.allclose(out.far[0], torch.tensor([10.0, 4 * 2**0.5, 30.0, 2.0]), atol=1e-5)
     # axis-parallel rays (zero direction components) stay finite
     assert torch.isfinite(out.near).all() and torch.isfinite(out.far).all()
 

@@ -42,8 +42,9 @@ def test_plane_sdf_renders_plane_depth():
     r = 6
     ang = torch.linspace(-0.5, 0.5, r)
     dirs = torch.stack([torch.cos(ang), torch.sin(ang), torch.zeros(r)], -1).unsqueeze(0)
-    rays = RayBundle(torch.zeros(1, r, 3), dirs, 1 / torch.cos(ang).unsqueeze(0), torch.full((1, r), 0.5),
-                     torch.full((1, r), 40.0), torch.zeros(1, r, dtype=torch.long))
+    rays = RayBundle(
+        torch.zeros(1, r, 3), dirs, 1 / torch.cos(ang).unsqueeze(0), torch.full((1, r), 0.5), torch.full((1, r), 40.0),
+        torch.zeros(1, r, dtype=torch.long))
     depth, opacity = _render_analytic(lambda p: 10.0 - p[..., 0], rays)
     assert torch.allclose(opacity, torch.ones_like(opacity), atol=1e-3)
     assert torch.allclose(depth, torch.full_like(depth, 10.0), atol=0.05)
@@ -54,8 +55,9 @@ def test_sphere_sdf_renders_sphere_distance():
     offs = torch.tensor([0.0, 0.1, -0.2])
     dirs = torch.stack([torch.ones(3), offs, torch.zeros(3)], -1)
     dirs = (dirs / dirs.norm(dim=-1, keepdim=True)).unsqueeze(0)
-    rays = RayBundle(torch.zeros(1, 3, 3), dirs, torch.ones(1, 3), torch.full((1, 3), 0.5),
-                     torch.full((1, 3), 40.0), torch.zeros(1, 3, dtype=torch.long))
+    rays = RayBundle(
+        torch.zeros(1, 3, 3), dirs, torch.ones(1, 3), torch.full((1, 3), 0.5), torch.full((1, 3), 40.0),
+        torch.zeros(1, 3, dtype=torch.long))
     depth, _ = _render_analytic(lambda p: (p - centre).norm(dim=-1) - radius, rays)
     # analytic ray-sphere intersection distance
     b = (dirs[0] @ centre)

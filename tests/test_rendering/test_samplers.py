@@ -6,8 +6,9 @@ from mim3d_plugin.rendering import NeuSUpSampler, RayBundle, UniformSampler, sam
 def _rays(b=2, r=5):
     dirs = torch.zeros(b, r, 3)
     dirs[..., 0] = 1
-    return RayBundle(torch.zeros(b, r, 3), dirs, torch.ones(b, r), torch.full((b, r), 1.0),
-                     torch.full((b, r), 21.0), torch.zeros(b, r, dtype=torch.long))
+    return RayBundle(
+        torch.zeros(b, r, 3), dirs, torch.ones(b, r), torch.full((b, r), 1.0), torch.full((b, r), 21.0),
+        torch.zeros(b, r, dtype=torch.long))
 
 
 def test_uniform_sampler_edges_cover_near_far_sorted():

@@ -21,10 +21,10 @@ def test_grad_aware_flop_counter_known_answer():
     one = 2 * 8 * 64 * 64  # 2 FLOPs per multiply-add
     counter = bench.GradAwareFlopCounter(display=False)
     with counter:
-        trainable(x)                # has a backward
-        frozen(x)                   # frozen module, input needs no grad: forward only
+        trainable(x)  # has a backward
+        frozen(x)  # frozen module, input needs no grad: forward only
         with torch.no_grad():
-            trainable(x)            # no_grad (e.g. a previous frame's BEV): forward only
-        frozen(trainable(x))        # frozen layer on a trainable output: its input grad is computed
+            trainable(x)  # no_grad (e.g. a previous frame's BEV): forward only
+        frozen(trainable(x))  # frozen layer on a trainable output: its input grad is computed
     assert counter.get_total_flops() == 5 * one
     assert counter.grad_flops == 3 * one

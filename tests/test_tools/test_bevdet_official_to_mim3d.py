@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
+from mmdet3d.registry import MODELS
 from mmdet.models.backbones.resnet import BasicBlock, ResNet
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -23,12 +24,11 @@ from torch import nn
 
 import mim3d_plugin  # noqa: F401
 import projects.BEVDet.bevdet  # noqa: F401
-from mmdet3d.registry import MODELS
 
 init_default_scope('mmdet3d')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'bevdet_official_to_mim3d', osp.join(ROOT, 'tools/model_converters/bevdet_official_to_mim3d.py'))
+_spec = importlib.util.spec_from_file_location('bevdet_official_to_mim3d',
+                                               osp.join(ROOT, 'tools/model_converters/bevdet_official_to_mim3d.py'))
 conv = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(conv)
 CFG_2D = osp.join(ROOT, 'projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py')
@@ -36,13 +36,16 @@ CFG_4D = osp.join(ROOT, 'projects/BEVDet/configs/bevdet4d-r50-official_8xb8-cbgs
 
 
 class OfficialCustomFPN(nn.Module):
+
     def __init__(self, in_channels, out_channels, out_ids=(0, )):
         super().__init__()
         self.out_ids = list(out_ids)
-        self.lateral_convs = nn.ModuleList([ConvModule(c, out_channels, 1, act_cfg=None, inplace=False)
-                                            for c in in_channels])
-        self.fpn_convs = nn.ModuleList([ConvModule(out_channels, out_channels, 3, padding=1, act_cfg=None,
-                                                   inplace=False) for i in range(len(in_channels)) if i in out_ids])
+        self.lateral_convs = nn.ModuleList(
+            [ConvModule(c, out_channels, 1, act_cfg=None, inplace=False) for c in in_channels])
+        self.fpn_convs = nn.ModuleList([
+            ConvModule(out_channels, out_channels, 3, padding=1, act_cfg=None, inplace=False)
+            for i in range(len(in_channels)) if i in out_ids
+        ])
 
     def forward(self, inputs):
         lat = [c(x) for c, x in zip(self.lateral_convs, inputs)]
@@ -52,14 +55,17 @@ class OfficialCustomFPN(nn.Module):
 
 
 class OfficialCustomResNet(nn.Module):
+
     def __init__(self, numC_input, num_layer=(2, 2, 2), num_channels=None, stride=(2, 2, 2), out_ids=None):
         super().__init__()
         num_channels = num_channels or [numC_input * 2**(i + 1) for i in range(len(num_layer))]
         self.out_ids = range(len(num_layer)) if out_ids is None else out_ids
         layers, cur = [], numC_input
         for i in range(len(num_layer)):
-            layer = [BasicBlock(cur, num_channels[i], stride=stride[i],
-                                downsample=nn.Conv2d(cur, num_channels[i], 3, stride[i], 1))]
+            layer = [
+                BasicBlock(
+                    cur, num_channels[i], stride=stride[i], downsample=nn.Conv2d(cur, num_channels[i], 3, stride[i], 1))
+            ]
             cur = num_channels[i]
             layer += [BasicBlock(cur, cur) for _ in range(num_layer[i] - 1)]
             layers.append(nn.Sequential(*layer))
@@ -75,6 +81,7 @@ class OfficialCustomResNet(nn.Module):
 
 
 class OfficialFPNLSS(nn.Module):
+
     def __init__(self, in_channels, out_channels, scale_factor=4, input_feature_index=(0, 2), extra_upsample=2):
         super().__init__()
         self.index = input_feature_index
@@ -86,8 +93,9 @@ class OfficialFPNLSS(nn.Module):
             nn.BatchNorm2d(out_channels * f), nn.ReLU(inplace=True))
         self.up2 = nn.Sequential(
             nn.Upsample(scale_factor=extra_upsample, mode='bilinear', align_corners=True),
-            nn.Conv2d(out_channels * f, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True), nn.Conv2d(out_channels, out_channels, 1)) if extra_upsample else None
+            nn.Conv2d(out_channels
+                      * f, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(
+                          inplace=True), nn.Conv2d(out_channels, out_channels, 1)) if extra_upsample else None
 
     def forward(self, feats):
         x = self.conv(torch.cat([feats[self.index[0]], self.up(feats[self.index[1]])], 1))
@@ -123,7 +131,8 @@ class OfficialLSS(nn.Module):
         size = [int(round((self.grid[k][1] - self.grid[k][0]) / self.grid[k][2])) for k in 'xyz']
         coor = ((pts - lower) / interval).long()  # truncation toward zero, as the official
         kept = ((coor >= 0) & (coor < torch.tensor(size))).all(-1)  # (B, N, D, h, w)
-        vals = depth.view(B, N, self.D, h, w)[..., None] * feat.view(B, N, self.C, h, w).permute(0, 1, 3, 4, 2)[:, :, None]
+        vals = depth.view(B, N, self.D, h, w)[..., None] * feat.view(B, N, self.C, h, w).permute(0, 1, 3, 4, 2)[:, :,
+                                                                                                                None]
         bev = torch.zeros(B, size[2], size[1], size[0], self.C)
         for b in range(B):
             c, v = coor[b][kept[b]], vals[b][kept[b]]
@@ -149,8 +158,8 @@ def official_bevdet(cfg, four_d=False):
     det.img_bev_encoder_backbone = OfficialCustomResNet(bb.in_channels, num_channels=bb.num_channels)
     det.img_bev_encoder_neck = OfficialFPNLSS(m.img_bev_encoder_neck.in_channels, m.img_bev_encoder_neck.out_channels)
     if four_d:
-        det.pre_process_net = OfficialCustomResNet(vt.out_channels, num_layer=[2], num_channels=[vt.out_channels],
-                                                   stride=[1], out_ids=[0])
+        det.pre_process_net = OfficialCustomResNet(
+            vt.out_channels, num_layer=[2], num_channels=[vt.out_channels], stride=[1], out_ids=[0])
     head = dict(m.pts_bbox_head, type='CenterHead', train_cfg=m.train_cfg.pts, test_cfg=m.test_cfg.pts)
     det.pts_bbox_head = MODELS.build(head)  # mmdet3d's CenterHead, as the official
     g = torch.Generator().manual_seed(0)
@@ -236,8 +245,10 @@ def test_modules_equal_the_official_on_converted_weights():
 def test_refuses_what_has_no_counterpart():
     with pytest.raises(ValueError, match='not a BEVDet checkpoint'):
         conv.convert({'backbone.conv1.weight': torch.zeros(1)})
-    state = {'img_view_transformer.depth_net.weight': torch.zeros(1, 1, 1, 1),
-             'img_bev_encoder_neck.conv.0.weight': torch.zeros(1, 1, 3, 3),
-             'img_bev_encoder_neck.input_conv.0.weight': torch.zeros(1, 1, 1, 1)}
+    state = {
+        'img_view_transformer.depth_net.weight': torch.zeros(1, 1, 1, 1),
+        'img_bev_encoder_neck.conv.0.weight': torch.zeros(1, 1, 3, 3),
+        'img_bev_encoder_neck.input_conv.0.weight': torch.zeros(1, 1, 1, 1)
+    }
     with pytest.raises(ValueError, match='input_conv'):
         conv.convert(state)

@@ -15,6 +15,7 @@ import os.path as osp
 import pytest
 import torch
 from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
+from mmdet3d.registry import MODELS
 from mmdet.models.layers import LearnedPositionalEncoding
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -22,12 +23,11 @@ from torch import nn
 
 import mim3d_plugin  # noqa: F401
 import projects.BEVFormer.bevformer  # noqa: F401
-from mmdet3d.registry import MODELS
 
 init_default_scope('mmdet3d')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'bevformer_official_to_mim3d', osp.join(ROOT, 'tools/model_converters/bevformer_official_to_mim3d.py'))
+_spec = importlib.util.spec_from_file_location('bevformer_official_to_mim3d',
+                                               osp.join(ROOT, 'tools/model_converters/bevformer_official_to_mim3d.py'))
 conv = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(conv)
 
@@ -64,8 +64,8 @@ def official_head(bev, levels, enc_layers):
     t.level_embeds = nn.Parameter(torch.randn(levels, C))
     t.cams_embeds = nn.Parameter(torch.randn(CAMS, C))
     t.reference_points = nn.Linear(C, 3)
-    t.can_bus_mlp = nn.Sequential(nn.Linear(18, C // 2), nn.ReLU(inplace=True), nn.Linear(C // 2, C),
-                                  nn.ReLU(inplace=True))
+    t.can_bus_mlp = nn.Sequential(
+        nn.Linear(18, C // 2), nn.ReLU(inplace=True), nn.Linear(C // 2, C), nn.ReLU(inplace=True))
     t.can_bus_mlp.add_module('norm', nn.LayerNorm(C))
     t.encoder = nn.Module()
     layers = []
@@ -76,8 +76,7 @@ def official_head(bev, levels, enc_layers):
         layers.append(_layer([_deform(1, 4, queue=2), sca]))  # TSA: num_bev_queue = 2
     t.encoder.layers = nn.ModuleList(layers)
     t.decoder = nn.Module()
-    t.decoder.layers = nn.ModuleList([_layer([MultiheadAttention(C, HEADS), _deform(1, 4)])
-                                      for _ in range(DEC_LAYERS)])
+    t.decoder.layers = nn.ModuleList([_layer([MultiheadAttention(C, HEADS), _deform(1, 4)]) for _ in range(DEC_LAYERS)])
     head = nn.Module()
     head.transformer = t
     head.bev_embedding = nn.Embedding(bev * bev, C)
@@ -85,8 +84,9 @@ def official_head(bev, levels, enc_layers):
     head.positional_encoding = LearnedPositionalEncoding(C // 2, row_num_embed=bev, col_num_embed=bev)
 
     def cls_branch():
-        return nn.Sequential(nn.Linear(C, C), nn.LayerNorm(C), nn.ReLU(inplace=True), nn.Linear(C, C),
-                             nn.LayerNorm(C), nn.ReLU(inplace=True), nn.Linear(C, CLASSES))
+        return nn.Sequential(
+            nn.Linear(C, C), nn.LayerNorm(C), nn.ReLU(inplace=True), nn.Linear(C, C), nn.LayerNorm(C),
+            nn.ReLU(inplace=True), nn.Linear(C, CLASSES))
 
     def reg_branch():
         return nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C), nn.ReLU(), nn.Linear(C, CODE))
@@ -106,8 +106,10 @@ def test_official_checkpoint_fills_our_config_key_for_key(variant, tmp_path):
     state = {k: v for k, v in ours.items() if k.startswith(('img_backbone.', 'img_neck.'))}  # mmdet on both sides
     state.update({'pts_bbox_head.' + k: v for k, v in official_head(bev, levels, enc_layers).state_dict().items()})
     torch.save({'state_dict': {'module.' + k: v for k, v in state.items()}}, tmp_path / 'official.pth')
-    out, report = conv.main([str(tmp_path / 'official.pth'), str(tmp_path / 'mim3d.pth'), '--config',
-                             osp.join(ROOT, path)])  # exits non-zero on any missing/unexpected/mismatch
+    out, report = conv.main(
+        [str(tmp_path / 'official.pth'),
+         str(tmp_path / 'mim3d.pth'), '--config',
+         osp.join(ROOT, path)])  # exits non-zero on any missing/unexpected/mismatch
     model.load_state_dict(out, strict=True)
     assert 'pts_bbox_head.transformer.encoder.layers.0.attentions.1.output_proj.weight -> ' \
            'pts_bbox_head.encoder.layers.0.spatial_cross_attention.output_proj.weight' in report['renamed']

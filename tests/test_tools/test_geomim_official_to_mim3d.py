@@ -15,6 +15,7 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
+from mmdet3d.registry import MODELS
 from mmdet.models.backbones.swin import SwinBlock
 from mmdet.models.layers import PatchEmbed, PatchMerging
 from mmengine.config import Config
@@ -23,12 +24,11 @@ from torch import nn
 
 import mim3d_plugin  # noqa: F401
 from mim3d_plugin.models.backbones.geomim_swin import GeoMIMSwin
-from mmdet3d.registry import MODELS
 
 init_default_scope('mmdet3d')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'geomim_official_to_mim3d', osp.join(ROOT, 'tools/model_converters/geomim_official_to_mim3d.py'))
+_spec = importlib.util.spec_from_file_location('geomim_official_to_mim3d',
+                                               osp.join(ROOT, 'tools/model_converters/geomim_official_to_mim3d.py'))
 conv = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(conv)
 
@@ -42,6 +42,7 @@ BINS, SEM, BEV_C, TEACHER_C = 118, 80, 80, 256
 
 # --------------------------------------------------------------------------- the official layout, re-built
 class TimmMlp(nn.Module):
+
     def __init__(self, cin, hidden, cout):
         super().__init__()
         self.fc1, self.act, self.fc2 = nn.Linear(cin, hidden), nn.GELU(), nn.Linear(hidden, cout)
@@ -66,6 +67,7 @@ class TimmAttention(nn.Module):
 
 
 class TimmBlock(nn.Module):
+
     def __init__(self, dim, heads):
         super().__init__()
         self.norm1, self.attn = nn.LayerNorm(dim), TimmAttention(dim, heads)
@@ -90,6 +92,7 @@ class WBlock(TimmBlock):
 
 
 class PoseSEModule(nn.Module):
+
     def __init__(self, mid):
         super().__init__()
         self.bn, self.depth_mlp = nn.BatchNorm1d(22), TimmMlp(22, mid, mid)
@@ -102,10 +105,11 @@ class PoseSEModule(nn.Module):
 
 
 class Stage(nn.Module):
+
     def __init__(self, dim, depth, heads, window, downsample):
         super().__init__()
-        self.blocks = nn.ModuleList([SwinBlock(dim, heads, 4 * dim, window_size=window, shift=False)
-                                     for _ in range(depth)])
+        self.blocks = nn.ModuleList(
+            [SwinBlock(dim, heads, 4 * dim, window_size=window, shift=False) for _ in range(depth)])
         self.downsample = PatchMerging(dim, 2 * dim, stride=2, norm_cfg=dict(type='LN')) if downsample else None
 
     def forward(self, x, hw):
@@ -133,8 +137,8 @@ class OfficialSwinBEV(nn.Module):
         self.final_norm = nn.LayerNorm(4 * C)
         self.mask_token = nn.Parameter(torch.randn(1, 1, DEC) * .02)
         # frozen; the official loader fills it from MixMIM (random here: it must be carried over, not rebuilt)
-        self.decoder_pos_embed = nn.Parameter(torch.zeros(1, DEC, PRETRAIN_IMG[0] // 32, PRETRAIN_IMG[1] // 32),
-                                              requires_grad=False)
+        self.decoder_pos_embed = nn.Parameter(
+            torch.zeros(1, DEC, PRETRAIN_IMG[0] // 32, PRETRAIN_IMG[1] // 32), requires_grad=False)
         self.decoder_embed_new = nn.Linear(4 * C, DEC)
         self.decoder_blocks = nn.ModuleList([TimmBlock(DEC, DEC_HEADS) for _ in range(DEC_DEPTH)])
         self.decoder_norm = nn.LayerNorm(DEC)
@@ -188,9 +192,9 @@ class OfficialSwinBEV(nn.Module):
 def official_vtransform():
     """``depthnet`` (conv-BN-ReLU x2 with conv biases, conv1x1) and the BEV ``downsample`` of DepthLSSTransformGT."""
     vt = nn.Module()
-    vt.depthnet = nn.Sequential(nn.Conv2d(2 * DEC, DEC, 3, padding=1), nn.BatchNorm2d(DEC), nn.ReLU(True),
-                                nn.Conv2d(DEC, DEC, 3, padding=1), nn.BatchNorm2d(DEC), nn.ReLU(True),
-                                nn.Conv2d(DEC, BINS + SEM, 1))
+    vt.depthnet = nn.Sequential(
+        nn.Conv2d(2 * DEC, DEC, 3, padding=1), nn.BatchNorm2d(DEC), nn.ReLU(True), nn.Conv2d(DEC, DEC, 3, padding=1),
+        nn.BatchNorm2d(DEC), nn.ReLU(True), nn.Conv2d(DEC, BINS + SEM, 1))
     vt.downsample = nn.Sequential(
         nn.Conv2d(BEV_C, BEV_C, 3, padding=1, bias=False), nn.BatchNorm2d(BEV_C), nn.ReLU(True),
         nn.Conv2d(BEV_C, BEV_C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(BEV_C), nn.ReLU(True),
@@ -202,8 +206,9 @@ def _randomise(module, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * (0.05 if p.dim() > 1 else 0.2) + (1.0 if name.endswith(
-                ('norm1.weight', 'norm2.weight', 'norm.weight')) else 0.0))
+            p.copy_(
+                torch.randn(p.shape, generator=g) * (0.05 if p.dim() > 1 else 0.2)
+                + (1.0 if name.endswith(('norm1.weight', 'norm2.weight', 'norm.weight')) else 0.0))
         for name, b in module.named_buffers():
             if name.endswith('running_mean'):
                 b.copy_(torch.randn(b.shape, generator=g) * 0.1)
@@ -230,10 +235,10 @@ def official():
 def paper_geomim():
     """The paper GeoMIM config at a small encoder width (decoder, head and BEV path at paper size)."""
     cfg = Config.fromfile(osp.join(ROOT, 'configs/geomim/geomim_swin-b_16xb2-50e_nus.py'))
-    cfg.model.teacher.checkpoint = None
-    cfg.model.allow_untrained_teacher = True
-    cfg.model.backbone.arch = ARCH
-    cfg.model.decoder.in_channels = 4 * ARCH['embed_dims']
+    cfg.model.heads.bev.teacher.checkpoint = None
+    cfg.model.heads.bev.allow_untrained_teacher = True
+    cfg.model.encoder.backbone.arch = ARCH
+    cfg.model.heads.bev.decoder.in_channels = 4 * ARCH['embed_dims']
     return MODELS.build(cfg.model).eval()
 
 
@@ -241,7 +246,8 @@ def test_every_geomim_key_is_filled_and_nothing_official_is_lost(official):
     _, ckpt = official
     out, report = conv.convert(ckpt['state_dict'])
     model = paper_geomim()
-    own = {k for k in model.state_dict() if not k.startswith('teacher.')}
+    own = {k for k in model.state_dict() if not k.startswith('heads.bev.teacher.')}
+    assert {k.split('.')[0] for k in out} == {'encoder', 'heads'}  # the one pretraining layout
     assert set(out) == own, (sorted(own - set(out))[:10], sorted(set(out) - own)[:10])  # 0 missing, 0 unexpected
     for k, v in out.items():
         assert v.shape == model.state_dict()[k].shape, k
@@ -250,18 +256,28 @@ def test_every_geomim_key_is_filled_and_nothing_official_is_lost(official):
     assert len(report['folded']) == 2 and len(report['transposed']) == 3
     assert any('img_size=(224, 224)' in n for n in report['notes'])
     assert any('pos_table_size=(7, 7)' in n for n in report['notes'])
-    assert torch.equal(out['decoder.pos_table'], ckpt['state_dict']['module.encoders.camera.backbone.decoder_pos_embed'])
+    assert torch.equal(out['heads.bev.decoder.pos_table'],
+                       ckpt['state_dict']['module.encoders.camera.backbone.decoder_pos_embed'])
     missing, unexpected = model.load_state_dict(out, strict=False)
-    assert not unexpected and all(k.startswith('teacher.') for k in missing)
+    assert not unexpected and all(k.startswith('heads.bev.teacher.') for k in missing)
 
 
 def test_encoder_equals_the_official_unmasked_forward(official):
     """Fine-tuning path: stage-3/4 maps and the fused stride-16 map, official zero-padded windows."""
     (enc, _, _), ckpt = official
     out, _ = conv.convert(ckpt['state_dict'])
-    ours = GeoMIMSwin(arch=ARCH, img_size=PRETRAIN_IMG, window_size=WINDOWS, use_mask=False, out_fused=True,
-                      window_padding='official').eval()
-    ours.load_state_dict({k[len('backbone.'):]: v for k, v in out.items() if k.startswith('backbone.')}, strict=True)
+    ours = GeoMIMSwin(
+        arch=ARCH,
+        img_size=PRETRAIN_IMG,
+        window_size=WINDOWS,
+        use_mask=False,
+        out_fused=True,
+        window_padding='official').eval()
+    ours.load_state_dict({
+        k[len('encoder.backbone.'):]: v
+        for k, v in out.items() if k.startswith('encoder.backbone.')
+    },
+                         strict=True)
     img = torch.randn(2, 3, *IMG)
     with torch.no_grad():
         c4, c5, fused, hw = enc.encode(img)
@@ -282,6 +298,7 @@ def test_decoder_head_and_bev_downsample_equal_the_official(official):
     out, _ = conv.convert(ckpt['state_dict'])
     model = paper_geomim()
     model.load_state_dict(out, strict=False)
+    model = model.heads['bev']
     B, N = 1, 6
     h, w = IMG[0] // 16, IMG[1] // 16
     feats = torch.randn(B * N, h * w, 4 * ARCH['embed_dims'])
@@ -306,10 +323,12 @@ def test_decoder_head_and_bev_downsample_equal_the_official(official):
 
 def test_backbone_only_state_dict_and_refusal(official):
     _, ckpt = official
-    backbone = {k[len('module.encoders.camera.backbone.'):]: v for k, v in ckpt['state_dict'].items()
-                if k.startswith('module.encoders.camera.backbone.')}
+    backbone = {
+        k[len('module.encoders.camera.backbone.'):]: v
+        for k, v in ckpt['state_dict'].items() if k.startswith('module.encoders.camera.backbone.')
+    }
     out, _ = conv.convert(backbone)
-    assert 'backbone.layers.3.blocks.0.attn.qkv.weight' in out and 'decoder.embed.weight' in out
+    assert 'encoder.backbone.layers.3.blocks.0.attn.qkv.weight' in out and 'heads.bev.decoder.embed.weight' in out
     with pytest.raises(ValueError, match='no key of the official GeoMIM layout'):
         conv.convert({'backbone.layers.0.blocks.0.ln1.weight': torch.zeros(1)})
 
@@ -321,8 +340,12 @@ def test_command_line_writes_a_loadable_backbone(official, tmp_path):
     conv.main([str(src), str(dst), '--backbone-only'])
     state = torch.load(dst, map_location='cpu', weights_only=True)['state_dict']
     assert all(k.startswith('backbone.') for k in state)
-    ours = GeoMIMSwin(arch=ARCH, img_size=PRETRAIN_IMG, window_size=WINDOWS, out_indices=(2, 3),
-                      window_padding='official',
-                      init_cfg=dict(type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
+    ours = GeoMIMSwin(
+        arch=ARCH,
+        img_size=PRETRAIN_IMG,
+        window_size=WINDOWS,
+        out_indices=(2, 3),
+        window_padding='official',
+        init_cfg=dict(type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
     ours.init_weights()
     assert torch.equal(ours.layers[2].blocks[1].attn.qkv.weight, state['backbone.layers.2.blocks.1.attn.qkv.weight'])

@@ -10,16 +10,16 @@ import os.path as osp
 
 import pytest
 import torch
-from torch import nn
-
 from mmdet3d.registry import MODELS
 from mmengine.registry import init_default_scope
+from torch import nn
+
 import mim3d_plugin  # noqa: F401
 
 init_default_scope('mmdet3d')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'mim4d_official_to_mim3d', osp.join(ROOT, 'tools/model_converters/mim4d_official_to_mim3d.py'))
+_spec = importlib.util.spec_from_file_location('mim4d_official_to_mim3d',
+                                               osp.join(ROOT, 'tools/model_converters/mim4d_official_to_mim3d.py'))
 conv = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(conv)
 
@@ -54,6 +54,7 @@ class OfficialLN(nn.LayerNorm):
 
 
 class OfficialBlock(nn.Module):
+
     def __init__(self, c):
         super().__init__()
         self.dwconv = nn.Conv2d(c, c, 7, padding=3, groups=c)
@@ -77,15 +78,17 @@ class OfficialBlock(nn.Module):
 
 
 class OfficialConvNeXt(nn.Module):
+
     def __init__(self, out_indices=(2, 3)):
         super().__init__()
-        self.downsample_layers = nn.ModuleList([nn.Sequential(nn.Conv2d(3, CHANNELS[0], 4, 4),
-                                                              OfficialLN(CHANNELS[0], 'channel_first'))])
+        self.downsample_layers = nn.ModuleList(
+            [nn.Sequential(nn.Conv2d(3, CHANNELS[0], 4, 4), OfficialLN(CHANNELS[0], 'channel_first'))])
         for i in range(1, 4):
-            self.downsample_layers.append(nn.Sequential(OfficialLN(CHANNELS[i - 1], 'channel_first'),
-                                                        nn.Conv2d(CHANNELS[i - 1], CHANNELS[i], 2, 2)))
-        self.stages = nn.ModuleList(nn.Sequential(*[OfficialBlock(CHANNELS[i]) for _ in range(DEPTHS[i])])
-                                    for i in range(4))
+            self.downsample_layers.append(
+                nn.Sequential(
+                    OfficialLN(CHANNELS[i - 1], 'channel_first'), nn.Conv2d(CHANNELS[i - 1], CHANNELS[i], 2, 2)))
+        self.stages = nn.ModuleList(
+            nn.Sequential(*[OfficialBlock(CHANNELS[i]) for _ in range(DEPTHS[i])]) for i in range(4))
         self.out_indices = out_indices
         for i in out_indices:
             self.add_module(f'norm{i}', OfficialLN(CHANNELS[i], 'channel_first'))
@@ -120,8 +123,10 @@ def _official_state(seed=0):
     state.update({f'img_neck.{k}': v for k, v in neck.state_dict().items()})
     # modules of the official UVTRSSL that have no counterpart here (names from their model definition)
     state.update({
-        'input_proj.weight': torch.randn(32, 32, 1, 1), 'depth_net.weight': torch.randn(64, 32, 1, 1),
-        'render_conv.0.weight': torch.randn(32, 128, 3, 3, 3), 'render_conv.1.running_mean': torch.zeros(32),
+        'input_proj.weight': torch.randn(32, 32, 1, 1),
+        'depth_net.weight': torch.randn(64, 32, 1, 1),
+        'render_conv.0.weight': torch.randn(32, 128, 3, 3, 3),
+        'render_conv.1.running_mean': torch.zeros(32),
         'pts_bbox_head.render_model.field.sdf_decoder.lin0.weight': torch.randn(16, 16),
         'pts_bbox_head.render_model.field.deviation_network.variance': torch.tensor([0.3]),
         'history_decoder.decoder_short.layers.0.attentions.0.sampling_offsets.weight': torch.randn(8, 128),
@@ -130,21 +135,30 @@ def _official_state(seed=0):
 
 
 def _ours():
-    return MODELS.build(dict(type='MaskConvNeXt', arch=dict(depths=DEPTHS, channels=CHANNELS), out_indices=(2, 3),
-                             gap_before_final_norm=False, mask_ratio=0.3))
+    return MODELS.build(
+        dict(
+            type='MaskConvNeXt',
+            arch=dict(depths=DEPTHS, channels=CHANNELS),
+            out_indices=(2, 3),
+            gap_before_final_norm=False,
+            mask_ratio=0.3))
 
 
 def test_official_checkpoint_converts_with_a_full_key_report_and_equal_outputs():
     official, neck, state = _official_state()
     out, report = conv.convert(state)
     ours = _ours()
-    missing, unexpected = ours.load_state_dict({k[len('img_backbone.'):]: v for k, v in out.items()
-                                               if k.startswith('img_backbone.')}, strict=False)
+    assert {k.split('.')[0] + '.' + k.split('.')[1] for k in out} == {'encoder.backbone', 'encoder.neck'}
+    missing, unexpected = ours.load_state_dict(
+        {
+            k[len('encoder.backbone.'):]: v
+            for k, v in out.items() if k.startswith('encoder.backbone.')
+        }, strict=False)
     assert missing == [] and unexpected == []
     assert report['num_converted'] == len(official.state_dict()) + len(neck.state_dict())
-    assert set(report['not_converted']) == {'input_proj', 'depth_net', 'render_conv', 'pts_bbox_head',
-                                            'history_decoder'}
-    assert ('img_backbone.stages.2.1.dwconv.weight', 'img_backbone.stages.2.1.depthwise_conv.weight') in \
+    assert set(
+        report['not_converted']) == {'input_proj', 'depth_net', 'render_conv', 'pts_bbox_head', 'history_decoder'}
+    assert ('img_backbone.stages.2.1.dwconv.weight', 'encoder.backbone.stages.2.1.depthwise_conv.weight') in \
         report['converted']
     official.eval()
     ours.eval()
@@ -161,7 +175,7 @@ def test_official_checkpoint_converts_with_a_full_key_report_and_equal_outputs()
     assert max(diffs_m) < 1e-5, diffs_m
     # the neck keys load into mmdet's FPN unchanged
     fpn = MODELS.build(dict(type='mmdet.FPN', in_channels=[48, 64], out_channels=32, num_outs=2))
-    neck_state = {k[len('img_neck.'):]: v for k, v in out.items() if k.startswith('img_neck.')}
+    neck_state = {k[len('encoder.neck.'):]: v for k, v in out.items() if k.startswith('encoder.neck.')}
     assert fpn.load_state_dict(neck_state, strict=True)
     assert all(torch.equal(neck_state[k], v) for k, v in neck.state_dict().items())
 
@@ -174,7 +188,8 @@ def test_command_line_writes_a_loadable_backbone_checkpoint(tmp_path):
     ckpt = torch.load(dst, map_location='cpu', weights_only=True)
     assert ckpt['meta']['conversion']['num_converted'] == report['num_converted'] == len(official.state_dict())
     ours = _ours()
-    ours.init_cfg = dict(type='Pretrained', checkpoint=str(dst))
+    assert all(k.startswith('backbone.') for k in ckpt['state_dict'])  # what extract_backbone.py writes
+    ours.init_cfg = dict(type='Pretrained', checkpoint=str(dst), prefix='backbone.')
     ours.init_weights()
     x = torch.randn(1, 3, 64, 64)
     official.eval()

@@ -18,8 +18,12 @@ pytestmark = pytest.mark.slow
 def test_teacher_checkpoint_then_devkit_evaluation(small_teacher_ckpt, tmp_path):
     ckpt = torch.load(small_teacher_ckpt, weights_only=True)
     assert any(k.startswith('pts_bbox_head.') for k in ckpt['state_dict'])  # the whole detector is trained
-    proc = subprocess.run([sys.executable, 'tools/test.py', CONFIG, small_teacher_ckpt, '--work-dir', str(tmp_path)],
-                          cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, 'tools/test.py', CONFIG, small_teacher_ckpt, '--work-dir',
+                           str(tmp_path)],
+                          cwd=ROOT,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'),
+                          capture_output=True,
+                          text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout + proc.stderr

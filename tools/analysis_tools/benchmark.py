@@ -47,6 +47,7 @@ from collections import defaultdict
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
+from mmdet3d.registry import MODELS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
@@ -55,7 +56,6 @@ from torch.utils._pytree import tree_flatten  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import mim3d_plugin  # noqa: F401,E402
-from mmdet3d.registry import MODELS  # noqa: E402
 
 
 def parse_args():
@@ -125,15 +125,19 @@ class StageTimer:
             self.handles.append(mod.register_forward_hook(self._post(name)))
 
     def _pre(self, name):
+
         def hook(module, args):
             _sync(self.device)
             self._start[name] = time.perf_counter()
+
         return hook
 
     def _post(self, name):
+
         def hook(module, args, output):
             _sync(self.device)
             self.times[name] += time.perf_counter() - self._start.pop(name)
+
         return hook
 
     def reset(self):
@@ -162,9 +166,11 @@ def main():
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
 
-    stage_names = args.stages or [n if not isinstance(m, torch.nn.ModuleDict) else f'{n}.{k}'
-                                  for n, m in model.named_children() if n != 'data_preprocessor'
-                                  for k in (m.keys() if isinstance(m, torch.nn.ModuleDict) else [None])]
+    stage_names = args.stages or [
+        n if not isinstance(m, torch.nn.ModuleDict) else f'{n}.{k}'
+        for n, m in model.named_children() if n != 'data_preprocessor'
+        for k in (m.keys() if isinstance(m, torch.nn.ModuleDict) else [None])
+    ]
     timer = StageTimer(model, stage_names, device)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
@@ -199,9 +205,11 @@ def main():
         model._run_forward(data, mode='loss')
     per_module = counter.get_flop_counts()
     total_fwd = counter.get_total_flops()
-    frozen = [name for name, mod in model.named_children()
-              if name != 'data_preprocessor' and not any(p.requires_grad for p in mod.parameters())
-              and any(True for _ in mod.parameters())]
+    frozen = [
+        name for name, mod in model.named_children()
+        if name != 'data_preprocessor' and not any(p.requires_grad
+                                                   for p in mod.parameters()) and any(True for _ in mod.parameters())
+    ]
     train_flops = total_fwd + 2 * counter.grad_flops
     gflops_per_sample = train_flops / batch_size / 1e9
     mm = matmul_gflops(args.matmul_size, device)
@@ -216,17 +224,28 @@ def main():
     breakdown['forward.other'] = fwd_mean - sum(breakdown.values())
     breakdown['backward+step'] = sum(b for _, b in fwd_times) / n
     result = dict(
-        config=args.config, device=str(device) if device.type == 'cpu' else torch.cuda.get_device_name(device),
-        threads=torch.get_num_threads(), batch_size=batch_size, iters=n,
-        iter_time_s=round(iter_time, 4), samples_per_s=round(batch_size / iter_time, 4),
-        peak_mem_mb=round(peak_mb, 1), model_gflops_per_sample=round(gflops_per_sample, 3),
+        config=args.config,
+        device=str(device) if device.type == 'cpu' else torch.cuda.get_device_name(device),
+        threads=torch.get_num_threads(),
+        batch_size=batch_size,
+        iters=n,
+        iter_time_s=round(iter_time, 4),
+        samples_per_s=round(batch_size / iter_time, 4),
+        peak_mem_mb=round(peak_mb, 1),
+        model_gflops_per_sample=round(gflops_per_sample, 3),
         forward_gflops_per_sample=round(total_fwd / batch_size / 1e9, 3),
         backward_gflops_per_sample=round(2 * counter.grad_flops / batch_size / 1e9, 3),
-        frozen_stages=frozen, matmul_gflops=round(mm, 2), matmul_ratio=round(achieved / mm, 4),
-        breakdown={k: round(v, 4) for k, v in breakdown.items()},
+        frozen_stages=frozen,
+        matmul_gflops=round(mm, 2),
+        matmul_ratio=round(achieved / mm, 4),
+        breakdown={
+            k: round(v, 4)
+            for k, v in breakdown.items()
+        },
         flops_breakdown_gflops={
             k.split('.', 1)[1]: round(sum(v.values()) / batch_size / 1e9, 3)
-            for k, v in per_module.items() if k.count('.') == 1})
+            for k, v in per_module.items() if k.count('.') == 1
+        })
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

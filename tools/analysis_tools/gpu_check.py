@@ -62,8 +62,11 @@ def retarget_data(cfg, nus_root: str, info_dir: str):
                 if 'data_root' in node:
                     node['data_root'] = ''
             if isinstance(node.get('data_prefix'), dict):
-                node['data_prefix'] = {k: (osp.join(nus_root, v.split('nuscenes/', 1)[-1]) if isinstance(v, str)
-                                           else v) for k, v in node['data_prefix'].items()}
+                node['data_prefix'] = {
+                    k: (osp.join(nus_root,
+                                 v.split('nuscenes/', 1)[-1]) if isinstance(v, str) else v)
+                    for k, v in node['data_prefix'].items()
+                }
             if node.get('type') == 'NuScenesMetric':
                 node['data_root'] = nus_root
             for v in node.values():
@@ -107,7 +110,7 @@ def main(argv=None):
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.dtype = args.dtype
             # speed only: no teacher download on an offline machine
-            for owner in [cfg.model] + [h for h in cfg.model.get('heads', {}).values() if h is not None]:
+            for owner in [h for h in cfg.model.get('heads', {}).values() if h is not None]:
                 teacher = owner.get('teacher')
                 if teacher is not None and str(teacher.get('checkpoint') or '').startswith('http'):
                     owner.allow_untrained_teacher = True
@@ -115,17 +118,26 @@ def main(argv=None):
             cfg_path = osp.join(tmp, osp.basename(path))
             cfg.dump(cfg_path)
             out_json = osp.join(tmp, osp.basename(path) + '.json')
-            proc = subprocess.run([sys.executable, 'tools/analysis_tools/benchmark.py', cfg_path, '--iters',
-                                   str(args.iters), '--out', out_json], cwd=ROOT, capture_output=True, text=True,
+            proc = subprocess.run([
+                sys.executable, 'tools/analysis_tools/benchmark.py', cfg_path, '--iters',
+                str(args.iters), '--out', out_json
+            ],
+                                  cwd=ROOT,
+                                  capture_output=True,
+                                  text=True,
                                   timeout=args.timeout)
             if proc.returncode != 0:
                 raise RuntimeError((proc.stdout + proc.stderr)[-1500:])
             with open(out_json) as f:
                 res = json.load(f)
             tflops = res['model_gflops_per_sample'] * res['samples_per_s'] / 1e3
-            row.update(iter_time_s=res['iter_time_s'], samples_per_s=res['samples_per_s'],
-                       peak_mem_mb=res['peak_mem_mb'], model_tflops=tflops,
-                       mfu=tflops / peak if peak else None, matmul_ratio=res.get('matmul_ratio'))
+            row.update(
+                iter_time_s=res['iter_time_s'],
+                samples_per_s=res['samples_per_s'],
+                peak_mem_mb=res['peak_mem_mb'],
+                model_tflops=tflops,
+                mfu=tflops / peak if peak else None,
+                matmul_ratio=res.get('matmul_ratio'))
         except Exception as e:  # noqa: BLE001 - one config failing must not lose the others
             row['error'] = f'{type(e).__name__}: {e}'[-600:]
         row['wall_s'] = time.time() - t0
@@ -139,11 +151,13 @@ def write(rows, device, args, peak):
     os.makedirs(osp.dirname(out), exist_ok=True)
     with open(out + '.json', 'w') as f:
         json.dump(dict(device=device, dtype=args.dtype, peak_tflops=peak, rows=rows), f, indent=1)
-    lines = [f'# GPU check: {device}, {args.dtype} (AmpOptimWrapper), {args.iters} timed steps', '',
-             f'MFU against the dense {args.dtype} peak of {peak} TFLOP/s' if peak else
-             'Unknown GPU peak: MFU not computed (see matmul_ratio in the JSON)', '',
-             '| config | s / iter | samples / s | peak mem (MiB) | model TFLOP/s | MFU |',
-             '| --- | --- | --- | --- | --- | --- |']
+    lines = [
+        f'# GPU check: {device}, {args.dtype} (AmpOptimWrapper), {args.iters} timed steps', '',
+        f'MFU against the dense {args.dtype} peak of {peak} TFLOP/s'
+        if peak else 'Unknown GPU peak: MFU not computed (see matmul_ratio in the JSON)', '',
+        '| config | s / iter | samples / s | peak mem (MiB) | model TFLOP/s | MFU |',
+        '| --- | --- | --- | --- | --- | --- |'
+    ]
     for r in rows:
         if 'error' in r:
             lines.append(f'| {r["config"]} | failed: {r["error"].splitlines()[-1][:100]} | | | | |')

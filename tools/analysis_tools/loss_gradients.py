@@ -2,9 +2,9 @@
 
 For each of ``--num-batches`` real batches of the config's ``train_dataloader`` (or a checkpoint's weights with
 ``--checkpoint``), runs ``model(mode='loss')`` once and, for every loss term ``loss_*`` (``<head>.loss_*`` of a
-``MaskedPretrainer``; ``--module encoder.backbone --group bev. render. depth.`` compares its heads), the L2 norm of its
-gradient with respect to the parameters of ``--module`` (default ``img_backbone``: what a pretraining
-transfers). With grad clipping at ``max_norm``, a term whose gradient norm is a small fraction of the total
+``MaskedPretrainer``; ``--group bev. render. depth.`` compares its heads), the L2 norm of its gradient with respect to
+the parameters of ``--module`` (default: ``encoder.backbone`` of a pretraining, what it transfers; ``img_backbone`` of
+a detector). With grad clipping at ``max_norm``, a term whose gradient norm is a small fraction of the total
 barely moves the module. Terms are grouped by ``--group`` substrings (e.g. ``depth`` / ``rgb``) and the ratio
 of the group gradients is reported.
 
@@ -28,12 +28,12 @@ from collections import defaultdict
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
+from mmdet3d.registry import MODELS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner, load_checkpoint  # noqa: E402
 
 import mim3d_plugin  # noqa: F401,E402
-from mmdet3d.registry import MODELS  # noqa: E402
 
 
 def _is_loss(key: str) -> bool:
@@ -45,7 +45,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='loss terms and their gradient norms on one module')
     parser.add_argument('config')
     parser.add_argument('--checkpoint', help='weights to load (default: the config init)')
-    parser.add_argument('--module', default='img_backbone', help='module whose parameter gradients are measured')
+    parser.add_argument(
+        '--module',
+        help='module whose parameter gradients are measured (default: encoder.backbone, '
+        'else img_backbone)')
     parser.add_argument('--num-batches', type=int, default=4)
     parser.add_argument('--group', nargs='+', default=['depth', 'rgb'], help='substrings grouping loss terms')
     parser.add_argument('--seed', type=int, default=0)
@@ -60,7 +63,7 @@ def term_gradients(model, losses: dict, params) -> dict:
     terms = [k for k, v in losses.items() if _is_loss(k) and torch.is_tensor(v) and v.requires_grad]
     for i, key in enumerate(terms):
         grads = torch.autograd.grad(losses[key], params, retain_graph=i < len(terms) - 1, allow_unused=True)
-        norms[key] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
+        norms[key] = float(torch.sqrt(sum((g.float()**2).sum() for g in grads if g is not None)))
     return norms
 
 
@@ -77,6 +80,8 @@ def main(argv=None) -> dict:
     elif hasattr(model, 'init_weights'):
         model.init_weights()
     model.train()
+    if args.module is None:
+        args.module = 'encoder.backbone' if hasattr(model, 'encoder') else 'img_backbone'
     module = model.get_submodule(args.module)
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
@@ -93,12 +98,22 @@ def main(argv=None) -> dict:
         for key, norm in grads.items():
             for g in args.group:
                 if g in key:
-                    group[g] += norm ** 2
-        group = {g: v ** 0.5 for g, v in group.items()}
-        ratios = {f'{a}/{b}': group[a] / max(group[b], 1e-12) for i, a in enumerate(args.group)
-                  for b in args.group[i + 1:]}
-        per_batch.append(dict(loss={k: float(v) for k, v in losses.items() if _is_loss(k)}, grad_norm=grads,
-                              group_grad_norm=group, group_ratio=ratios))
+                    group[g] += norm**2
+        group = {g: v**0.5 for g, v in group.items()}
+        ratios = {
+            f'{a}/{b}': group[a] / max(group[b], 1e-12)
+            for i, a in enumerate(args.group)
+            for b in args.group[i + 1:]
+        }
+        per_batch.append(
+            dict(
+                loss={
+                    k: float(v)
+                    for k, v in losses.items() if _is_loss(k)
+                },
+                grad_norm=grads,
+                group_grad_norm=group,
+                group_ratio=ratios))
         print(json.dumps(per_batch[-1]), flush=True)
         if len(per_batch) >= args.num_batches:
             break
@@ -109,8 +124,8 @@ def main(argv=None) -> dict:
             for k, v in row[field].items():
                 vals[k].append(v)
         summary[field] = {k: dict(mean=sum(v) / len(v), min=min(v), max=max(v)) for k, v in vals.items()}
-    result = dict(config=args.config, checkpoint=args.checkpoint, module=args.module, per_batch=per_batch,
-                  summary=summary)
+    result = dict(
+        config=args.config, checkpoint=args.checkpoint, module=args.module, per_batch=per_batch, summary=summary)
     print(json.dumps(summary, indent=1))
     if args.out:
         with open(args.out, 'w') as f:

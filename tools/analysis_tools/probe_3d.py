@@ -4,7 +4,7 @@ The backbone is the ``img_backbone`` (+ ``img_neck``) of a single-frame BEVDet-s
 project, so any backbone of this project or of mmpretrain / mmdet is probed as the detector would see it, at the
 detector's input size:
 
-- default: the backbone's own ``init_cfg`` (e.g. ``bevdet-swin-s16-geomim_1xb1-4e_nus-mini.py`` loads the
+- default: the backbone's own ``init_cfg`` (e.g. ``bevdet-swin-w64-d1121-geomim_1xb1-4e_nus-mini.py`` loads the
   GeoMIM run's backbone by the ``backbone.`` prefix);
 - ``--checkpoint CKPT [--prefix backbone.]``: weights from any checkpoint (a pretraining checkpoint, an
   extracted backbone, an ImageNet checkpoint), the prefix stripped; unmatched keys are reported;
@@ -20,7 +20,7 @@ and prints one markdown table row.
 
 Usage::
 
-    python tools/analysis_tools/probe_3d.py projects/BEVDet/configs/bevdet-swin-s16-geomim_1xb1-4e_nus-mini.py \
+    python tools/analysis_tools/probe_3d.py projects/BEVDet/configs/bevdet-swin-w64-d1121-geomim_1xb1-4e_nus-mini.py \
         --name geomim --seeds 0 1 2 [--random-init | --checkpoint CKPT --prefix backbone.] [--work-dir DIR]
 """
 import argparse
@@ -34,6 +34,7 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
+from mmdet3d.registry import DATASETS, MODELS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
@@ -41,9 +42,8 @@ from mmengine.runner import load_checkpoint  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 
 import mim3d_plugin  # noqa: F401,E402
-from mim3d_plugin.evaluation.probes import (depth_scores, fit_bev_probe, fit_depth_probe, occupancy_iou,  # noqa: E402
-                                            predict_bev, predict_depth, summarise_seeds)
-from mmdet3d.registry import DATASETS, MODELS  # noqa: E402
+from mim3d_plugin.evaluation import probes  # noqa: E402
+from mim3d_plugin.models.pretrainers import BACKBONE_PREFIXES  # noqa: E402
 
 DEFAULT_BEV_GRID = dict(x=[-51.2, 51.2, 1.6], y=[-51.2, 51.2, 1.6], z=[-5.0, 3.0, 8.0], depth=[1.0, 60.0, 1.0])
 
@@ -55,15 +55,21 @@ def parse_args(argv=None):
     init = p.add_mutually_exclusive_group()
     init.add_argument('--checkpoint', help='load the backbone from this checkpoint (see --prefix)')
     init.add_argument('--random-init', action='store_true', help='ignore every pretrained init of the backbone')
-    p.add_argument('--prefix', default=None,
-                   help='key prefix of the backbone in --checkpoint (default: the first of backbone., '
-                        'img_backbone., none that matches)')
+    p.add_argument(
+        '--prefix',
+        default=None,
+        help='key prefix of the backbone in --checkpoint (default: the first of backbone., '
+        'img_backbone., none that matches)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--probes', nargs='+', default=['depth', 'bev'], choices=['depth', 'bev'])
     p.add_argument('--depth-iters', type=int, default=400)
     p.add_argument('--bev-iters', type=int, default=300)
-    p.add_argument('--z-range', type=float, nargs=2, default=[-1.5, 1.0],
-                   help='height band (m, LiDAR frame) of the returns that make a BEV cell occupied')
+    p.add_argument(
+        '--z-range',
+        type=float,
+        nargs=2,
+        default=[-1.5, 1.0],
+        help='height band (m, LiDAR frame) of the returns that make a BEV cell occupied')
     p.add_argument('--max-frames', type=int, default=None, help='use the first N frames of each split (tests)')
     p.add_argument('--work-dir', default=None, help='default: work_dirs/probe_3d/NAME')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -79,8 +85,8 @@ def build_detector(cfg, args):
             bcfg.pretrained = None
     model = MODELS.build(cfg.model)
     model.init_weights()
-    report = dict(init='config init_cfg' if not (args.random_init or args.checkpoint) else
-                  ('random' if args.random_init else args.checkpoint))
+    report = dict(init='config init_cfg' if not (args.random_init or args.checkpoint) else (
+        'random' if args.random_init else args.checkpoint))
     if args.checkpoint:
         report.update(load_backbone(model.img_backbone, args.checkpoint, args.prefix))
     model.requires_grad_(False)
@@ -92,7 +98,7 @@ def load_backbone(backbone, checkpoint: str, prefix=None) -> dict:
     state = torch.load(checkpoint, map_location='cpu', weights_only=True)
     state = state.get('state_dict', state)
     own = backbone.state_dict()
-    prefixes = [prefix] if prefix is not None else ['backbone.', 'img_backbone.', 'encoder.backbone.', '']
+    prefixes = [prefix] if prefix is not None else list(BACKBONE_PREFIXES) + ['']
     for pre in prefixes:
         matched = {k[len(pre):]: v for k, v in state.items() if k.startswith(pre) and k[len(pre):] in own}
         if matched:
@@ -131,10 +137,14 @@ def cache_features(model, dataset, desc: str):
         levels = list(levels) if isinstance(levels, (list, tuple)) else [levels]
         lss = model.img_neck(levels) if model.img_neck is not None else levels
         lss = lss[model.img_neck_out_index] if isinstance(lss, (list, tuple)) else lss
-        frames.append(dict(
-            feats=[f.float() for f in levels], lss_feat=lss.float(), depth=data['inputs']['depth'][0].float(),
-            lidar2img=torch.as_tensor(sample.metainfo['lidar2img'], dtype=torch.float32),
-            points=data['inputs']['points'][0][:, :3].float(), cameras=list(dataset.cameras)))
+        frames.append(
+            dict(
+                feats=[f.float() for f in levels],
+                lss_feat=lss.float(),
+                depth=data['inputs']['depth'][0].float(),
+                lidar2img=torch.as_tensor(sample.metainfo['lidar2img'], dtype=torch.float32),
+                points=data['inputs']['points'][0][:, :3].float(),
+                cameras=list(dataset.cameras)))
         bar.update()
     print()
     return frames
@@ -157,33 +167,52 @@ def main(argv=None):
     t_cache = time.time() - t0
     vt = cfg.model.img_view_transformer
     input_size, downsample = tuple(vt.input_size), vt.get('downsample', 16)
-    results = dict(name=name, config=args.config, init=init_report, seeds=args.seeds,
-                   frames=dict(train=len(train), val=len(val)), cost=dict(cache_s=t_cache))
+    results = dict(
+        name=name,
+        config=args.config,
+        init=init_report,
+        seeds=args.seeds,
+        frames=dict(train=len(train), val=len(val)),
+        cost=dict(cache_s=t_cache))
     if 'depth' in args.probes:
         runs, per_cam, t = [], [], time.time()
         print(f'depth probe: {len(args.seeds)} seeds x {args.depth_iters} iterations')
         bar = ProgressBar(len(args.seeds) * args.depth_iters)
         for seed in args.seeds:
-            probe = fit_depth_probe(train, [f.shape[1] for f in train[0]['feats']], args.depth_iters, seed,
-                                    progress=bar)
-            scores = depth_scores(predict_depth(probe, val), [f['depth'] for f in val], [f['cameras'] for f in val])
+            probe = probes.fit_depth_probe(
+                train, [f.shape[1] for f in train[0]['feats']], args.depth_iters, seed, progress=bar)
+            scores = probes.depth_scores(
+                probes.predict_depth(probe, val), [f['depth'] for f in val], [f['cameras'] for f in val])
             runs.append({k: v for k, v in scores['overall'].items() if k != 'pixels'})
             per_cam.append(scores)
         print()
-        results['depth'] = dict(summary=summarise_seeds(runs), per_seed=per_cam, iters=args.depth_iters,
-                                cost_s=time.time() - t)
+        results['depth'] = dict(
+            summary=probes.summarise_seeds(runs), per_seed=per_cam, iters=args.depth_iters, cost_s=time.time() - t)
     if 'bev' in args.probes:
         runs, t = [], time.time()
         grid = dict(DEFAULT_BEV_GRID)
         print(f'BEV occupancy probe: {len(args.seeds)} seeds x {args.bev_iters} iterations')
         bar = ProgressBar(len(args.seeds) * args.bev_iters)
         for seed in args.seeds:
-            probe = fit_bev_probe(train, train[0]['lss_feat'].shape[1], grid, input_size, downsample,
-                                  tuple(args.z_range), args.bev_iters, seed, progress=bar)
-            runs.append(occupancy_iou(*predict_bev(probe, val, tuple(args.z_range))))
+            probe = probes.fit_bev_probe(
+                train,
+                train[0]['lss_feat'].shape[1],
+                grid,
+                input_size,
+                downsample,
+                tuple(args.z_range),
+                args.bev_iters,
+                seed,
+                progress=bar)
+            runs.append(probes.occupancy_iou(*probes.predict_bev(probe, val, tuple(args.z_range))))
         print()
-        results['bev'] = dict(summary=summarise_seeds(runs), per_seed=runs, iters=args.bev_iters, grid=grid,
-                              z_range=list(args.z_range), cost_s=time.time() - t)
+        results['bev'] = dict(
+            summary=probes.summarise_seeds(runs),
+            per_seed=runs,
+            iters=args.bev_iters,
+            grid=grid,
+            z_range=list(args.z_range),
+            cost_s=time.time() - t)
     results['cost']['total_s'] = time.time() - t0
     results['cost']['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     if torch.cuda.is_available():

@@ -13,7 +13,7 @@ and writes a markdown table + JSON + PNG (default ``docs/benchmarks/transfer_min
 pretrained row is compared with the random row of the same architecture: a difference "exceeds the spread" when
 the mean +- std intervals over seeds do not overlap.
 
-Rows at the small scale (``--scale mini``, bundled data, 2 CPU cores): random / GeoMIM (Swin-s16), random / MIM4D
+Rows at the small scale (``--scale mini``, bundled data, 2 CPU cores): random / GeoMIM (Swin-w64-d1121), random / MIM4D
 (ConvNeXt-mini), random / Mask3D nuScenes / Mask3D RGB-D (ViT-tiny), plus ``--extra NAME=DET_CONFIG[,CKPT[,PREFIX]]``
 for any backbone a user supplies (e.g. ImageNet weights of the same architecture). ``--scale paper`` uses the
 paper-scale configs (full nuScenes under ``data/nuscenes``; multi-GPU through ``--train-cmd``); the command and
@@ -37,12 +37,12 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PY = sys.executable
 TEACHER = 'configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py'
-GEOMIM = 'configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py'
+GEOMIM = 'configs/geomim/geomim_swin-w64-d1121_1xb1-8e_nus-mini.py'
 MIM4D = 'configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py'
 MASK3D_NUS = 'configs/mask3d/mask3d_vit-tiny-p16_1xb1-300i_nus-mini.py'
 MASK3D_RGBD = 'configs/mask3d/mask3d_vit-tiny-p16_1xb2-400i_redwood.py'
 DET = 'projects/BEVDet/configs/'
-HYBRID = 'configs/hybrid/hybrid-bev-render-depth_swin-s16_1xb1-8e_nus-mini.py'
+HYBRID = 'configs/hybrid/hybrid-bev-render-depth_swin-w64-d1121_1xb1-8e_nus-mini.py'
 # equal pretraining compute for the hybrid and its single heads: 2 epochs (80 clips) of the small hybrid config
 HYBRID_EPOCHS = 2
 
@@ -51,26 +51,51 @@ def _wd(config):
     return 'work_dirs/' + osp.splitext(osp.basename(config))[0]
 
 
+# every pretraining keeps its backbone under encoder.backbone.* (MaskedPretrainer): the rows load it from the
+# pretraining checkpoint directly (the detector configs' own init_cfg reads extract_backbone.py's backbone.pth)
+BACKBONE = 'encoder.backbone.'
 # name: arch, pretraining [(config, work_dir, checkpoint)], detector config, checkpoint + prefix (None: config
 # init_cfg), random init
 MINI_ROWS = {
-    'random-swin': dict(arch='Swin-s16', pretrain=[], det=DET + 'bevdet-swin-s16_1xb1-4e_nus-mini.py', random=True),
-    'geomim': dict(arch='Swin-s16', det=DET + 'bevdet-swin-s16-geomim_1xb1-4e_nus-mini.py',
-                   pretrain=[(TEACHER, _wd(TEACHER), _wd(TEACHER) + '/epoch_20.pth'),
-                             (GEOMIM, _wd(GEOMIM), _wd(GEOMIM) + '/epoch_8.pth')]),
-    'random-convnext': dict(arch='ConvNeXt-mini', pretrain=[], random=True,
-                            det=DET + 'bevdet-mask-convnext-mini-mim4d_1xb1-4e_nus-mini.py'),
-    'mim4d': dict(arch='ConvNeXt-mini', det=DET + 'bevdet-mask-convnext-mini-mim4d_1xb1-4e_nus-mini.py',
-                  pretrain=[(MIM4D, 'work_dirs/mim4d_mini', 'work_dirs/mim4d_mini/iter_300.pth')]),
-    'random-vit': dict(arch='ViT-tiny', pretrain=[], random=True,
-                       det=DET + 'bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py'),
-    'mask3d-nus': dict(arch='ViT-tiny', det=DET + 'bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py',
-                       pretrain=[(MASK3D_NUS, 'work_dirs/mask3d_nus_mini', 'work_dirs/mask3d_nus_mini/iter_300.pth')]),
-    'mask3d-rgbd': dict(arch='ViT-tiny', det=DET + 'bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py',
-                        pretrain=[(MASK3D_RGBD, 'work_dirs/mask3d_redwood', 'work_dirs/mask3d_redwood/iter_400.pth')],
-                        checkpoint='work_dirs/mask3d_redwood/iter_400.pth', prefix='backbone.',
-                        # its position embedding is stored at the 240x320 RGB-D input: a 15x20 patch grid
-                        cfg_options=['model.img_backbone.pretrained_patch_resolution=(15,20)']),
+    'random-swin':
+    dict(arch='Swin-w64-d1121', pretrain=[], det=DET + 'bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py', random=True),
+    'geomim':
+    dict(
+        arch='Swin-w64-d1121',
+        det=DET + 'bevdet-swin-w64-d1121-geomim_1xb1-4e_nus-mini.py',
+        pretrain=[(TEACHER, _wd(TEACHER), _wd(TEACHER) + '/epoch_20.pth'),
+                  (GEOMIM, _wd(GEOMIM), _wd(GEOMIM) + '/epoch_8.pth')],
+        checkpoint=_wd(GEOMIM) + '/epoch_8.pth',
+        prefix=BACKBONE),
+    'random-convnext':
+    dict(
+        arch='ConvNeXt-mini', pretrain=[], random=True,
+        det=DET + 'bevdet-mask-convnext-mini-mim4d_1xb1-4e_nus-mini.py'),
+    'mim4d':
+    dict(
+        arch='ConvNeXt-mini',
+        det=DET + 'bevdet-mask-convnext-mini-mim4d_1xb1-4e_nus-mini.py',
+        pretrain=[(MIM4D, _wd(MIM4D), _wd(MIM4D) + '/iter_300.pth')],
+        checkpoint=_wd(MIM4D) + '/iter_300.pth',
+        prefix=BACKBONE),
+    'random-vit':
+    dict(arch='ViT-tiny', pretrain=[], random=True, det=DET + 'bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py'),
+    'mask3d-nus':
+    dict(
+        arch='ViT-tiny',
+        det=DET + 'bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py',
+        pretrain=[(MASK3D_NUS, _wd(MASK3D_NUS), _wd(MASK3D_NUS) + '/iter_300.pth')],
+        checkpoint=_wd(MASK3D_NUS) + '/iter_300.pth',
+        prefix=BACKBONE),
+    'mask3d-rgbd':
+    dict(
+        arch='ViT-tiny',
+        det=DET + 'bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py',
+        pretrain=[(MASK3D_RGBD, _wd(MASK3D_RGBD), _wd(MASK3D_RGBD) + '/iter_400.pth')],
+        checkpoint=_wd(MASK3D_RGBD) + '/iter_400.pth',
+        prefix=BACKBONE,
+        # its position embedding is stored at the 240x320 RGB-D input: a 15x20 patch grid
+        cfg_options=['model.img_backbone.pretrained_patch_resolution=(15,20)']),
 }
 
 
@@ -78,14 +103,20 @@ def _hybrid_row(name, drop=(), seed=0, loss_weights=None):
     """The small hybrid config for HYBRID_EPOCHS epochs with the heads in ``drop`` left out (same encoder, data,
     iterations: equal compute per row up to the heads' own cost), pretraining seed ``seed``."""
     wd = f'work_dirs/hybrid_mini/{name}'
-    opts = ['--cfg-options', f'train_cfg.max_epochs={HYBRID_EPOCHS}', f'param_scheduler.1.T_max={HYBRID_EPOCHS}',
-            f'param_scheduler.1.end={HYBRID_EPOCHS}', f'randomness.seed={seed}']
+    opts = [
+        '--cfg-options', f'train_cfg.max_epochs={HYBRID_EPOCHS}', f'param_scheduler.1.T_max={HYBRID_EPOCHS}',
+        f'param_scheduler.1.end={HYBRID_EPOCHS}', f'randomness.seed={seed}'
+    ]
     opts += [f'model.heads.{h}=None' for h in drop]
     opts += [f'model.loss_weights.{h}={w}' for h, w in (loss_weights or {}).items()]
     ckpt = f'{wd}/epoch_{HYBRID_EPOCHS}.pth'
     teacher = [] if 'bev' in drop else [(TEACHER, _wd(TEACHER), _wd(TEACHER) + '/epoch_20.pth')]
-    return dict(arch='Swin-s16', det=DET + 'bevdet-swin-s16_1xb1-4e_nus-mini.py', checkpoint=ckpt,
-                prefix='encoder.backbone.', pretrain=teacher + [(HYBRID, wd, ckpt, opts)])
+    return dict(
+        arch='Swin-w64-d1121',
+        det=DET + 'bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py',
+        checkpoint=ckpt,
+        prefix=BACKBONE,
+        pretrain=teacher + [(HYBRID, wd, ckpt, opts)])
 
 
 # the heads' gradients into the encoder balanced (docs/hybrid/loss_gradients_init.json: at init the rendering
@@ -100,12 +131,16 @@ for _seed in (0, 1):  # two pretraining seeds per row (suffix -s1 for the second
         f'hybrid-bev-render-depth{_sfx}': _hybrid_row(f'hybrid-bev-render-depth{_sfx}', seed=_seed),
     })
 PAPER_ROWS = {
-    'random-swin-b': dict(arch='Swin-B', pretrain=[], det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py', random=True),
-    'geomim-swin-b': dict(arch='Swin-B', det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py',
-                          pretrain=[('configs/geomim/geomim_swin-b_16xb2-50e_nus.py',
-                                     'work_dirs/geomim_swin-b_16xb2-50e_nus',
-                                     'work_dirs/geomim_swin-b_16xb2-50e_nus/epoch_50.pth')],
-                          checkpoint='work_dirs/geomim_swin-b_16xb2-50e_nus/epoch_50.pth', prefix='backbone.'),
+    'random-swin-b':
+    dict(arch='Swin-B', pretrain=[], det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py', random=True),
+    'geomim-swin-b':
+    dict(
+        arch='Swin-B',
+        det=DET + 'bevdet-swin-b_8xb8-cbgs-20e_nus.py',
+        pretrain=[('configs/geomim/geomim_swin-b_16xb2-50e_nus.py', 'work_dirs/geomim_swin-b_16xb2-50e_nus',
+                   'work_dirs/geomim_swin-b_16xb2-50e_nus/epoch_50.pth')],
+        checkpoint='work_dirs/geomim_swin-b_16xb2-50e_nus/epoch_50.pth',
+        prefix=BACKBONE),
 }
 
 
@@ -152,9 +187,12 @@ def do_row(name, row, args, out_dir):
             train_cmd(args, config, ['--work-dir', work_dir] + (extra[0] if extra else [])),
             osp.join(out_dir, 'logs', f'{name}_pretrain_{osp.basename(work_dir)}.log'))
     probe_dir = osp.join('work_dirs', 'transfer', name, 'probe')
-    probe = [PY, 'tools/analysis_tools/probe_3d.py', row['det'], '--name', name, '--work-dir', probe_dir,
-             '--seeds', *map(str, args.seeds), '--depth-iters', str(args.depth_iters), '--bev-iters',
-             str(args.bev_iters)]
+    probe = [
+        PY, 'tools/analysis_tools/probe_3d.py', row['det'], '--name', name, '--work-dir', probe_dir, '--seeds',
+        *map(str, args.seeds), '--depth-iters',
+        str(args.depth_iters), '--bev-iters',
+        str(args.bev_iters)
+    ]
     if row.get('cfg_options'):
         probe += ['--cfg-options', *row['cfg_options']]
     if row.get('random'):
@@ -173,8 +211,10 @@ def do_row(name, row, args, out_dir):
             if row.get('random'):
                 opts.append('model.img_backbone.init_cfg=None')
             elif row.get('checkpoint'):
-                opts += [f'model.img_backbone.init_cfg.checkpoint={row["checkpoint"]}',
-                         f'model.img_backbone.init_cfg.prefix={row.get("prefix") or ""}']
+                opts += [
+                    f'model.img_backbone.init_cfg.checkpoint={row["checkpoint"]}',
+                    f'model.img_backbone.init_cfg.prefix={row.get("prefix") or ""}'
+                ]
             print(f'[{name}] BEVDet fine-tune, seed {seed}')
             res['cost_s'][f'finetune seed {seed}'] = run(
                 train_cmd(args, row['det'], ['--work-dir', work, '--cfg-options', *opts]),
@@ -239,8 +279,10 @@ def write_outputs(results, args, out):
     verdict = verdicts(results, table)
     keys = ['AbsRel', 'RMSE (m)', 'delta1', 'BEV IoU', 'NDS', 'mAP']
     keys = [k for k in keys if any(k in t for t in table.values())]
-    lines = ['| init | backbone | ' + ' | '.join(keys) + ' | vs random (beyond the seed spread) |',
-             '| --- | --- | ' + ' | '.join('---' for _ in keys) + ' | --- |']
+    lines = [
+        '| init | backbone | ' + ' | '.join(keys) + ' | vs random (beyond the seed spread) |',
+        '| --- | --- | ' + ' | '.join('---' for _ in keys) + ' | --- |'
+    ]
     for r in results:
         t = table[r['name']]
         cells = [f'{t[k][0]:.4f} ± {t[k][1]:.4f}' if k in t else '-' for k in keys]
@@ -248,21 +290,37 @@ def write_outputs(results, args, out):
         vs = '; '.join(f'{k}: {v[k]}' for k in keys if k in v) if v else 'reference'
         lines.append(f'| {r["name"]} | {r["arch"]} | ' + ' | '.join(cells) + f' | {vs} |')
     cmd = 'python tools/analysis_tools/transfer_table.py ' + ' '.join(map(shlex.quote, sys.argv[1:]))
-    md = ['# Transfer table (' + ('bundled nuScenes: train scene-0523, eval mini_val scene-0916'
-                                  if args.scale == 'mini' else 'nuScenes') + ')', '',
-          f'Command: `{cmd}`', '',
-          f'Probe seeds: {args.seeds} (depth {args.depth_iters} it, BEV {args.bev_iters} it); fine-tune seeds: '
-          f'{[] if args.no_finetune else args.finetune_seeds} (BEVDet small config, 4 epochs, same for every row). '
-          'Mean ± sample std over seeds (std 0 with one seed). "beyond the seed spread": the mean ± std intervals '
-          'of the row and of the random row of the same backbone do not overlap.', ''] + lines + ['']
-    md += ['Cost (s): ' + '; '.join(f'{r["name"]}: ' + ', '.join(f'{k} {v:.0f}' for k, v in r['cost_s'].items())
-                                    for r in results), '']
+    md = [
+        '# Transfer table (' +
+        ('bundled nuScenes: train scene-0523, eval mini_val scene-0916' if args.scale == 'mini' else 'nuScenes') + ')',
+        '', f'Command: `{cmd}`', '',
+        f'Probe seeds: {args.seeds} (depth {args.depth_iters} it, BEV {args.bev_iters} it); fine-tune seeds: '
+        f'{[] if args.no_finetune else args.finetune_seeds} (BEVDet small config, 4 epochs, same for every row). '
+        'Mean ± sample std over seeds (std 0 with one seed). "beyond the seed spread": the mean ± std intervals '
+        'of the row and of the random row of the same backbone do not overlap.', ''
+    ] + lines + ['']
+    md += [
+        'Cost (s): ' + '; '.join(f'{r["name"]}: ' + ', '.join(f'{k} {v:.0f}' for k, v in r['cost_s'].items())
+                                 for r in results), ''
+    ]
     os.makedirs(osp.dirname(osp.join(ROOT, out)) or '.', exist_ok=True)
     with open(osp.join(ROOT, out + '.md'), 'w') as f:
         f.write('\n'.join(md))
     with open(osp.join(ROOT, out + '.json'), 'w') as f:
-        json.dump(dict(results=results, table={k: {m: list(v) for m, v in t.items()} for k, t in table.items()},
-                       verdicts=verdict, command=cmd), f, indent=1)
+        json.dump(
+            dict(
+                results=results,
+                table={
+                    k: {
+                        m: list(v)
+                        for m, v in t.items()
+                    }
+                    for k, t in table.items()
+                },
+                verdicts=verdict,
+                command=cmd),
+            f,
+            indent=1)
     plot(table, keys, out)
     print('\n'.join(lines))
 
@@ -277,8 +335,8 @@ def plot(table, keys, out):
     for ax, k in zip(axes, keys):
         m = [table[n].get(k, (0, 0))[0] for n in names]
         s = [table[n].get(k, (0, 0))[1] for n in names]
-        ax.bar(range(len(names)), m, yerr=s, capsize=3,
-               color=['0.6' if n.startswith('random') else 'C0' for n in names])
+        ax.bar(
+            range(len(names)), m, yerr=s, capsize=3, color=['0.6' if n.startswith('random') else 'C0' for n in names])
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=60, ha='right', fontsize=7)
         ax.set_title(k + (' (lower better)' if k in ('AbsRel', 'RMSE (m)') else ''), fontsize=9)
@@ -290,8 +348,12 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='pretraining -> probes -> BEVDet fine-tune transfer table')
     p.add_argument('--scale', choices=['mini', 'paper'], default='mini')
     p.add_argument('--rows', nargs='+', help='subset of the rows (default: all of the scale)')
-    p.add_argument('--extra', nargs='+', default=[], metavar='NAME=DET_CONFIG[,CKPT[,PREFIX]]',
-                   help='extra rows: a detector config and optionally backbone weights (+ their key prefix)')
+    p.add_argument(
+        '--extra',
+        nargs='+',
+        default=[],
+        metavar='NAME=DET_CONFIG[,CKPT[,PREFIX]]',
+        help='extra rows: a detector config and optionally backbone weights (+ their key prefix)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='probe seeds')
     p.add_argument('--finetune-seeds', type=int, nargs='+', default=[0])
     p.add_argument('--no-finetune', action='store_true')
@@ -301,8 +363,10 @@ def parse_args(argv=None):
     p.add_argument('--train-cmd', help='training command template, e.g. "bash tools/dist_train.sh {config} 8"')
     p.add_argument('--out', default=None, help='output stem (default docs/benchmarks/transfer_<scale>)')
     p.add_argument('--render-only', action='store_true', help='rewrite the .md/.png from the existing .json')
-    p.add_argument('--append', action='store_true',
-                   help='keep the rows of the existing .json (a row run again replaces its old result)')
+    p.add_argument(
+        '--append',
+        action='store_true',
+        help='keep the rows of the existing .json (a row run again replaces its old result)')
     return p.parse_args(argv)
 
 
@@ -319,8 +383,12 @@ def main(argv=None):
         parts = rest.split(',')
         if not name or not parts[0]:
             raise SystemExit(f'transfer_table: --extra must be NAME=DET_CONFIG[,CKPT[,PREFIX]], got {spec!r}')
-        rows[name] = dict(arch=name, det=parts[0], pretrain=[], checkpoint=parts[1] if len(parts) > 1 else None,
-                          prefix=parts[2] if len(parts) > 2 else None)
+        rows[name] = dict(
+            arch=name,
+            det=parts[0],
+            pretrain=[],
+            checkpoint=parts[1] if len(parts) > 1 else None,
+            prefix=parts[2] if len(parts) > 2 else None)
     out = args.out or f'docs/benchmarks/transfer_{args.scale}'
     if args.render_only:
         with open(osp.join(ROOT, out + '.json')) as f:

@@ -7,7 +7,7 @@ One PNG per frame: ``OUT_DIR/<split>_<index>_<token>.png``.
 
 Usage::
 
-    python tools/misc/browse_dataset.py projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py \
+    python tools/misc/browse_dataset.py projects/BEVDet/configs/bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py \
         [--split train|val] [--indices 0 10 20] [--out-dir work_dirs/browse] [--max-points 20000]
 """
 import argparse
@@ -24,12 +24,12 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from mmdet3d.registry import DATASETS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 
 import mim3d_plugin  # noqa: F401,E402
-from mmdet3d.registry import DATASETS  # noqa: E402
 
 # the 12 edges of a box from mmdet3d's corner order (LiDARInstance3DBoxes.corners)
 EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]

@@ -20,15 +20,18 @@ BN)
 detector the checkpoint is meant for and reports missing / unexpected keys and shape mismatches (exit status 1 on
 any); the configs that match the released checkpoints:
 
-- BEVDet-R50-CBGS (dev2.0 ``configs/bevdet/bevdet-r50-cbgs.py``): ``projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py``
+- BEVDet-R50-CBGS (dev2.0 ``configs/bevdet/bevdet-r50-cbgs.py``):
+  ``projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py``
 - BEVDet4D-R50-CBGS (``bevdet-r50-4d-cbgs.py``): ``projects/BEVDet/configs/bevdet4d-r50-official_8xb8-cbgs-20e_nus.py``
 - BEVDet4D-Swin-B GeoMIM (``bevdet-swinb-4d-256x704-cbgs-geomim.py``): ``bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py``
 
 Usage::
 
-    python tools/model_converters/bevdet_official_to_mim3d.py bevdet-r50-cbgs.pth checkpoints/bevdet-r50-cbgs_mim3d.pth \
+    python tools/model_converters/bevdet_official_to_mim3d.py bevdet-r50-cbgs.pth \
+        checkpoints/bevdet-r50-cbgs_mim3d.pth \
         --config projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py
-    python tools/test.py projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py checkpoints/bevdet-r50-cbgs_mim3d.pth
+    python tools/test.py projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py \
+        checkpoints/bevdet-r50-cbgs_mim3d.pth
 """
 import argparse
 import os.path as osp
@@ -62,8 +65,9 @@ def fpn_lss_key(rest: str, key: str) -> str:
     return f'{m[1]}.{table[m[1]][m[2]]}.{m[3]}'
 
 
-def convert(state: Dict[str, torch.Tensor], neck_out_ids: Sequence[int] = (0, )
-            ) -> Tuple[Dict[str, torch.Tensor], Dict[str, List[str]]]:
+def convert(
+    state: Dict[str, torch.Tensor], neck_out_ids: Sequence[int] = (0, )
+) -> Tuple[Dict[str, torch.Tensor], Dict[str, List[str]]]:
     """Official state dict -> (mim3d state dict, report with ``renamed`` and ``kept`` key lists).
 
     Args:
@@ -97,8 +101,8 @@ def main(argv=None):
     p.add_argument('src')
     p.add_argument('dst')
     p.add_argument('--config', help='mim3d detector config to check the keys and shapes against')
-    p.add_argument('--neck-out-ids', type=int, nargs='+', default=None,
-                   help='CustomFPN out_ids (default: from --config, else 0)')
+    p.add_argument(
+        '--neck-out-ids', type=int, nargs='+', default=None, help='CustomFPN out_ids (default: from --config, else 0)')
     args = p.parse_args(argv)
     state = load_checkpoint_state(args.src)
     out_ids = args.neck_out_ids

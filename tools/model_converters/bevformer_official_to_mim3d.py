@@ -1,18 +1,18 @@
 """Convert an official BEVFormer checkpoint (fundamentalvision/BEVFormer: tiny / small / base) to projects/BEVFormer.
 
-=====================================================================  ==============================================
-official key (``pts_bbox_head.transformer.`` = ``T.``)                 mim3d key (``pts_bbox_head.`` = ``H.``)
-=====================================================================  ==============================================
-``T.level_embeds``, ``T.cams_embeds``                                  ``H.encoder.level_embeds``, ``H.encoder.cams_embeds``
-``T.reference_points.*``, ``T.can_bus_mlp.*``                          ``H.reference_points.*``, ``H.can_bus_mlp.*``
-``T.encoder.layers.{i}.attentions.0.*`` (TemporalSelfAttention)        ``H.encoder.layers.{i}.temporal_self_attention.*``
-``T.encoder.layers.{i}.attentions.1.*`` (SpatialCrossAttention:        ``H.encoder.layers.{i}.spatial_cross_attention.*``
+======================================================  ==================================================
+official key (``pts_bbox_head.transformer.`` = ``T.``)  mim3d key (``pts_bbox_head.`` = ``H.``)
+======================================================  ==================================================
+``T.level_embeds``, ``T.cams_embeds``                   ``H.encoder.level_embeds``, ``.cams_embeds``
+``T.reference_points.*``, ``T.can_bus_mlp.*``           ``H.reference_points.*``, ``H.can_bus_mlp.*``
+``T.encoder.layers.{i}.attentions.0.*`` (TSA)           ``H.encoder.layers.{i}.temporal_self_attention.*``
+``T.encoder.layers.{i}.attentions.1.*`` (SCA:           ``H.encoder.layers.{i}.spatial_cross_attention.*``
 ``deformable_attention.*``, ``output_proj``)
-``T.encoder.layers.{i}.ffns.0.*``, ``norms.{k}``                       ``H.encoder.layers.{i}.ffn.*``, ``norms.{k}``
-``T.decoder.layers.{i}.attentions.0.*`` (MultiheadAttention)           ``H.decoder.layers.{i}.self_attn.*``
-``T.decoder.layers.{i}.attentions.1.*`` (CustomMSDeformableAttention)  ``H.decoder.layers.{i}.cross_attn.*``
-``T.decoder.layers.{i}.ffns.0.*``, ``norms.{k}``                       ``H.decoder.layers.{i}.ffn.*``, ``norms.{k}``
-=====================================================================  ==============================================
+``T.encoder.layers.{i}.ffns.0.*``, ``norms.{k}``        ``H.encoder.layers.{i}.ffn.*``, ``norms.{k}``
+``T.decoder.layers.{i}.attentions.0.*`` (MHA)           ``H.decoder.layers.{i}.self_attn.*``
+``T.decoder.layers.{i}.attentions.1.*`` (deformable)    ``H.decoder.layers.{i}.cross_attn.*``
+``T.decoder.layers.{i}.ffns.0.*``, ``norms.{k}``        ``H.decoder.layers.{i}.ffn.*``, ``norms.{k}``
+======================================================  ==================================================
 
 Everything else keeps its name (mmdet ResNet / FPN, ``bev_embedding``, ``query_embedding``, ``positional_encoding``,
 ``cls_branches``, ``reg_branches``); ``module.`` is stripped. ``--config`` builds the mim3d detector and reports
@@ -27,7 +27,8 @@ Usage::
 
     python tools/model_converters/bevformer_official_to_mim3d.py bevformer_tiny_epoch_24.pth \
         checkpoints/bevformer_tiny_mim3d.pth --config projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py
-    python tools/test.py projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py checkpoints/bevformer_tiny_mim3d.pth \
+    python tools/test.py projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py \
+        checkpoints/bevformer_tiny_mim3d.pth \
         --cfg-options model.prev_bev_align=official
 """
 import argparse

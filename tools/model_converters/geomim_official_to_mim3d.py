@@ -1,9 +1,14 @@
 """Convert an official GeoMIM pretraining checkpoint (Sense-X/GeoMIM, ``pretrain/``, bevfusion framework) to mim3d.
 
-The released GeoMIM Swin-B / Swin-L checkpoints hold the whole pretraining model (``BEVFusionGeoMIM``):
+The released GeoMIM Swin-B / Swin-L checkpoints hold the whole pretraining model (``BEVFusionGeoMIM``). The output
+is in the one checkpoint layout of every mim3d pretraining (``MaskedPretrainer`` of ``configs/geomim/``): the keys
+below (those of the pre-0.2 ``GeoMIM`` class) under ``encoder.backbone.*`` (``backbone.*``) and ``heads.bev.*`` (the
+rest); with ``--backbone-only``, the backbone as ``tools/model_converters/extract_backbone.py`` writes it
+(``backbone.*``, load with ``prefix='backbone.'``).
 
 ========================================================  =====================================================
-official key (``state_dict``; ``module.`` stripped)       mim3d ``GeoMIM`` key
+official key (``state_dict``; ``module.`` stripped)       mim3d key (``backbone.*`` -> ``encoder.backbone.*``,
+                                                          others -> ``heads.bev.*``)
 ========================================================  =====================================================
 ``encoders.camera.backbone.patch_embed.*``                ``backbone.patch_embed.*``
 ``...backbone.absolute_pos_embed`` (1, C, H, W)           ``backbone.absolute_pos_embed`` (1, H*W, C)
@@ -33,8 +38,10 @@ depth_se.conv_reduce,conv_expand``
 
 ``...backbone.decoder_pos_embed`` (1, C, 7, 7), the frozen table (MixMIM's) the official decoder interpolates, goes to
 ``decoder.pos_table`` (``GeoMIMDecoder(pos_table_size=(7, 7))``, as the paper config). Not converted, and reported:
-``encoders.lidar.*`` (the frozen LiDAR teacher: ``model.teacher.checkpoint`` loads it from its own checkpoint). The
-``relative_position_index`` buffers are copied (same lookup as the official code). A backbone-only state dict (keys ``stages.*``) is
+``encoders.lidar.*`` (the frozen LiDAR teacher: ``model.heads.bev.teacher.checkpoint`` loads it from its own
+checkpoint). The
+``relative_position_index`` buffers are copied (same lookup as the official code). A backbone-only state dict (keys
+``stages.*``) is
 converted to ``backbone.*`` keys.
 
 The checkpoint's absolute position embedding grid gives the ``img_size`` the mim3d backbone must be built with
@@ -45,8 +52,9 @@ Usage::
     python tools/model_converters/geomim_official_to_mim3d.py geomim_base.pth checkpoints/geomim_base_mim3d.pth \
         [--backbone-only]
 
-then ``init_cfg=dict(type='Pretrained', checkpoint='checkpoints/geomim_base_mim3d.pth', prefix='backbone.')`` on a
-``GeoMIMSwin`` fine-tuning backbone, or ``load_from`` for a ``GeoMIM`` pretraining run.
+then, with ``--backbone-only``, ``init_cfg=dict(type='Pretrained', checkpoint='checkpoints/geomim_base_mim3d.pth',
+prefix='backbone.')`` on a ``GeoMIMSwin`` fine-tuning backbone; without it, ``load_from`` for a GeoMIM pretraining run
+(``configs/geomim/geomim_swin-b_16xb2-50e_nus.py``).
 """
 import argparse
 import os.path as osp
@@ -58,7 +66,8 @@ from typing import Dict, List, Tuple
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mim3d_plugin.models.heads.geomim_decoder import timm_block_key  # noqa: E402
+from mim3d_plugin.models.necks.geomim_decoder import timm_block_key  # noqa: E402
+from mim3d_plugin.models.pretrainers.checkpoint_layouts import upgrade_keys  # noqa: E402
 
 CAMERA = 'encoders.camera.backbone.'
 VTRANSFORM = 'encoders.camera.vtransform.'
@@ -108,8 +117,8 @@ def backbone_key(key: str, cva_after: Tuple[int, ...] = (1, 5)):
         return 'decoder.norm.' + key[len('decoder_norm.'):], None
     for src, dst in (('cam_pose.bn.', 'decoder.camera_se.bn.'), ('cam_pose.depth_mlp.fc1.', 'decoder.camera_se.mlp.0.'),
                      ('cam_pose.depth_mlp.fc2.', 'decoder.camera_se.mlp.2.'),
-                     ('cam_pose.depth_se.conv_reduce.', 'decoder.camera_se.se.0.'),
-                     ('cam_pose.depth_se.conv_expand.', 'decoder.camera_se.se.2.')):
+                     ('cam_pose.depth_se.conv_reduce.', 'decoder.camera_se.se.0.'), ('cam_pose.depth_se.conv_expand.',
+                                                                                     'decoder.camera_se.se.2.')):
         if key.startswith(src):
             return dst + key[len(src):], None
     if key == 'decoder_pos_embed':
@@ -118,16 +127,25 @@ def backbone_key(key: str, cva_after: Tuple[int, ...] = (1, 5)):
 
 
 # official nn.Sequential index -> (ours, kind): 'conv' (bias folded into the next BN), 'bn', 'conv_out'
-DEPTHNET = {'0': ('decoder.head.0.conv', 'conv'), '1': ('decoder.head.0.bn', 'bn'),
-            '3': ('decoder.head.1.conv', 'conv'), '4': ('decoder.head.1.bn', 'bn'),
-            '6': ('decoder.head.2', 'conv_out')}
-DOWNSAMPLE = {'0': 'view_transformer.bev_downsample.0.conv', '1': 'view_transformer.bev_downsample.0.bn',
-              '3': 'view_transformer.bev_downsample.1.conv', '4': 'view_transformer.bev_downsample.1.bn',
-              '6': 'view_transformer.bev_downsample.2.conv', '7': 'view_transformer.bev_downsample.2.bn'}
+DEPTHNET = {
+    '0': ('decoder.head.0.conv', 'conv'),
+    '1': ('decoder.head.0.bn', 'bn'),
+    '3': ('decoder.head.1.conv', 'conv'),
+    '4': ('decoder.head.1.bn', 'bn'),
+    '6': ('decoder.head.2', 'conv_out')
+}
+DOWNSAMPLE = {
+    '0': 'view_transformer.bev_downsample.0.conv',
+    '1': 'view_transformer.bev_downsample.0.bn',
+    '3': 'view_transformer.bev_downsample.1.conv',
+    '4': 'view_transformer.bev_downsample.1.bn',
+    '6': 'view_transformer.bev_downsample.2.conv',
+    '7': 'view_transformer.bev_downsample.2.bn'
+}
 
 
 def convert(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Dict[str, List[str]]]:
-    """Official state dict -> (mim3d state dict, report).
+    """Official state dict -> (mim3d state dict in the ``encoder.backbone.*`` / ``heads.bev.*`` layout, report).
 
     The report has ``converted`` (official keys used), ``dropped`` (``'key: reason'``), ``folded`` (conv biases
     folded into BN running means), ``transposed`` (BEV kernels) and ``notes`` (img_size, decoder position embedding).
@@ -186,7 +204,7 @@ def convert(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Di
             out['bev_head.' + key[len('prediction_head.'):]] = value
             report['converted'].append(key)
         elif key.startswith('encoders.lidar.'):
-            report['dropped'].append(f'{key}: LiDAR teacher (loaded by model.teacher.checkpoint)')
+            report['dropped'].append(f'{key}: LiDAR teacher (loaded by model.heads.bev.teacher.checkpoint)')
         else:
             report['dropped'].append(f'{key}: no counterpart')
     # BN(conv(x) + b) == BN'(conv(x)) with running_mean' = running_mean - b (eval) and exactly in training too
@@ -196,20 +214,26 @@ def convert(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Di
             raise ValueError(f'geomim_official_to_mim3d: {key} has no following BatchNorm to fold into')
         out[bn + '.running_mean'] = out[bn + '.running_mean'] - bias
         report['folded'].append(f'{key} -> {bn}.running_mean')
-    return out, report
+    names = upgrade_keys(list(out), 'GeoMIM', 'bev')  # the one pretraining layout: encoder.backbone.*, heads.bev.*
+    return OrderedDict((names[k], v) for k, v in out.items()), report
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description='official GeoMIM pretraining checkpoint -> mim3d GeoMIM / GeoMIMSwin')
+    p = argparse.ArgumentParser(description='official GeoMIM pretraining checkpoint -> mim3d GeoMIM pretraining '
+                                '(MaskedPretrainer) or its GeoMIMSwin backbone')
     p.add_argument('src', help='official checkpoint (e.g. geomim_base.pth)')
     p.add_argument('dst', help='output checkpoint (mim3d keys under "state_dict")')
-    p.add_argument('--backbone-only', action='store_true', help='keep only the backbone.* keys')
+    p.add_argument(
+        '--backbone-only',
+        action='store_true',
+        help='write only the backbone, as backbone.* (what extract_backbone.py writes)')
     args = p.parse_args(argv)
     ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
     state = ckpt.get('state_dict', ckpt.get('model', ckpt)) if isinstance(ckpt, dict) else ckpt
     out, report = convert(state)
     if args.backbone_only:
-        out = OrderedDict((k, v) for k, v in out.items() if k.startswith('backbone.'))
+        out = OrderedDict(('backbone.' + k[len('encoder.backbone.'):], v) for k, v in out.items()
+                          if k.startswith('encoder.backbone.'))
     torch.save(dict(state_dict=out, meta=dict(converted_from=args.src)), args.dst)
     print(f'{len(report["converted"])} official tensors converted -> {len(out)} mim3d tensors in {args.dst}')
     for name in ('folded', 'transposed', 'notes'):

@@ -2,14 +2,16 @@
 
 The official ``MaskConvNeXt`` (``projects/mmdet3d_plugin/models/backbones/mask_convnext.py``, facebookresearch
 ConvNeXt layout) and mmpretrain's ``ConvNeXt`` (which our :class:`MaskConvNeXt` subclasses) differ only in the
-block's layer names::
+block's layer names; the output is in the one checkpoint layout of every mim3d pretraining (``MaskedPretrainer`` of
+``configs/mim4d/``: the backbone under ``encoder.backbone.*``, the FPN under ``encoder.neck.*``)::
 
-    img_backbone.downsample_layers.{i}.{0,1}.*   ->  img_backbone.downsample_layers.{i}.{0,1}.*   (same)
-    img_backbone.stages.{i}.{j}.dwconv.*         ->  img_backbone.stages.{i}.{j}.depthwise_conv.*
-    img_backbone.stages.{i}.{j}.pwconv1.*        ->  img_backbone.stages.{i}.{j}.pointwise_conv1.*
-    img_backbone.stages.{i}.{j}.pwconv2.*        ->  img_backbone.stages.{i}.{j}.pointwise_conv2.*
-    img_backbone.stages.{i}.{j}.{norm,gamma}     ->  (same)
-    img_backbone.norm{i}.*  (norm_out=True)      ->  img_backbone.norm{i}.*   (mmpretrain's out-index norms)
+    img_backbone.downsample_layers.{i}.{0,1}.*   ->  encoder.backbone.downsample_layers.{i}.{0,1}.*   (same)
+    img_backbone.stages.{i}.{j}.dwconv.*         ->  encoder.backbone.stages.{i}.{j}.depthwise_conv.*
+    img_backbone.stages.{i}.{j}.pwconv1.*        ->  encoder.backbone.stages.{i}.{j}.pointwise_conv1.*
+    img_backbone.stages.{i}.{j}.pwconv2.*        ->  encoder.backbone.stages.{i}.{j}.pointwise_conv2.*
+    img_backbone.stages.{i}.{j}.{norm,gamma}     ->  (same names)
+    img_backbone.norm{i}.*  (norm_out=True)      ->  encoder.backbone.norm{i}.*   (mmpretrain's out-index norms)
+    img_neck.{lateral,fpn}_convs.{i}.conv.*      ->  encoder.neck.{lateral,fpn}_convs.{i}.conv.*
 
 (the official ``SparseLayerNorm`` is a ``nn.LayerNorm`` subclass, so its ``weight``/``bias`` load as they are;
 learnable mask tokens ``mtoken{i}`` exist only with ``mae_cfg.learnable=True`` and have no counterpart: SparK
@@ -26,8 +28,9 @@ Usage::
         checkpoints/mim4d_convnext-s_mim3d.pth [--backbone-only] [--no-neck]
 
 The output (``state_dict`` + ``meta.conversion`` with the key report) loads into our MIM4D configs
-(``load_from=...``, non-strict for the modules that are not converted) or, with ``--backbone-only``, into any
-``MaskConvNeXt`` / mmpretrain ``ConvNeXt`` with ``init_cfg=dict(type='Pretrained', checkpoint=OUT)``.
+(``load_from=...``, non-strict for the modules that are not converted) or, with ``--backbone-only`` (``backbone.*``,
+what ``tools/model_converters/extract_backbone.py`` writes), into any ``MaskConvNeXt`` / mmpretrain ``ConvNeXt`` with
+``init_cfg=dict(type='Pretrained', checkpoint=OUT, prefix='backbone.')``.
 """
 import argparse
 import os
@@ -38,8 +41,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
-BACKBONE_RENAMES = (('.dwconv.', '.depthwise_conv.'), ('.pwconv1.', '.pointwise_conv1.'),
-                    ('.pwconv2.', '.pointwise_conv2.'))
+BACKBONE_RENAMES = (('.dwconv.', '.depthwise_conv.'), ('.pwconv1.', '.pointwise_conv1.'), ('.pwconv2.',
+                                                                                           '.pointwise_conv2.'))
 BACKBONE_KEY = re.compile(r'^(downsample_layers\.\d+\.\d+|stages\.\d+\.\d+\.(dwconv|norm|pwconv1|pwconv2)|'
                           r'stages\.\d+\.\d+\.gamma$|norm\d+)')
 NECK_KEY = re.compile(r'^(lateral_convs|fpn_convs)\.\d+\.conv\.(weight|bias)$')
@@ -54,8 +57,12 @@ def convert_backbone_key(key: str) -> str:
     return key
 
 
-def convert(state: Dict[str, torch.Tensor], backbone_prefix: str = 'img_backbone.', neck_prefix: str = 'img_neck.',
-            with_neck: bool = True, out_prefix: str = 'img_backbone.') -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
+def convert(state: Dict[str, torch.Tensor],
+            backbone_prefix: str = 'img_backbone.',
+            neck_prefix: str = 'img_neck.',
+            with_neck: bool = True,
+            out_prefix: str = 'encoder.backbone.',
+            neck_out_prefix: str = 'encoder.neck.') -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
     """Convert an official state dict.
 
     Args:
@@ -63,8 +70,10 @@ def convert(state: Dict[str, torch.Tensor], backbone_prefix: str = 'img_backbone
             ``backbone_prefix=''``).
         backbone_prefix (str): prefix of the backbone keys in ``state``. Default: ``'img_backbone.'``.
         neck_prefix (str): prefix of the neck keys in ``state``. Default: ``'img_neck.'``.
-        with_neck (bool): also copy the FPN (as ``img_neck.*``). Default: True.
-        out_prefix (str): prefix of the backbone keys in the output (``''`` for a backbone-only checkpoint).
+        with_neck (bool): also copy the FPN (as ``neck_out_prefix``). Default: True.
+        out_prefix (str): prefix of the backbone keys in the output (``'backbone.'`` for a backbone checkpoint).
+            Default: ``'encoder.backbone.'``.
+        neck_out_prefix (str): prefix of the neck keys in the output. Default: ``'encoder.neck.'``.
 
     Returns:
         tuple: the converted state dict and a report ``dict(converted=[(old, new), ...],
@@ -81,7 +90,7 @@ def convert(state: Dict[str, torch.Tensor], backbone_prefix: str = 'img_backbone
         if key.startswith(backbone_prefix) and BACKBONE_KEY.match(key[len(backbone_prefix):]):
             new = out_prefix + convert_backbone_key(key[len(backbone_prefix):])
         elif with_neck and key.startswith(neck_prefix) and NECK_KEY.match(key[len(neck_prefix):]):
-            new = 'img_neck.' + key[len(neck_prefix):]
+            new = neck_out_prefix + key[len(neck_prefix):]
         if new is None:
             skipped.setdefault(key.split('.')[0], []).append(key)
             continue
@@ -91,8 +100,11 @@ def convert(state: Dict[str, torch.Tensor], backbone_prefix: str = 'img_backbone
         groups = sorted({k.split('.')[0] for k in state})
         raise KeyError(f'mim4d_official_to_mim3d: no official ConvNeXt key under {backbone_prefix!r} '
                        f'(key groups: {groups})')
-    report = dict(converted=converted, not_converted=skipped, num_converted=len(converted),
-                  num_not_converted=sum(len(v) for v in skipped.values()))
+    report = dict(
+        converted=converted,
+        not_converted=skipped,
+        num_converted=len(converted),
+        num_not_converted=sum(len(v) for v in skipped.values()))
     return out, report
 
 
@@ -108,7 +120,10 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official MIM4D checkpoint (.pth)')
     parser.add_argument('dst', help='output checkpoint')
-    parser.add_argument('--backbone-only', action='store_true', help='backbone keys without prefix, no neck')
+    parser.add_argument(
+        '--backbone-only',
+        action='store_true',
+        help='only the backbone, as backbone.* (what extract_backbone.py writes), no neck')
     parser.add_argument('--no-neck', action='store_true', help='do not copy the FPN')
     args = parser.parse_args(argv)
     if not osp.isfile(args.src):
@@ -119,12 +134,21 @@ def main(argv=None) -> dict:
     if not isinstance(state, dict):
         raise ValueError(f'mim4d_official_to_mim3d: {args.src!r} holds no state dict')
     prefix = 'img_backbone.' if any(k.startswith('img_backbone.') for k in state) else ''
-    out, report = convert(state, backbone_prefix=prefix, with_neck=not (args.no_neck or args.backbone_only),
-                          out_prefix='' if args.backbone_only else 'img_backbone.')
+    out, report = convert(
+        state,
+        backbone_prefix=prefix,
+        with_neck=not (args.no_neck or args.backbone_only),
+        out_prefix='backbone.' if args.backbone_only else 'encoder.backbone.')
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    meta = dict(conversion=dict(source=osp.basename(args.src), tool='mim4d_official_to_mim3d',
-                                num_converted=report['num_converted'],
-                                not_converted={g: len(k) for g, k in report['not_converted'].items()}))
+    meta = dict(
+        conversion=dict(
+            source=osp.basename(args.src),
+            tool='mim4d_official_to_mim3d',
+            num_converted=report['num_converted'],
+            not_converted={
+                g: len(k)
+                for g, k in report['not_converted'].items()
+            }))
     tmp = args.dst + '.tmp'
     torch.save(dict(state_dict=out, meta=meta), tmp)
     os.replace(tmp, args.dst)

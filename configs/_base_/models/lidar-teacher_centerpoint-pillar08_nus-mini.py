@@ -10,17 +10,33 @@ pillar_size = [0.8, 0.8, 8.0]
 small_teacher = dict(
     type='CenterPoint',
     data_preprocessor=dict(
-        type='Det3DDataPreprocessor', voxel=True,
-        voxel_layer=dict(max_num_points=32, voxel_size=pillar_size, max_voxels=(16384, 16384),
-                         point_cloud_range=teacher_range)),
+        type='Det3DDataPreprocessor',
+        voxel=True,
+        voxel_layer=dict(
+            max_num_points=32, voxel_size=pillar_size, max_voxels=(16384, 16384), point_cloud_range=teacher_range)),
     pts_voxel_encoder=dict(
-        type='PillarFeatureNet', in_channels=5, feat_channels=[64], with_distance=False, voxel_size=pillar_size,
-        point_cloud_range=teacher_range, norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01), legacy=False),
+        type='PillarFeatureNet',
+        in_channels=5,
+        feat_channels=[64],
+        with_distance=False,
+        voxel_size=pillar_size,
+        point_cloud_range=teacher_range,
+        norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01),
+        legacy=False),
     pts_middle_encoder=dict(type='PointPillarsScatter', in_channels=64, output_shape=(128, 128)),
     pts_backbone=dict(
-        type='SECOND', in_channels=64, out_channels=[64, 128], layer_nums=[3, 5], layer_strides=[1, 2],
-        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01), conv_cfg=dict(type='Conv2d', bias=False)))
+        type='SECOND',
+        in_channels=64,
+        out_channels=[64, 128],
+        layer_nums=[3, 5],
+        layer_strides=[1, 2],
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01),
+        conv_cfg=dict(type='Conv2d', bias=False)))
 
-small_lidar_teacher = dict(type='LiDARBEVTeacher', detector=small_teacher, stage='pts_backbone', out_level=1,
-                           checkpoint=f'work_dirs/{teacher_config}/epoch_20.pth')
+small_lidar_teacher = dict(
+    type='LiDARBEVTeacher',
+    detector=small_teacher,
+    stage='pts_backbone',
+    out_level=1,
+    checkpoint=f'work_dirs/{teacher_config}/epoch_20.pth')
 small_teacher_channels = 128

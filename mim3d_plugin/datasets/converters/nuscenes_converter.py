@@ -51,10 +51,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from pyquaternion import Quaternion
 
-NUSCENES_CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle', 'motorcycle',
-                    'pedestrian', 'traffic_cone', 'barrier')
-NUSCENES_CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT',
-                    'CAM_BACK_RIGHT')
+NUSCENES_CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle', 'motorcycle', 'pedestrian',
+                    'traffic_cone', 'barrier')
+NUSCENES_CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
 INFO_VERSION = '1.1'
 SPLIT_NAMES = {
     'v1.0-mini': ('mini_train', 'mini_val'),
@@ -73,7 +72,9 @@ def quaternion_to_matrix(rotation: Sequence[float], translation: Sequence[float]
     return mat
 
 
-def get_split_scenes(nusc, version: str, train_scenes: Optional[Iterable[str]] = None,
+def get_split_scenes(nusc,
+                     version: str,
+                     train_scenes: Optional[Iterable[str]] = None,
                      val_scenes: Optional[Iterable[str]] = None) -> Tuple[List[str], List[str]]:
     """Names of the train / val scenes present in the tables.
 
@@ -181,8 +182,7 @@ def _sensor_record(nusc, sd_token: str) -> Tuple[dict, np.ndarray, np.ndarray]:
         quaternion_to_matrix(pose['rotation'], pose['translation'])
 
 
-def _lidar_sweeps(nusc, lidar_sd: dict, lidar2global: np.ndarray,
-                  max_sweeps: int) -> Tuple[List[dict], List[str]]:
+def _lidar_sweeps(nusc, lidar_sd: dict, lidar2global: np.ndarray, max_sweeps: int) -> Tuple[List[dict], List[str]]:
     """mmdet3d-format sweeps preceding a key frame whose files exist, and the tokens of those without a file."""
     sweeps, missing, sd = [], [], lidar_sd
     while len(sweeps) + len(missing) < max_sweeps and sd['prev'] != '':
@@ -193,9 +193,14 @@ def _lidar_sweeps(nusc, lidar_sd: dict, lidar2global: np.ndarray,
         sweep2global = ego2global @ sweep2ego
         lidar2sweep = np.linalg.inv(sweep2global) @ lidar2global
         sweeps.append(
-            dict(timestamp=sd['timestamp'] / 1e6, ego2global=ego2global.tolist(), sample_data_token=sd['token'],
-                 lidar_points=dict(lidar_path=sd['filename'], lidar2ego=sweep2ego.tolist(),
-                                   lidar2sensor=lidar2sweep.astype(np.float32).tolist())))
+            dict(
+                timestamp=sd['timestamp'] / 1e6,
+                ego2global=ego2global.tolist(),
+                sample_data_token=sd['token'],
+                lidar_points=dict(
+                    lidar_path=sd['filename'],
+                    lidar2ego=sweep2ego.tolist(),
+                    lidar2sensor=lidar2sweep.astype(np.float32).tolist())))
     return sweeps, missing
 
 
@@ -207,10 +212,16 @@ def _cam_sweeps(nusc, cam_sd: dict, max_sweeps: int) -> List[dict]:
         if sd['is_key_frame']:
             break
         cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
-        sweeps.append(dict(img_path=sd['filename'], height=int(sd['height']), width=int(sd['width']),
-                           cam2img=np.asarray(cs['camera_intrinsic'], dtype=np.float64).tolist(),
-                           cam2ego=cam2ego.tolist(), ego2global=ego2global.tolist(), sample_data_token=sd['token'],
-                           timestamp=sd['timestamp'] / 1e6))
+        sweeps.append(
+            dict(
+                img_path=sd['filename'],
+                height=int(sd['height']),
+                width=int(sd['width']),
+                cam2img=np.asarray(cs['camera_intrinsic'], dtype=np.float64).tolist(),
+                cam2ego=cam2ego.tolist(),
+                ego2global=ego2global.tolist(),
+                sample_data_token=sd['token'],
+                timestamp=sd['timestamp'] / 1e6))
     return sweeps
 
 
@@ -230,16 +241,29 @@ def _instances(nusc, sample: dict, lidar_token: str, lidar2ego: np.ndarray, ego2
         velo = global2lidar_rot @ velo_global
         w, l, h = box.wlh
         instances.append(
-            dict(bbox_3d=[*box.center.tolist(), float(l), float(w), float(h), float(box.orientation.yaw_pitch_roll[0])],
-                 bbox_label=label, bbox_label_3d=label, velocity=velo[:2].tolist(),
-                 num_lidar_pts=int(ann['num_lidar_pts']), num_radar_pts=int(ann['num_radar_pts']),
-                 bbox_3d_isvalid=bool(ann['num_lidar_pts'] + ann['num_radar_pts'] > 0)))
+            dict(
+                bbox_3d=[*box.center.tolist(),
+                         float(l),
+                         float(w),
+                         float(h),
+                         float(box.orientation.yaw_pitch_roll[0])],
+                bbox_label=label,
+                bbox_label_3d=label,
+                velocity=velo[:2].tolist(),
+                num_lidar_pts=int(ann['num_lidar_pts']),
+                num_radar_pts=int(ann['num_radar_pts']),
+                bbox_3d_isvalid=bool(ann['num_lidar_pts'] + ann['num_radar_pts'] > 0)))
     return instances
 
 
-def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str] = NUSCENES_CLASSES,
-                     cameras: Sequence[str] = NUSCENES_CAMERAS, max_sweeps: int = 10,
-                     with_annotations: bool = True, max_cam_sweeps: int = 10,
+def build_frame_info(nusc,
+                     sample: dict,
+                     sample_idx: int,
+                     classes: Sequence[str] = NUSCENES_CLASSES,
+                     cameras: Sequence[str] = NUSCENES_CAMERAS,
+                     max_sweeps: int = 10,
+                     with_annotations: bool = True,
+                     max_cam_sweeps: int = 10,
                      nusc_can=None) -> Tuple[dict, List[str]]:
     """Info dict of one key frame (see the module docstring) and the sample_data tokens of its sweeps
     whose file is missing (those sweeps are not recorded).
@@ -254,13 +278,22 @@ def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str]
     lidar2global = ego2global @ lidar2ego
     scene = nusc.get('scene', sample['scene_token'])
     info = dict(
-        sample_idx=sample_idx, token=sample['token'], timestamp=sample['timestamp'] / 1e6,
-        scene_token=sample['scene_token'], scene_name=scene['name'], prev=sample['prev'], next=sample['next'],
+        sample_idx=sample_idx,
+        token=sample['token'],
+        timestamp=sample['timestamp'] / 1e6,
+        scene_token=sample['scene_token'],
+        scene_name=scene['name'],
+        prev=sample['prev'],
+        next=sample['next'],
         ego2global=ego2global.tolist(),
-        lidar_points=dict(lidar_path=osp.basename(lidar_sd['filename']), num_pts_feats=5,
-                          lidar2ego=lidar2ego.tolist(), sample_data_token=lidar_token,
-                          timestamp=lidar_sd['timestamp'] / 1e6),
-        images=dict(), cam_sweeps=dict())
+        lidar_points=dict(
+            lidar_path=osp.basename(lidar_sd['filename']),
+            num_pts_feats=5,
+            lidar2ego=lidar2ego.tolist(),
+            sample_data_token=lidar_token,
+            timestamp=lidar_sd['timestamp'] / 1e6),
+        images=dict(),
+        cam_sweeps=dict())
     for cam in cameras:
         if cam not in sample['data']:
             raise KeyError(f'camera {cam} is not in sample {sample["token"]} (has {sorted(sample["data"])})')
@@ -269,10 +302,15 @@ def build_frame_info(nusc, sample: dict, sample_idx: int, classes: Sequence[str]
         cs = nusc.get('calibrated_sensor', cam_sd['calibrated_sensor_token'])
         lidar2cam = np.linalg.inv(cam_ego2global @ cam2ego) @ lidar2global
         info['images'][cam] = dict(
-            img_path=osp.basename(cam_sd['filename']), height=int(cam_sd['height']), width=int(cam_sd['width']),
+            img_path=osp.basename(cam_sd['filename']),
+            height=int(cam_sd['height']),
+            width=int(cam_sd['width']),
             cam2img=np.asarray(cs['camera_intrinsic'], dtype=np.float64).tolist(),
-            lidar2cam=lidar2cam.tolist(), cam2ego=cam2ego.tolist(), ego2global=cam_ego2global.tolist(),
-            sample_data_token=cam_sd['token'], timestamp=cam_sd['timestamp'] / 1e6)
+            lidar2cam=lidar2cam.tolist(),
+            cam2ego=cam2ego.tolist(),
+            ego2global=cam_ego2global.tolist(),
+            sample_data_token=cam_sd['token'],
+            timestamp=cam_sd['timestamp'] / 1e6)
         info['cam_sweeps'][cam] = _cam_sweeps(nusc, cam_sd, max_cam_sweeps)
     info['can_bus'] = can_bus_vector(nusc, lidar_sd, scene['name'], sample['timestamp'], nusc_can)
     info['lidar_sweeps'], missing = _lidar_sweeps(nusc, lidar_sd, lidar2global, max_sweeps)
@@ -295,14 +333,27 @@ def _can_bus_api(root_path: str, can_bus_root: Optional[str]):
 
 
 def _metainfo(version: str, classes: Sequence[str], split: str, scenes: Sequence[str]) -> dict:
-    return dict(dataset='nuscenes', version=version, info_version=INFO_VERSION, split=split,
-                scenes=list(scenes), categories={c: i for i, c in enumerate(classes)},
-                cameras=list(NUSCENES_CAMERAS))
+    return dict(
+        dataset='nuscenes',
+        version=version,
+        info_version=INFO_VERSION,
+        split=split,
+        scenes=list(scenes),
+        categories={
+            c: i
+            for i, c in enumerate(classes)
+        },
+        cameras=list(NUSCENES_CAMERAS))
 
 
-def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefix: str = 'nuscenes',
-                          train_scenes: Optional[Iterable[str]] = None, val_scenes: Optional[Iterable[str]] = None,
-                          max_sweeps: int = 10, max_cam_sweeps: int = 10,
+def create_nuscenes_infos(root_path: str,
+                          version: str,
+                          out_dir: str,
+                          info_prefix: str = 'nuscenes',
+                          train_scenes: Optional[Iterable[str]] = None,
+                          val_scenes: Optional[Iterable[str]] = None,
+                          max_sweeps: int = 10,
+                          max_cam_sweeps: int = 10,
                           can_bus_root: Optional[str] = None) -> Dict[str, str]:
     """Write ``{info_prefix}_infos_{train,val}.pkl`` (mmdet3d v2 format) into ``out_dir``.
 
@@ -343,9 +394,14 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
         token = scene['first_sample_token']
         while token:
             sample = nusc.get('sample', token)
-            info, missing = build_frame_info(nusc, sample, len(data_lists[split]), max_sweeps=max_sweeps,
-                                             with_annotations=with_ann, max_cam_sweeps=max_cam_sweeps,
-                                             nusc_can=nusc_can)
+            info, missing = build_frame_info(
+                nusc,
+                sample,
+                len(data_lists[split]),
+                max_sweeps=max_sweeps,
+                with_annotations=with_ann,
+                max_cam_sweeps=max_cam_sweeps,
+                nusc_can=nusc_can)
             missing_sweeps.update(missing)
             data_lists[split].append(info)
             token = sample['next']
@@ -360,15 +416,19 @@ def create_nuscenes_infos(root_path: str, version: str, out_dir: str, info_prefi
         if split == 'val' and version == 'v1.0-test':
             continue
         path = osp.join(out_dir, f'{info_prefix}_infos_{"test" if version == "v1.0-test" else split}.pkl')
-        mmengine.dump(dict(metainfo=_metainfo(version, NUSCENES_CLASSES, split, scenes),
-                           data_list=data_lists[split]), path, 'pkl')
+        mmengine.dump(
+            dict(metainfo=_metainfo(version, NUSCENES_CLASSES, split, scenes), data_list=data_lists[split]), path,
+            'pkl')
         n_boxes = sum(len(i['instances']) for i in data_lists[split])
         logger.info(f'{path}: {len(data_lists[split])} key frames, {n_boxes} boxes, scenes {list(scenes)}')
         written[split] = path
     return written
 
 
-def update_infos(info_file: str, root_path: str, version: str, out_file: Optional[str] = None,
+def update_infos(info_file: str,
+                 root_path: str,
+                 version: str,
+                 out_file: Optional[str] = None,
                  max_cam_sweeps: int = 10) -> str:
     """Add the fields the temporal datasets use to an existing v2 info file (e.g. one written by mmdet3d's
     ``tools/create_data.py nuscenes``), from the nuScenes tables, without regenerating it.
@@ -408,8 +468,8 @@ def update_infos(info_file: str, root_path: str, version: str, out_file: Optiona
                              f'{root_path}/{version}') from None
         if any(k not in info for k in ('scene_token', 'prev', 'next')):
             scene = nusc.get('scene', sample['scene_token'])
-            info.update(scene_token=sample['scene_token'], scene_name=scene['name'], prev=sample['prev'],
-                        next=sample['next'])
+            info.update(
+                scene_token=sample['scene_token'], scene_name=scene['name'], prev=sample['prev'], next=sample['next'])
             added['scene'] += 1
         if 'can_bus' not in info:
             lidar_sd = nusc.get('sample_data', sample['data']['LIDAR_TOP'])

@@ -7,9 +7,10 @@ from .pack_multiview_inputs import PackMultiViewInputs
 from .photometric import MultiViewPhotoMetricDistortion
 from .points_to_multiview_depth import PointsToMultiViewDepth
 
-__all__ = ['LoadLiDARSweeps', 'LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth',
-           'PackMultiViewInputs', 'MultiViewPhotoMetricDistortion']
-from .rgbd_loading import LoadRGBDFrame  # noqa: F401,E402
-from .rgbd_transforms import (PackRGBDInputs, RGBDRandomCrop, RGBDRandomFlip,  # noqa: F401,E402
-                              RGBDResize)
+__all__ = [
+    'LoadLiDARSweeps', 'LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth',
+    'PackMultiViewInputs', 'MultiViewPhotoMetricDistortion'
+]
 from .multi_frame import MultiFrameMultiView  # noqa: F401,E402
+from .rgbd_loading import LoadRGBDFrame  # noqa: F401,E402
+from .rgbd_transforms import PackRGBDInputs, RGBDRandomCrop, RGBDRandomFlip, RGBDResize  # noqa: F401,E402

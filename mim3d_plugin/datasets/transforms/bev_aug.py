@@ -36,8 +36,12 @@ class BEVAug(BaseTransform):
         ValueError: the points hold NaN/inf (the LiDAR file is named).
     """
 
-    def __init__(self, rot_lim: Sequence[float] = (-22.5, 22.5), scale_lim: Sequence[float] = (0.95, 1.05),
-                 flip_dx_ratio: float = 0.5, flip_dy_ratio: float = 0.5, test_mode: bool = False) -> None:
+    def __init__(self,
+                 rot_lim: Sequence[float] = (-22.5, 22.5),
+                 scale_lim: Sequence[float] = (0.95, 1.05),
+                 flip_dx_ratio: float = 0.5,
+                 flip_dy_ratio: float = 0.5,
+                 test_mode: bool = False) -> None:
         self.rot_lim = tuple(rot_lim)
         self.scale_lim = tuple(scale_lim)
         self.flip_dx_ratio = flip_dx_ratio

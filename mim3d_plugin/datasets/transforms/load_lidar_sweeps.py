@@ -11,10 +11,9 @@ motion-compensated, with their time lag) plus one warning when frames have fewer
 data says so instead of silently training on sparser input. Put it after ``PointsToMultiViewDepth`` so the
 depth targets come from the key frame only (GeoMIM official pipeline).
 """
-from mmengine.logging import MMLogger
-
 from mmdet3d.datasets.transforms import LoadPointsFromMultiSweeps
 from mmdet3d.registry import TRANSFORMS
+from mmengine.logging import MMLogger
 
 
 @TRANSFORMS.register_module()

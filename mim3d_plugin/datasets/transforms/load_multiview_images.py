@@ -4,23 +4,25 @@ import os.path as osp
 from typing import Optional
 
 import mmcv
-from PIL import Image
 import numpy as np
-from mmengine.fileio import exists, get
+import torch
 from mmdet3d.datasets.transforms import LoadMultiViewImageFromFiles
 from mmdet3d.registry import TRANSFORMS
+from mmengine.fileio import exists, get
+from PIL import Image
+
+from mim3d_plugin.geometry import pad_intrinsics
 
 
 def pad_to_4x4(mat) -> np.ndarray:
-    """``(3, 3)``, ``(3, 4)`` or ``(4, 4)`` matrix (list or array) -> ``(4, 4)`` float64 array."""
-    mat = np.asarray(mat, dtype=np.float64)
-    if mat.shape == (4, 4):
-        return mat.copy()
-    if mat.shape not in ((3, 3), (3, 4)):
-        raise ValueError(f'expected a (3, 3), (3, 4) or (4, 4) matrix, got shape {mat.shape}')
-    out = np.eye(4)
-    out[:3, :mat.shape[1]] = mat
-    return out
+    """``(3, 3)``, ``(3, 4)`` or ``(4, 4)`` matrix (list or array) -> ``(4, 4)`` float64 array (a copy).
+
+    The one padding of the project: :func:`mim3d_plugin.geometry.pad_intrinsics` on a float64 copy.
+
+    Raises:
+        ValueError: another shape.
+    """
+    return pad_intrinsics(torch.tensor(np.asarray(mat, dtype=np.float64))).numpy()
 
 
 @TRANSFORMS.register_module()
@@ -49,12 +51,22 @@ class LoadMultiViewImages(LoadMultiViewImageFromFiles):
         FileNotFoundError: an image file is missing (camera and file named).
     """
 
-    def __init__(self, to_float32: bool = False, color_type: str = 'unchanged', backend_args: Optional[dict] = None,
-                 num_views: int = 6, num_ref_frames: int = -1, test_mode: bool = False,
+    def __init__(self,
+                 to_float32: bool = False,
+                 color_type: str = 'unchanged',
+                 backend_args: Optional[dict] = None,
+                 num_views: int = 6,
+                 num_ref_frames: int = -1,
+                 test_mode: bool = False,
                  set_default_scale: bool = True) -> None:
-        super().__init__(to_float32=to_float32, color_type=color_type, backend_args=backend_args,
-                         num_views=num_views, num_ref_frames=num_ref_frames, test_mode=test_mode,
-                         set_default_scale=set_default_scale)
+        super().__init__(
+            to_float32=to_float32,
+            color_type=color_type,
+            backend_args=backend_args,
+            num_views=num_views,
+            num_ref_frames=num_ref_frames,
+            test_mode=test_mode,
+            set_default_scale=set_default_scale)
 
     def _check_files(self, results: dict) -> None:
         images = results.get('images')

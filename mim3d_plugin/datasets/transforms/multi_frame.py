@@ -39,8 +39,8 @@ from mmdet3d.registry import TRANSFORMS
 
 from mim3d_plugin.geometry import points_to_depth_map
 
-VIEW_KEYS = ('img', 'cam2img', 'ori_cam2img', 'lidar2cam', 'lidar2img', 'ori_lidar2img', 'cam2ego',
-             'img_aug_matrix', 'filename')
+VIEW_KEYS = ('img', 'cam2img', 'ori_cam2img', 'lidar2cam', 'lidar2img', 'ori_lidar2img', 'cam2ego', 'img_aug_matrix',
+             'filename')
 
 
 @TRANSFORMS.register_module()
@@ -64,8 +64,11 @@ class MultiFrameMultiView(BaseTransform):
             or number of views differ.
     """
 
-    def __init__(self, frame_pipeline: List[dict], target_pipeline: Optional[List[dict]] = None,
-                 num_prev_frames: int = 2, depth_all_frames: bool = False) -> None:
+    def __init__(self,
+                 frame_pipeline: List[dict],
+                 target_pipeline: Optional[List[dict]] = None,
+                 num_prev_frames: int = 2,
+                 depth_all_frames: bool = False) -> None:
         self.frame_pipeline = Compose(frame_pipeline)
         self.target_pipeline = Compose(target_pipeline or [])
         self.num_prev_frames = num_prev_frames

@@ -55,9 +55,14 @@ class MultiViewImageAug(BaseTransform):
     (x0, y0, x1, y1) px, flip, rotate deg).
     """
 
-    def __init__(self, final_dim: Sequence[int], resize_lim: Sequence[float] = (-0.06, 0.11),
-                 bot_pct_lim: Sequence[float] = (0.0, 0.0), rot_lim: Sequence[float] = (-5.4, 5.4),
-                 rand_flip: bool = True, resize_test: float = 0.0, test_mode: bool = False) -> None:
+    def __init__(self,
+                 final_dim: Sequence[int],
+                 resize_lim: Sequence[float] = (-0.06, 0.11),
+                 bot_pct_lim: Sequence[float] = (0.0, 0.0),
+                 rot_lim: Sequence[float] = (-5.4, 5.4),
+                 rand_flip: bool = True,
+                 resize_test: float = 0.0,
+                 test_mode: bool = False) -> None:
         if len(final_dim) != 2 or min(final_dim) <= 0:
             raise ValueError(f'final_dim must be (H, W) > 0, got {final_dim}')
         self.final_dim = (int(final_dim[0]), int(final_dim[1]))
@@ -68,8 +73,7 @@ class MultiViewImageAug(BaseTransform):
         self.resize_test = resize_test
         self.test_mode = test_mode
 
-    def sample_params(self, height: int, width: int) -> Tuple[Tuple[int, int], Tuple[int, int, int, int], bool,
-                                                              float]:
+    def sample_params(self, height: int, width: int) -> Tuple[Tuple[int, int], Tuple[int, int, int, int], bool, float]:
         """Draw ``(resized (W', H'), crop (x0, y0, x1, y1), flip, rotate deg)`` for one view of (H, W) px."""
         f_h, f_w = self.final_dim
         resize = f_w / width + (self.resize_test if self.test_mode else np.random.uniform(*self.resize_lim))
@@ -105,8 +109,8 @@ class MultiViewImageAug(BaseTransform):
         # our pixel (u, v) covers [u, u + 1); OpenCV puts pixel centres at integers
         shift = _affine(np.eye(2), np.array([-0.5, -0.5]))
         rest_cv = shift @ rest @ np.linalg.inv(shift)
-        return cv2.warpAffine(img, rest_cv[:2], (f_w, f_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=0)
+        return cv2.warpAffine(
+            img, rest_cv[:2], (f_w, f_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
     def transform(self, results: dict) -> dict:
         imgs: List[np.ndarray] = results['img']
@@ -121,8 +125,8 @@ class MultiViewImageAug(BaseTransform):
             height, width = img.shape[:2]
             resized, crop, flip, rotate = self.sample_params(height, width)
             pix = self.pixel_map(height, width, resized, crop, flip, rotate)
-            out_imgs.append(self._warp(img, resized, pix, _affine(np.diag([resized[0] / width,
-                                                                          resized[1] / height]), np.zeros(2))))
+            out_imgs.append(
+                self._warp(img, resized, pix, _affine(np.diag([resized[0] / width, resized[1] / height]), np.zeros(2))))
             post = np.eye(4)  # acts on (u, v, d, 1)
             post[:2, :2], post[:2, 3] = pix[:2, :2], pix[:2, 2]
             pre = np.eye(4)  # acts on (u z, v z, z, 1)
@@ -131,10 +135,15 @@ class MultiViewImageAug(BaseTransform):
             cam2img.append(k)
             lidar2img.append(k @ np.asarray(results['lidar2cam'][i], dtype=np.float64))
             aug_mats.append(post @ np.asarray(aug_prev[i], dtype=np.float64))
-            params.append(dict(resize=(resized[0] / width, resized[1] / height), crop=crop, flip=flip,
-                               rotate=rotate))
-        results.update(img=out_imgs, cam2img=cam2img, lidar2img=lidar2img, img_aug_matrix=aug_mats,
-                       img_aug_params=params, img_shape=self.final_dim, pad_shape=self.final_dim)
+            params.append(dict(resize=(resized[0] / width, resized[1] / height), crop=crop, flip=flip, rotate=rotate))
+        results.update(
+            img=out_imgs,
+            cam2img=cam2img,
+            lidar2img=lidar2img,
+            img_aug_matrix=aug_mats,
+            img_aug_params=params,
+            img_shape=self.final_dim,
+            pad_shape=self.final_dim)
         return results
 
     def __repr__(self) -> str:

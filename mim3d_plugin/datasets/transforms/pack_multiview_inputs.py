@@ -8,9 +8,9 @@ from mmdet3d.registry import TRANSFORMS
 
 MATRIX_KEYS = ('cam2img', 'ori_cam2img', 'lidar2cam', 'lidar2img', 'ori_lidar2img', 'cam2ego', 'img_aug_matrix',
                'bev_aug_matrix', 'lidar2ego', 'ego2global')
-DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'box_mode_3d',
-                     'box_type_3d', 'num_pts_feats', 'sample_idx', 'lidar_path', 'token', 'scene_token',
-                     'prev', 'next', 'timestamp', 'cam_names', 'num_views') + MATRIX_KEYS
+DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'box_mode_3d', 'box_type_3d',
+                     'num_pts_feats', 'sample_idx', 'lidar_path', 'token', 'scene_token', 'prev', 'next', 'timestamp',
+                     'cam_names', 'num_views') + MATRIX_KEYS
 
 
 @TRANSFORMS.register_module()
@@ -30,7 +30,8 @@ class PackMultiViewInputs(Pack3DDetInputs):
     """
     INPUTS_KEYS = ['points', 'img', 'depth']
 
-    def __init__(self, keys: Sequence[str] = ('img', 'points', 'depth', 'gt_bboxes_3d', 'gt_labels_3d'),
+    def __init__(self,
+                 keys: Sequence[str] = ('img', 'points', 'depth', 'gt_bboxes_3d', 'gt_labels_3d'),
                  meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
         super().__init__(keys=tuple(keys), meta_keys=tuple(meta_keys))
 

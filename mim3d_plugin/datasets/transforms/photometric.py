@@ -3,9 +3,8 @@ from typing import Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from mmdet.datasets.transforms import PhotoMetricDistortion
-
 from mmdet3d.registry import TRANSFORMS
+from mmdet.datasets.transforms import PhotoMetricDistortion
 
 
 @TRANSFORMS.register_module()
@@ -31,16 +30,21 @@ class MultiViewPhotoMetricDistortion(BaseTransform):
         KeyError: no ``img`` in the results.
     """
 
-    def __init__(self, brightness_delta: int = 32, contrast_range: Sequence[float] = (0.5, 1.5),
-                 saturation_range: Sequence[float] = (0.5, 1.5), hue_delta: int = 18) -> None:
-        self.single = PhotoMetricDistortion(brightness_delta=brightness_delta, contrast_range=tuple(contrast_range),
-                                            saturation_range=tuple(saturation_range), hue_delta=hue_delta)
+    def __init__(self,
+                 brightness_delta: int = 32,
+                 contrast_range: Sequence[float] = (0.5, 1.5),
+                 saturation_range: Sequence[float] = (0.5, 1.5),
+                 hue_delta: int = 18) -> None:
+        self.single = PhotoMetricDistortion(
+            brightness_delta=brightness_delta,
+            contrast_range=tuple(contrast_range),
+            saturation_range=tuple(saturation_range),
+            hue_delta=hue_delta)
 
     def transform(self, results: dict) -> dict:
         if 'img' not in results:
             raise KeyError(f'{type(self).__name__}: no "img" in the results of frame {results.get("token")}')
-        results['img'] = [self.single.transform(dict(img=np.asarray(img, np.float32)))['img']
-                          for img in results['img']]
+        results['img'] = [self.single.transform(dict(img=np.asarray(img, np.float32)))['img'] for img in results['img']]
         return results
 
     def __repr__(self) -> str:

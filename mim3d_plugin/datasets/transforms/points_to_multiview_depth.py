@@ -56,8 +56,8 @@ class PointsToMultiViewDepth(BaseTransform):
                 keep &= cam_depth >= self.min_depth
             if self.max_depth is not None:
                 keep &= cam_depth <= self.max_depth
-            depth = torch.cat([points_to_depth_map(xyz[keep[i]], lidar2img[i:i + 1], img_shape)
-                               for i in range(len(lidar2img))])
+            depth = torch.cat(
+                [points_to_depth_map(xyz[keep[i]], lidar2img[i:i + 1], img_shape) for i in range(len(lidar2img))])
         results['depth'] = depth.to(torch.float32).numpy()
         return results
 

@@ -30,7 +30,6 @@ from typing import Optional
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
-
 from mmdet3d.registry import TRANSFORMS
 
 DEPTH_FORMATS = ('uint16', 'sun', 'nyu_raw')
@@ -62,8 +61,11 @@ def read_pgm16(path: str, byteorder: str = '<') -> np.ndarray:
     return data.reshape(h, w).astype(np.uint16)
 
 
-def decode_depth(raw: np.ndarray, depth_format: str, depth_scale: float = 1000.,
-                 invalid_depth: Optional[int] = 0, min_depth: float = 0.,
+def decode_depth(raw: np.ndarray,
+                 depth_format: str,
+                 depth_scale: float = 1000.,
+                 invalid_depth: Optional[int] = 0,
+                 min_depth: float = 0.,
                  max_depth: float = float('inf')) -> np.ndarray:
     """Convert a raw depth image to metres (0 = invalid).
 
@@ -149,8 +151,8 @@ class LoadRGBDFrame(BaseTransform):
         if raw.shape != img.shape[:2]:
             raise ValueError(f'{depth_path}: depth size {raw.shape} differs from colour size '
                              f'{img.shape[:2]} of {img_path}')
-        depth = decode_depth(raw, fmt, results.get('depth_scale', 1000.),
-                             results.get('invalid_depth', 0), self.min_depth, self.max_depth)
+        depth = decode_depth(raw, fmt, results.get('depth_scale', 1000.), results.get('invalid_depth', 0),
+                             self.min_depth, self.max_depth)
         results['img'] = img
         results['depth'] = depth
         results['img_shape'] = img.shape[:2]

@@ -12,9 +12,10 @@ import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures import Det3DDataSample
+
+from .load_multiview_images import pad_to_4x4
 
 
 def _check_rgbd(results: dict, name: str) -> None:
@@ -44,8 +45,7 @@ class RGBDResize(BaseTransform):
         h, w = results['depth'].shape
         new_w, new_h = self.scale
         results['img'] = mmcv.imresize(results['img'], (new_w, new_h), interpolation='bilinear')
-        results['depth'] = mmcv.imresize(results['depth'], (new_w, new_h),
-                                         interpolation='nearest')
+        results['depth'] = mmcv.imresize(results['depth'], (new_w, new_h), interpolation='nearest')
         sx, sy = new_w / w, new_h / h
         if 'cam2img' in results:
             k = np.asarray(results['cam2img'], dtype=np.float64).copy()
@@ -135,9 +135,11 @@ class PackRGBDInputs(BaseTransform):
         meta_keys (Sequence[str]): keys copied into the data sample's metainfo.
     """
 
-    def __init__(self, meta_keys: Sequence[str] = (
-            'img_path', 'depth_path', 'sample_idx', 'cam2img', 'img_shape', 'ori_shape',
-            'flip', 'scale_factor', 'layout')) -> None:
+    def __init__(
+        self,
+        meta_keys: Sequence[str] = ('img_path', 'depth_path', 'sample_idx', 'cam2img', 'img_shape', 'ori_shape', 'flip',
+                                    'scale_factor', 'layout')
+    ) -> None:
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
@@ -151,10 +153,7 @@ class PackRGBDInputs(BaseTransform):
                 continue
             val = results[key]
             if key == 'cam2img':
-                k = np.eye(4, dtype=np.float32)
-                v = np.asarray(val, dtype=np.float32)
-                k[:v.shape[0], :v.shape[1]] = v
-                val = k
+                val = pad_to_4x4(val).astype(np.float32)
             meta[key] = val
         sample.set_metainfo(meta)
         return dict(inputs=dict(img=img, depth=depth), data_samples=sample)

@@ -14,10 +14,9 @@ import math
 from typing import Optional
 
 import torch
+from mmdet3d.registry import MODELS
 from mmengine.model import BaseAveragedModel
 from torch import Tensor, nn
-
-from mmdet3d.registry import MODELS
 
 
 @MODELS.register_module()
@@ -37,8 +36,14 @@ class MEGVIIEMA(BaseAveragedModel):
         ValueError: ``decay`` not in (0, 1), ``gamma`` <= 0 or ``init_updates`` < 0.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.999, gamma: float = 2000., init_updates: int = 0,
-                 interval: int = 1, device: Optional[torch.device] = None, update_buffers: bool = True) -> None:
+    def __init__(self,
+                 model: nn.Module,
+                 decay: float = 0.999,
+                 gamma: float = 2000.,
+                 init_updates: int = 0,
+                 interval: int = 1,
+                 device: Optional[torch.device] = None,
+                 update_buffers: bool = True) -> None:
         if not 0. < decay < 1. or gamma <= 0 or init_updates < 0:
             raise ValueError(f'MEGVIIEMA: need 0 < decay < 1, gamma > 0, init_updates >= 0; got decay={decay}, '
                              f'gamma={gamma}, init_updates={init_updates}')

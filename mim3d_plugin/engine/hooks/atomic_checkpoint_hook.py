@@ -9,8 +9,8 @@
   every instant ``last_checkpoint`` names a whole file. Non-local backends fall back to mmengine's behaviour.
 * RNG state - mmengine restores model, optimizer, schedulers, epoch and iteration on ``--resume`` but not the
   random number generators, so augmentation, masking and sampling draws after a resume differ from an
-  uninterrupted run. :class:`AtomicCheckpointHook` (``save_rng_state=True``) and the standalone
-  :class:`RNGStateHook` store the states of Python's ``random``, numpy, torch (CPU) and, when present, every
+  uninterrupted run. :class:`AtomicCheckpointHook` (``save_rng_state=True``) stores the states of Python's
+  ``random``, numpy, torch (CPU) and, when present, every
   CUDA device in each checkpoint (``checkpoint['rng_state']``) and restore them on resume (not on
   ``load_from``). Data-loader worker processes are re-seeded by mmengine from the seed, rank and worker id.
 """
@@ -21,11 +21,10 @@ from collections import deque
 
 import numpy as np
 import torch
+from mmdet3d.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
-from mmengine.hooks import CheckpointHook, Hook
-
-from mmdet3d.registry import HOOKS
+from mmengine.hooks import CheckpointHook
 
 
 def _atomic_write_text(path: str, text: str) -> None:
@@ -93,9 +92,16 @@ class AtomicCheckpointHook(CheckpointHook):
         final = self.file_backend.join_path(self.out_dir, ckpt_filename)
         self.last_ckpt = final
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        runner.save_checkpoint(self.out_dir, ckpt_filename + '.tmp', self.file_client_args,
-                               save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
-                               meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        runner.save_checkpoint(
+            self.out_dir,
+            ckpt_filename + '.tmp',
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
         if not is_main_process():
             return
         os.replace(final + '.tmp', final)
@@ -104,16 +110,3 @@ class AtomicCheckpointHook(CheckpointHook):
             old = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(old_step))
             if old != final and self.file_backend.isfile(old):
                 self.file_backend.remove(old)
-
-
-@HOOKS.register_module()
-class RNGStateHook(Hook):
-    """Save the random number generator states with every checkpoint and restore them on resume."""
-
-    priority = 'VERY_LOW'
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        save_rng_state(checkpoint)
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        load_rng_state(runner, checkpoint)

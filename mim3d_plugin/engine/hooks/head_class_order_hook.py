@@ -8,10 +8,9 @@ back the same way. When the dataset lists its classes in another order (e.g. mmd
 """
 from typing import Optional, Sequence
 
+from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
-from mmdet3d.registry import HOOKS
 
 
 def head_class_names(model) -> Optional[list]:

@@ -17,11 +17,10 @@ hook, so ``--resume`` stays exact), and only on rank 0.
 from typing import Optional
 
 import torch
+from mmdet3d.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
-from mmdet3d.registry import HOOKS
 
 
 @HOOKS.register_module()
@@ -40,7 +39,10 @@ class PretrainVisualizationHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, interval: int = 100, max_views: int = 3, first_iter: bool = True,
+    def __init__(self,
+                 interval: int = 100,
+                 max_views: int = 3,
+                 first_iter: bool = True,
                  last_iter: bool = True) -> None:
         if interval < 1:
             raise ValueError(f'PretrainVisualizationHook: interval must be >= 1, got {interval}')
@@ -55,14 +57,14 @@ class PretrainVisualizationHook(Hook):
         model = self._model(runner)
         if not callable(getattr(model, 'visual_panels', None)):
             raise TypeError(f'PretrainVisualizationHook: {type(model).__name__} has no visual_panels(inputs, '
-                            f'data_samples); use the hook with GeoMIM, MIM4D or Mask3D')
+                            f'data_samples); use the hook with a MaskedPretrainer (GeoMIM, MIM4D, Mask3D, the hybrids)')
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None, outputs=None) -> None:
         step = runner.iter + 1
         if data_batch is None or not is_main_process():
             return
-        if not (self.every_n_train_iters(runner, self.interval) or (self.first_iter and step == 1)
-                or (self.last_iter and step == runner.max_iters)):
+        if not (self.every_n_train_iters(runner, self.interval) or (self.first_iter and step == 1) or
+                (self.last_iter and step == runner.max_iters)):
             return
         model = self._model(runner)
         was_training = model.training

@@ -20,11 +20,10 @@ its attribute path (``img_backbone`` by default) and uses, in order:
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from mmdet3d.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.logging import MMLogger
 from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor
 from torch import nn
-
-from mmdet3d.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 _STEM_KEYS = ('patch_embed', 'absolute_pos_embed', 'pos_embed', 'cls_token', 'mask_token')
 

@@ -44,8 +44,10 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 
 def _numpy_globals() -> list:
     core = np.core.multiarray
-    items = [np.ndarray, np.dtype, (core._reconstruct, 'numpy.core.multiarray._reconstruct'),
-             (core.scalar, 'numpy.core.multiarray.scalar')]
+    items = [
+        np.ndarray, np.dtype, (core._reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (core.scalar, 'numpy.core.multiarray.scalar')
+    ]
     # numpy >= 2 pickles the same functions under numpy._core
     items += [(core._reconstruct, 'numpy._core.multiarray._reconstruct'),
               (core.scalar, 'numpy._core.multiarray.scalar')]
@@ -60,5 +62,6 @@ def register_mmengine_safe_globals() -> None:
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is None:  # torch < 2.4 has no weights_only default to fix
         return
-    add([HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
-         (_history_buffer_getattr, '__builtin__.getattr')] + _numpy_globals())
+    add([
+        HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'), (_history_buffer_getattr, '__builtin__.getattr')
+    ] + _numpy_globals())

@@ -3,9 +3,8 @@
 from contextlib import contextmanager
 
 import torch
-from mmengine.optim import OptimWrapper
-
 from mmdet3d.registry import OPTIM_WRAPPERS
+from mmengine.optim import OptimWrapper
 
 
 @OPTIM_WRAPPERS.register_module()

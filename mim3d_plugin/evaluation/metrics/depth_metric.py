@@ -1,16 +1,16 @@
 """Dense depth metrics (Eigen et al., NIPS 2014): AbsRel, RMSE, delta < 1.25.
 
-Used to evaluate the depth predicted by Mask3D (``Mask3D.predict`` fills ``pred_depth``,
-``gt_depth`` and ``eval_mask`` in every data sample) from ``tools/test.py``.
+Used to evaluate the depth predicted by Mask3D from ``tools/test.py``: ``MaskedPretrainer.predict`` gives every data
+sample a field per pretext head; the depth head's (:class:`DepthPriorHead`) holds ``pred_depth``, ``gt_depth`` and
+``eval_mask``.
 """
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from mmdet3d.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from torch import Tensor
-
-from mmdet3d.registry import METRICS
 
 
 def depth_metrics(pred: Tensor, gt: Tensor, mask: Optional[Tensor] = None) -> Dict[str, float]:
@@ -33,34 +33,52 @@ def depth_metrics(pred: Tensor, gt: Tensor, mask: Optional[Tensor] = None) -> Di
     p = pred[valid].double().clamp(min=1e-6)
     g = gt[valid].double()
     ratio = torch.maximum(p / g, g / p)
-    return dict(n=int(valid.sum()), abs_rel_sum=float(((p - g).abs() / g).sum()),
-                sq_err_sum=float(((p - g)**2).sum()), delta1_sum=float((ratio < 1.25).sum()))
+    return dict(
+        n=int(valid.sum()),
+        abs_rel_sum=float(((p - g).abs() / g).sum()),
+        sq_err_sum=float(((p - g)**2).sum()),
+        delta1_sum=float((ratio < 1.25).sum()))
 
 
 @METRICS.register_module()
 class DepthMetric(BaseMetric):
     """AbsRel, RMSE (m) and delta<1.25 of predicted depth, pooled over all scored pixels.
 
-    Reads ``pred_depth``, ``gt_depth`` and (optional) ``eval_mask`` of each data sample
-    (tensors ([N,] H, W)); pixels with gt 0 (invalid) or outside ``eval_mask`` are ignored and
-    ``min_depth < gt <= max_depth`` is enforced.
+    Reads ``pred_depth``, ``gt_depth`` and (optional) ``eval_mask`` (tensors ([N,] H, W)) of each data sample's
+    ``prediction`` field (the pretext head's name, e.g. ``'depth'``), or of the sample itself when ``prediction`` is
+    None; pixels with gt 0 (invalid) or outside ``eval_mask`` are ignored and ``min_depth < gt <= max_depth`` is
+    enforced.
 
     Args:
+        prediction (str, optional): the data-sample field holding the depth predictions. Default None.
         min_depth (float): metres. Defaults to 1e-3.
         max_depth (float): metres. Defaults to 80.
         collect_device (str): 'cpu' or 'gpu'. prefix (str, optional): metric name prefix.
+
+    Raises:
+        KeyError: a data sample without the ``prediction`` field or without ``pred_depth`` / ``gt_depth``.
     """
 
     default_prefix = 'depth'
 
-    def __init__(self, min_depth: float = 1e-3, max_depth: float = 80.,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
+    def __init__(self,
+                 prediction: Optional[str] = None,
+                 min_depth: float = 1e-3,
+                 max_depth: float = 80.,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.prediction = prediction
         self.min_depth = min_depth
         self.max_depth = max_depth
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
+            if self.prediction is not None:
+                if self.prediction not in sample:
+                    raise KeyError(f'DepthMetric: data sample has no field {self.prediction!r} (the depth head\'s '
+                                   f'predictions); it has {sorted(sample)}')
+                sample = sample[self.prediction]
             for key in ('pred_depth', 'gt_depth'):
                 if key not in sample:
                     raise KeyError(f'DepthMetric: data sample lacks {key!r}; the model must '
@@ -76,6 +94,8 @@ class DepthMetric(BaseMetric):
         n = sum(r['n'] for r in results)
         if n == 0:
             raise ValueError('DepthMetric: no valid ground-truth pixel in the evaluated set')
-        return dict(abs_rel=sum(r['abs_rel_sum'] for r in results) / n,
-                    rmse=float(np.sqrt(sum(r['sq_err_sum'] for r in results) / n)),
-                    delta1=sum(r['delta1_sum'] for r in results) / n, num_pixels=float(n))
+        return dict(
+            abs_rel=sum(r['abs_rel_sum'] for r in results) / n,
+            rmse=float(np.sqrt(sum(r['sq_err_sum'] for r in results) / n)),
+            delta1=sum(r['delta1_sum'] for r in results) / n,
+            num_pixels=float(n))

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import PatchEmbed, PatchMerging
+from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.models.backbones.mixmim import MixMIMBlock, MixMIMTransformer, MixMIMWindowAttention
 from mmpretrain.models.selfsup.mixmim import MixMIMPretrainTransformer
@@ -30,11 +31,12 @@ from mmpretrain.models.utils import build_2d_sincos_position_embedding, resize_p
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from mmdet3d.registry import MODELS
 
-
-def window_attention_mask(groups: Optional[Tensor], batch: int, hw_shape: Tuple[int, int],
-                          window_size: int, mask_padding: bool = True) -> Optional[Tensor]:
+def window_attention_mask(groups: Optional[Tensor],
+                          batch: int,
+                          hw_shape: Tuple[int, int],
+                          window_size: int,
+                          mask_padding: bool = True) -> Optional[Tensor]:
     """Boolean ``(B * nW, L, L)`` "may attend" matrix of every window (``L = window_size ** 2``).
 
     Args:
@@ -80,8 +82,7 @@ class _GroupWindowAttention(MixMIMWindowAttention):
         if allowed is not None:
             attn_mask = attn_mask.masked_fill(~allowed[:, None], float('-inf'))
         x = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0.,
-            scale=self.scale)
+            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0., scale=self.scale)
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B_, L, C)))
 
 
@@ -92,12 +93,19 @@ class GeoMIMSwinBlock(MixMIMBlock):
     def __init__(self, embed_dims: int, num_heads: int, window_size: int, **kwargs) -> None:
         # MixMIMBlock clamps the window to its (static) input resolution; ours is dynamic, so pass a
         # resolution equal to the window (the clamp becomes a no-op) and pad in forward instead.
-        super().__init__(embed_dims=embed_dims, input_resolution=(window_size, window_size),
-                         num_heads=num_heads, window_size=window_size, **kwargs)
+        super().__init__(
+            embed_dims=embed_dims,
+            input_resolution=(window_size, window_size),
+            num_heads=num_heads,
+            window_size=window_size,
+            **kwargs)
         self.input_resolution = None
         self.attn = _GroupWindowAttention(
-            embed_dims=embed_dims, window_size=(window_size, window_size), num_heads=num_heads,
-            qkv_bias=kwargs.get('qkv_bias', True), attn_drop_rate=kwargs.get('attn_drop_rate', 0.),
+            embed_dims=embed_dims,
+            window_size=(window_size, window_size),
+            num_heads=num_heads,
+            qkv_bias=kwargs.get('qkv_bias', True),
+            attn_drop_rate=kwargs.get('attn_drop_rate', 0.),
             proj_drop_rate=kwargs.get('proj_drop_rate', 0.))
 
     def forward(self, x: Tensor, hw_shape: Tuple[int, int], allowed: Optional[Tensor] = None) -> Tensor:
@@ -119,21 +127,38 @@ class GeoMIMSwinBlock(MixMIMBlock):
 class GeoMIMSwinStage(BaseModule):
     """One Swin stage (``blocks`` + optional ``downsample`` PatchMerging), keys as ``MixMIMLayer``."""
 
-    def __init__(self, embed_dims: int, depth: int, num_heads: int, window_size: int, mlp_ratio: float,
-                 qkv_bias: bool, proj_drop_rate: float, attn_drop_rate: float,
-                 drop_path_rates: Sequence[float], norm_cfg: dict, downsample: bool,
-                 use_checkpoint: bool = False, mask_padding: bool = True) -> None:
+    def __init__(self,
+                 embed_dims: int,
+                 depth: int,
+                 num_heads: int,
+                 window_size: int,
+                 mlp_ratio: float,
+                 qkv_bias: bool,
+                 proj_drop_rate: float,
+                 attn_drop_rate: float,
+                 drop_path_rates: Sequence[float],
+                 norm_cfg: dict,
+                 downsample: bool,
+                 use_checkpoint: bool = False,
+                 mask_padding: bool = True) -> None:
         super().__init__()
         self.window_size = window_size
         self.use_checkpoint = use_checkpoint
         self.mask_padding = mask_padding
         self.blocks = ModuleList([
-            GeoMIMSwinBlock(embed_dims, num_heads, window_size, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
-                            proj_drop_rate=proj_drop_rate, attn_drop_rate=attn_drop_rate,
-                            drop_path_rate=drop_path_rates[i], norm_cfg=norm_cfg) for i in range(depth)
+            GeoMIMSwinBlock(
+                embed_dims,
+                num_heads,
+                window_size,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                proj_drop_rate=proj_drop_rate,
+                attn_drop_rate=attn_drop_rate,
+                drop_path_rate=drop_path_rates[i],
+                norm_cfg=norm_cfg) for i in range(depth)
         ])
-        self.downsample = PatchMerging(in_channels=embed_dims, out_channels=2 * embed_dims,
-                                       norm_cfg=norm_cfg) if downsample else None
+        self.downsample = PatchMerging(
+            in_channels=embed_dims, out_channels=2 * embed_dims, norm_cfg=norm_cfg) if downsample else None
 
     def forward(self, x: Tensor, hw_shape: Tuple[int, int], groups: Optional[Tensor] = None):
         """Returns ``(out (B, H*W, C), hw_shape, down (B, H'*W', 2C), down_hw_shape)``."""
@@ -160,18 +185,28 @@ class TopDownFusion(BaseModule):
     as the encoder) and a final LayerNorm.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, num_heads: int, window_size: int,
-                 mlp_ratio: float = 4., qkv_bias: bool = True, norm_cfg: dict = dict(type='LN'),
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 num_heads: int,
+                 window_size: int,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 norm_cfg: dict = dict(type='LN'),
                  mask_padding: bool = True) -> None:
         super().__init__()
         self.window_size = window_size
         self.mask_padding = mask_padding
         self.lateral = nn.Linear(in_channels, out_channels)
-        self.block = GeoMIMSwinBlock(out_channels, num_heads, window_size, mlp_ratio=mlp_ratio,
-                                     qkv_bias=qkv_bias, norm_cfg=norm_cfg)
+        self.block = GeoMIMSwinBlock(
+            out_channels, num_heads, window_size, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_cfg=norm_cfg)
         self.norm = build_norm_layer(norm_cfg, out_channels)[1]
 
-    def forward(self, c3: Tensor, hw3: Tuple[int, int], c4: Tensor, hw4: Tuple[int, int],
+    def forward(self,
+                c3: Tensor,
+                hw3: Tuple[int, int],
+                c4: Tensor,
+                hw4: Tuple[int, int],
                 groups: Optional[Tensor] = None) -> Tensor:
         """c3: (B, h3*w3, C3), c4: (B, h4*w4, C4), groups: (B, h3, w3) or None -> (B, h3*w3, C3)."""
         B = c3.shape[0]
@@ -303,21 +338,37 @@ class GeoMIMSwin(MixMIMTransformer):
         self.use_mask, self.mask_ratio, self.mask_unit = use_mask, mask_ratio, mask_unit
         self.mask_shared_over_views, self.mask_shared_over_batch = mask_shared_over_views, mask_shared_over_batch
 
-        self.patch_embed = PatchEmbed(in_channels=in_channels, input_size=img_size, embed_dims=self.embed_dims,
-                                      conv_type='Conv2d', kernel_size=patch_size, stride=patch_size,
-                                      norm_cfg=dict(type='LN'))
+        self.patch_embed = PatchEmbed(
+            in_channels=in_channels,
+            input_size=img_size,
+            embed_dims=self.embed_dims,
+            conv_type='Conv2d',
+            kernel_size=patch_size,
+            stride=patch_size,
+            norm_cfg=dict(type='LN'))
         self.patch_resolution = tuple(self.patch_embed.init_out_size)
         self.num_patches = self.patch_resolution[0] * self.patch_resolution[1]
-        self.absolute_pos_embed = nn.Parameter(torch.zeros(1, self.num_patches, self.embed_dims),
-                                               requires_grad=pos_embed_trainable)
+        self.absolute_pos_embed = nn.Parameter(
+            torch.zeros(1, self.num_patches, self.embed_dims), requires_grad=pos_embed_trainable)
         self.drop_after_pos = nn.Dropout(p=drop_rate)
         dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
         self.layers = ModuleList()
         for i in range(self.num_layers):
-            self.layers.append(GeoMIMSwinStage(
-                self.embed_dims * 2**i, self.depths[i], self.num_heads[i], window_size[i], mlp_ratio, qkv_bias,
-                drop_rate, attn_drop_rate, dpr[sum(self.depths[:i]):sum(self.depths[:i + 1])], norm_cfg,
-                downsample=i < self.num_layers - 1, use_checkpoint=use_checkpoint, mask_padding=mask_padding))
+            self.layers.append(
+                GeoMIMSwinStage(
+                    self.embed_dims * 2**i,
+                    self.depths[i],
+                    self.num_heads[i],
+                    window_size[i],
+                    mlp_ratio,
+                    qkv_bias,
+                    drop_rate,
+                    attn_drop_rate,
+                    dpr[sum(self.depths[:i]):sum(self.depths[:i + 1])],
+                    norm_cfg,
+                    downsample=i < self.num_layers - 1,
+                    use_checkpoint=use_checkpoint,
+                    mask_padding=mask_padding))
         self.num_features = [self.embed_dims * 2**i for i in range(self.num_layers)]
         self.norm_indices = sorted(set(out_indices) | ({2, 3} if with_fusion else set()))
         for i in self.norm_indices:
@@ -354,6 +405,20 @@ class GeoMIMSwin(MixMIMTransformer):
         if prefix + 'norm.weight' in state_dict and 'norm3.weight' in own and prefix + 'norm3.weight' not in state_dict:
             for name in ('weight', 'bias'):
                 state_dict[prefix + 'norm3.' + name] = state_dict.pop(prefix + 'norm.' + name)
+        # a fine-tuning backbone ignores the parts of a pretraining checkpoint it does not build: the stage-3/4
+        # fusion block and the output norms of stages it does not output
+        built = {n.split('.')[0] for n in own}
+        optional = {'fusion', 'norm0', 'norm1', 'norm2', 'norm3'}
+        unused = [k for k in state_dict if k.startswith(prefix) and k[len(prefix):].split('.')[0] in optional - built]
+        for k in unused:
+            del state_dict[k]
+        if unused:
+            from mmengine.logging import print_log
+            print_log(
+                f'GeoMIMSwin: {len(unused)} keys of the checkpoint belong to parts this backbone does not build '
+                f'({sorted({k[len(prefix):].split(".")[0] for k in unused})}: out_indices={module.out_indices}, '
+                f'with_fusion={module.with_fusion}) and are not used',
+                logger='current')
         key = prefix + 'absolute_pos_embed'
         if key in state_dict and state_dict[key].shape != own['absolute_pos_embed'].shape:
             src = state_dict[key]
@@ -376,14 +441,20 @@ class GeoMIMSwin(MixMIMTransformer):
             state_dict[prefix + index] = own[index]
 
     # ------------------------------------------------------------------ masking
-    def generate_mask(self, batch_size: int, num_views: int, img_shape: Tuple[int, int],
-                      device: Union[str, torch.device, None] = None) -> Tensor:
+    def generate_mask(self,
+                      batch_size: int,
+                      num_views: int,
+                      img_shape: Tuple[int, int],
+                      device: Union[str, torch.device, None] = None,
+                      generator: Optional[torch.Generator] = None,
+                      mask_ratio: Optional[float] = None) -> Tensor:
         """Random mask over ``mask_unit`` px units: exactly ``int(L * mask_ratio)`` of the ``L`` units of
         each pattern are True (masked), chosen by argsort of uniform noise (MixMIM / official GeoMIM).
 
         Args:
             batch_size (int): B. num_views (int): N. img_shape (tuple): (H, W) px, multiples of mask_unit.
-            device: device of the mask.
+            device: device of the mask. generator (torch.Generator, optional): for reproducible masks.
+            mask_ratio (float, optional): overrides ``self.mask_ratio`` (evaluation), in [0, 1).
 
         Returns:
             Tensor: ``(B, N, H / mask_unit, W / mask_unit)`` bool, True = masked. Patterns are shared
@@ -396,8 +467,11 @@ class GeoMIMSwin(MixMIMTransformer):
         num_units = hm * wm
         patterns = 1 if self.mask_shared_over_batch else batch_size
         patterns_per_sample = 1 if self.mask_shared_over_views else num_views
-        noise = torch.rand(patterns, patterns_per_sample, num_units, device=device)
-        ids = noise.argsort(dim=-1)[..., :int(num_units * self.mask_ratio)]
+        ratio = self.mask_ratio if mask_ratio is None else float(mask_ratio)
+        if not 0. <= ratio < 1.:
+            raise ValueError(f'GeoMIMSwin: mask_ratio must be in [0, 1), got {ratio}')
+        noise = torch.rand(patterns, patterns_per_sample, num_units, device=device, generator=generator)
+        ids = noise.argsort(dim=-1)[..., :int(num_units * ratio)]
         mask = torch.zeros_like(noise, dtype=torch.bool).scatter_(-1, ids, True)
         return mask.view(patterns, patterns_per_sample, hm, wm).expand(batch_size, num_views, hm, wm).contiguous()
 

@@ -23,130 +23,13 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import PatchEmbed
+from mmdet3d.registry import MODELS
 from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
 from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
-from mmdet3d.registry import MODELS
-
-
-def sincos_pos_embed_2d(hw: Tuple[int, int], dims: int, temperature: float = 10000.,
-                        cls_token: bool = False) -> Tensor:
-    """Fixed 2D sin-cos position embedding on a (h, w) grid, tokens in row-major order.
-
-    Matches the patch order of ``PatchEmbed`` (``flatten(2)`` of (B, C, h, w)): token ``r*w + c``
-    encodes row ``r`` and column ``c``. (mmpretrain's ``build_2d_sincos_position_embedding``
-    orders tokens column-major, which is only equivalent for square grids.)
-
-    Args:
-        hw (tuple[int, int]): patch grid (h, w).
-        dims (int): embedding width, divisible by 4.
-        temperature (float): frequency base.
-        cls_token (bool): prepend a zero embedding for the class token.
-
-    Returns:
-        Tensor: (1, h*w (+1), dims).
-    """
-    if dims % 4:
-        raise ValueError(f'sin-cos position embedding needs dims divisible by 4, got {dims}')
-    h, w = hw
-    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float32),
-                                torch.arange(w, dtype=torch.float32), indexing='ij')
-    omega = 1. / temperature**(torch.arange(dims // 4, dtype=torch.float32) / (dims // 4))
-    out_w = cols.flatten()[:, None] * omega[None]
-    out_h = rows.flatten()[:, None] * omega[None]
-    emb = torch.cat([out_w.sin(), out_w.cos(), out_h.sin(), out_h.cos()], dim=1)[None]
-    if cls_token:
-        emb = torch.cat([torch.zeros(1, 1, dims), emb], dim=1)
-    return emb
-
-
-def random_masking(x: Tensor, mask_ratio: float, generator: Optional[torch.Generator] = None
-                   ) -> Tuple[Tensor, Tensor, Tensor]:
-    """MAE per-sample random masking (keep ``int(L * (1 - mask_ratio))`` tokens).
-
-    Args:
-        x (Tensor): (B, L, C) tokens.
-        mask_ratio (float): fraction dropped, in [0, 1].
-        generator (torch.Generator, optional): for reproducible (evaluation) masks.
-
-    Returns:
-        tuple: visible tokens (B, L_keep, C), mask (B, L) with 1 = dropped, ids_restore (B, L).
-    """
-    if not 0. <= mask_ratio <= 1.:
-        raise ValueError(f'mask_ratio must be in [0, 1], got {mask_ratio}')
-    B, L, C = x.shape
-    len_keep = int(L * (1 - mask_ratio))
-    noise = torch.rand(B, L, device=x.device, generator=generator)
-    ids_shuffle = torch.argsort(noise, dim=1)
-    ids_restore = torch.argsort(ids_shuffle, dim=1)
-    ids_keep = ids_shuffle[:, :len_keep]
-    visible = torch.gather(x, 1, ids_keep[..., None].expand(-1, -1, C))
-    mask = torch.ones(B, L, device=x.device, dtype=x.dtype)
-    mask[:, :len_keep] = 0
-    mask = torch.gather(mask, 1, ids_restore)
-    return visible, mask, ids_restore
-
-
-def restore_full_grid(visible: Tensor, ids_restore: Tensor, mask_token: Tensor) -> Tensor:
-    """Scatter visible tokens back to the full grid, mask token at dropped positions.
-
-    Args:
-        visible (Tensor): (B, L_keep, C).
-        ids_restore (Tensor): (B, L) from :func:`random_masking`.
-        mask_token (Tensor): (1, 1, C).
-
-    Returns:
-        Tensor: (B, L, C) in patch (row-major) order.
-    """
-    B, L = ids_restore.shape
-    fill = mask_token.to(visible.dtype).expand(B, L - visible.shape[1], -1)
-    full = torch.cat([visible, fill], dim=1)
-    return torch.gather(full, 1, ids_restore[..., None].expand(-1, -1, full.shape[-1]))
-
-
-def given_masking(x: Tensor, drop: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """:func:`random_masking` with the dropped tokens given: ``drop`` ``(B, L)`` bool, True = dropped, the same
-    number per sample (kept tokens stay in their order).
-
-    Raises:
-        ValueError: ``drop`` of another shape, or samples that drop different numbers of tokens.
-    """
-    B, L, C = x.shape
-    if tuple(drop.shape) != (B, L):
-        raise ValueError(f'given_masking: drop must be {(B, L)}, got {tuple(drop.shape)}')
-    counts = drop.sum(1)
-    if (counts != counts[0]).any():
-        raise ValueError(f'given_masking: every sample must drop the same number of tokens, got {counts.tolist()}')
-    ids_shuffle = torch.argsort(drop.to(torch.int8), dim=1, stable=True)  # kept first, in order
-    ids_restore = torch.argsort(ids_shuffle, dim=1)
-    len_keep = L - int(counts[0])
-    visible = torch.gather(x, 1, ids_shuffle[:, :len_keep, None].expand(-1, -1, C))
-    return visible, drop.to(x.dtype), ids_restore
-
-
-def encode_visible_depth(x: Tensor, mask_ratio: float, layers: nn.ModuleList, norm: nn.Module, proj: nn.Module,
-                         generator: Optional[torch.Generator] = None, drop: Optional[Tensor] = None
-                         ) -> Tuple[Tensor, Tensor, Tensor]:
-    """Mask3D's depth encoder on embedded depth patches: drop ``mask_ratio`` of them (MAE random masking) or the
-    patches ``drop`` ``(B, L)`` (True = dropped) when given, run ``layers`` on the visible ones only, then ``norm``
-    and ``proj`` (to the fusion width).
-
-    Args:
-        x (Tensor): ``(B, L, C_d)`` depth patch embeddings with their position embedding.
-
-    Returns:
-        tuple: visible latents ``(B, L_keep, C)``, mask ``(B, L)`` 1 = dropped, ids_restore ``(B, L)``.
-    """
-    if drop is None:
-        x, mask, ids_restore = random_masking(x, mask_ratio, generator)
-    else:
-        x, mask, ids_restore = given_masking(x, drop)
-    if x.shape[1] > 0:
-        for layer in layers:
-            x = layer(x)
-    return proj(norm(x)), mask, ids_restore
+from ..utils.token_masking import encode_visible_depth, random_masking, restore_full_grid, sincos_pos_embed_2d
 
 
 @MODELS.register_module()
@@ -188,9 +71,14 @@ class Mask3DViT(MAEViT):
                  depth_num_heads: int = 6,
                  pretrained_patch_resolution: Optional[Tuple[int, int]] = None,
                  **kwargs) -> None:
-        super().__init__(arch=arch, img_size=img_size, patch_size=patch_size,
-                         out_indices=out_indices, out_type=out_type, mask_ratio=mask_ratio,
-                         **kwargs)
+        super().__init__(
+            arch=arch,
+            img_size=img_size,
+            patch_size=patch_size,
+            out_indices=out_indices,
+            out_type=out_type,
+            mask_ratio=mask_ratio,
+            **kwargs)
         if not self.final_norm:
             raise ValueError('Mask3DViT needs final_norm=True (the bottleneck is normalised)')
         self.patch_size = patch_size
@@ -199,37 +87,60 @@ class Mask3DViT(MAEViT):
         self.pretrained_patch_resolution = pretrained_patch_resolution
         if with_depth_encoder:
             self.depth_patch_embed = PatchEmbed(
-                in_channels=depth_in_channels, input_size=img_size, embed_dims=depth_embed_dims,
-                conv_type='Conv2d', kernel_size=patch_size, stride=patch_size)
-            self.depth_pos_embed = nn.Parameter(
-                torch.zeros(1, self.num_patches, depth_embed_dims), requires_grad=False)
+                in_channels=depth_in_channels,
+                input_size=img_size,
+                embed_dims=depth_embed_dims,
+                conv_type='Conv2d',
+                kernel_size=patch_size,
+                stride=patch_size)
+            self.depth_pos_embed = nn.Parameter(torch.zeros(1, self.num_patches, depth_embed_dims), requires_grad=False)
             self.depth_layers = nn.ModuleList([
-                TransformerEncoderLayer(depth_embed_dims, depth_num_heads, 4 * depth_embed_dims,
-                                        qkv_bias=True, norm_cfg=dict(type='LN', eps=1e-6))
-                for _ in range(depth_num_layers)
+                TransformerEncoderLayer(
+                    depth_embed_dims,
+                    depth_num_heads,
+                    4 * depth_embed_dims,
+                    qkv_bias=True,
+                    norm_cfg=dict(type='LN', eps=1e-6)) for _ in range(depth_num_layers)
             ])
             self.depth_norm = build_norm_layer(dict(type='LN', eps=1e-6), depth_embed_dims)[1]
             self.depth_proj = nn.Linear(depth_embed_dims, self.embed_dims)
             self.rgb_mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
             self.depth_mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
+        self._register_load_state_dict_pre_hook(self._drop_pretraining_keys)
 
     def init_weights(self) -> None:
         """MAE init (fixed row-major sin-cos position embeddings, xavier patch embeddings)."""
         super(MAEViT, self).init_weights()
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
             return
-        self.pos_embed.data.copy_(
-            sincos_pos_embed_2d(self.patch_resolution, self.embed_dims, cls_token=True))
+        self.pos_embed.data.copy_(sincos_pos_embed_2d(self.patch_resolution, self.embed_dims, cls_token=True))
         w = self.patch_embed.projection.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.normal_(self.cls_token, std=.02)
         if self.with_depth_encoder:
-            self.depth_pos_embed.data.copy_(
-                sincos_pos_embed_2d(self.patch_resolution, self.depth_pos_embed.shape[-1]))
+            self.depth_pos_embed.data.copy_(sincos_pos_embed_2d(self.patch_resolution, self.depth_pos_embed.shape[-1]))
             w = self.depth_patch_embed.projection.weight.data
             nn.init.xavier_uniform_(w.view(w.shape[0], -1))
             nn.init.normal_(self.rgb_mask_token, std=.02)
             nn.init.normal_(self.depth_mask_token, std=.02)
+
+    PRETRAINING_KEYS = ('depth_patch_embed.', 'depth_pos_embed', 'depth_layers.', 'depth_norm.', 'depth_proj.',
+                        'rgb_mask_token', 'depth_mask_token')
+
+    def _drop_pretraining_keys(self, state_dict, prefix, *args, **kwargs):
+        """A backbone built for fine-tuning (``with_depth_encoder=False``) ignores the depth encoder and mask tokens
+        of a pretraining checkpoint (one log line), so it loads with no unexpected key."""
+        if self.with_depth_encoder:
+            return
+        drop = [k for k in state_dict if k.startswith(prefix) and k[len(prefix):].startswith(self.PRETRAINING_KEYS)]
+        for k in drop:
+            del state_dict[k]
+        if drop:
+            from mmengine.logging import print_log
+            print_log(
+                f'Mask3DViT: {len(drop)} pretraining-only keys of the checkpoint (depth encoder, mask tokens) '
+                'are not used by this fine-tuning backbone',
+                logger='current')
 
     def _prepare_pos_embed(self, state_dict, prefix, *args, **kwargs):
         """Resize a checkpoint ``pos_embed`` whose grid differs (square or given grid)."""
@@ -241,22 +152,23 @@ class Mask3DViT(MAEViT):
         if src is None:
             side = int(round(n**.5))
             if side * side != n:
-                raise ValueError(
-                    f'{name}: checkpoint grid of {n} tokens is not square; set '
-                    'Mask3DViT.pretrained_patch_resolution=(h, w) of the pretraining input')
+                raise ValueError(f'{name}: checkpoint grid of {n} tokens is not square; set '
+                                 'Mask3DViT.pretrained_patch_resolution=(h, w) of the pretraining input')
             src = (side, side)
         if src[0] * src[1] != n:
             raise ValueError(f'{name}: pretrained_patch_resolution {src} does not match the '
                              f'{n} checkpoint tokens')
-        state_dict[name] = resize_pos_embed(state_dict[name], src, self.patch_resolution,
-                                            self.interpolate_mode, self.num_extra_tokens)
+        state_dict[name] = resize_pos_embed(state_dict[name], src, self.patch_resolution, self.interpolate_mode,
+                                            self.num_extra_tokens)
 
     def _pos_embed(self, param: Tensor, hw: Tuple[int, int], extra: int) -> Tensor:
         if tuple(hw) == tuple(self.patch_resolution):
             return param
         return resize_pos_embed(param, self.patch_resolution, hw, self.interpolate_mode, extra)
 
-    def encode_rgb(self, img: Tensor, mask_ratio: float,
+    def encode_rgb(self,
+                   img: Tensor,
+                   mask_ratio: float,
                    generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
         """Encode the visible RGB patches.
 
@@ -273,7 +185,9 @@ class Mask3DViT(MAEViT):
             x = layer(x)
         return dict(latent=self.norm1(x), mask=mask, ids_restore=ids_restore, hw=hw)
 
-    def encode_depth(self, depth: Tensor, mask_ratio: float,
+    def encode_depth(self,
+                     depth: Tensor,
+                     mask_ratio: float,
                      generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
         """Encode the visible depth patches (masked ones are dropped, never encoded).
 
@@ -287,8 +201,11 @@ class Mask3DViT(MAEViT):
                                                          self.depth_proj, generator)
         return dict(latent=latent, mask=mask, ids_restore=ids_restore, hw=hw)
 
-    def forward(self, img: Tensor, depth: Optional[Tensor] = None,
-                mask_ratio: Optional[float] = None, depth_mask_ratio: Optional[float] = None,
+    def forward(self,
+                img: Tensor,
+                depth: Optional[Tensor] = None,
+                mask_ratio: Optional[float] = None,
+                depth_mask_ratio: Optional[float] = None,
                 generator: Optional[torch.Generator] = None):
         """Downstream features, or the fused masked RGB-D bottleneck for pretraining.
 
@@ -316,13 +233,11 @@ class Mask3DViT(MAEViT):
         if depth.shape[-2:] != img.shape[-2:]:
             raise ValueError(f'Mask3DViT: depth {tuple(depth.shape)} and img '
                              f'{tuple(img.shape)} sizes differ')
-        rgb = self.encode_rgb(img, self.mask_ratio if mask_ratio is None else mask_ratio,
-                              generator)
-        dep = self.encode_depth(
-            depth, self.depth_mask_ratio if depth_mask_ratio is None else depth_mask_ratio,
-            generator)
-        patches = (restore_full_grid(rgb['latent'][:, 1:], rgb['ids_restore'],
-                                     self.rgb_mask_token) +
-                   restore_full_grid(dep['latent'], dep['ids_restore'], self.depth_mask_token))
+        rgb = self.encode_rgb(img, self.mask_ratio if mask_ratio is None else mask_ratio, generator)
+        dep = self.encode_depth(depth, self.depth_mask_ratio if depth_mask_ratio is None else depth_mask_ratio,
+                                generator)
+        patches = (
+            restore_full_grid(rgb['latent'][:, 1:], rgb['ids_restore'], self.rgb_mask_token)
+            + restore_full_grid(dep['latent'], dep['ids_restore'], self.depth_mask_token))
         latent = torch.cat([rgb['latent'][:, :1], patches], dim=1)
         return dict(latent=latent, rgb_mask=rgb['mask'], depth_mask=dep['mask'], hw=rgb['hw'])

@@ -18,10 +18,9 @@ loads either an ImageNet ConvNeXt or a MIM4D-pretrained one.
 from typing import Optional, Tuple
 
 import torch
+from mmdet3d.registry import MODELS
 from mmpretrain.models.backbones import ConvNeXt
 from torch import Tensor
-
-from mmdet3d.registry import MODELS
 
 
 def _expand_mask(mask: Tensor, height: int) -> Tensor:
@@ -52,14 +51,40 @@ class MaskConvNeXt(ConvNeXt):
             raise ValueError(f'MaskConvNeXt: mask_ratio must be in [0, 1), got {mask_ratio}')
         self.mask_ratio = mask_ratio
         self.mask_patch_size = mask_patch_size
+        self._register_load_state_dict_pre_hook(self._drop_unused_norms)
 
-    def random_mask(self, batch_size: int, img_shape: Tuple[int, int], device=None,
-                    generator: Optional[torch.Generator] = None) -> Tensor:
-        """Random patch mask with ``round(L * (1 - mask_ratio))`` visible patches per image.
+    def _drop_unused_norms(self, state_dict, prefix, *args, **kwargs):
+        """Output norms of a checkpoint's stages that this backbone does not output (``norm{i}``, ``i`` not in
+        ``out_indices``; e.g. a pretraining that output stages 2 and 3, fine-tuned on stage 3 only) are ignored
+        (one log line), so the checkpoint loads with no unexpected key."""
+        own = {f'norm{i}' for i in self.out_indices}
+        unused = [
+            k for k in state_dict
+            if k.startswith(prefix) and k[len(prefix):].startswith('norm') and k[len(prefix):].split('.')[0] not in own
+        ]
+        for k in unused:
+            del state_dict[k]
+        if unused:
+            from mmengine.logging import print_log
+            print_log(
+                'MaskConvNeXt: the checkpoint\'s output norms '
+                f'{sorted({k[len(prefix):].split(".")[0] for k in unused})}'
+                f' belong to stages this backbone does not output (out_indices={self.out_indices}); not used',
+                logger='current')
+
+    def random_mask(self,
+                    batch_size: int,
+                    img_shape: Tuple[int, int],
+                    device=None,
+                    generator: Optional[torch.Generator] = None,
+                    mask_ratio: Optional[float] = None) -> Tensor:
+        """Random patch mask with ``round(L * (1 - mask_ratio))`` visible patches per image (at least one).
 
         Args:
             batch_size (int): images (e.g. ``B * T * N_cam``), each masked independently.
             img_shape (tuple[int, int]): ``(H, W)`` px, multiples of ``mask_patch_size``.
+            generator (torch.Generator, optional): for reproducible masks.
+            mask_ratio (float, optional): overrides ``self.mask_ratio`` (evaluation), in [0, 1).
 
         Returns:
             Tensor: ``(batch_size, H / p, W / p)`` bool, True = visible.
@@ -69,7 +94,10 @@ class MaskConvNeXt(ConvNeXt):
         if h % p or w % p:
             raise ValueError(f'MaskConvNeXt: image size {(h, w)} must be a multiple of mask_patch_size {p}')
         num = (h // p) * (w // p)
-        keep = max(1, round(num * (1 - self.mask_ratio)))
+        ratio = self.mask_ratio if mask_ratio is None else float(mask_ratio)
+        if not 0.0 <= ratio < 1.0:
+            raise ValueError(f'MaskConvNeXt: mask_ratio must be in [0, 1), got {ratio}')
+        keep = max(1, round(num * (1 - ratio)))
         noise = torch.rand(batch_size, num, device=device, generator=generator)
         rank = noise.argsort(dim=1).argsort(dim=1)
         return (rank < keep).view(batch_size, h // p, w // p)

@@ -8,10 +8,11 @@ RGB-masked patches only (mmpretrain ``PixelReconstructionLoss``).
 """
 from typing import Dict, Optional
 
+from mmdet3d.registry import MODELS
 from torch import Tensor
 
-from mmdet3d.registry import MODELS
-from .mask3d_head import Mask3DHead, normalize_patches, patchify
+from ..utils.patches import normalize_patches, patchify
+from .mask3d_head import Mask3DHead
 
 
 @MODELS.register_module()
@@ -28,10 +29,13 @@ class RGBDReconstructionHead(Mask3DHead):
         **kwargs: :class:`Mask3DHead` arguments (patch_size, depth_norm, ...).
     """
 
-    def __init__(self, decoder: dict, rgb_decoder: Optional[dict] = None,
-                 rgb_loss: dict = dict(type='mmpretrain.PixelReconstructionLoss',
-                                       criterion='L2'),
-                 norm_pix: bool = True, rgb_loss_weight: float = 1., **kwargs) -> None:
+    def __init__(self,
+                 decoder: dict,
+                 rgb_decoder: Optional[dict] = None,
+                 rgb_loss: dict = dict(type='mmpretrain.PixelReconstructionLoss', criterion='L2'),
+                 norm_pix: bool = True,
+                 rgb_loss_weight: float = 1.,
+                 **kwargs) -> None:
         super().__init__(decoder=decoder, **kwargs)
         rgb_decoder = dict(rgb_decoder or decoder, patch_size=self.patch_size, in_chans=3)
         rgb_decoder.setdefault('type', 'Mask3DPretrainDecoder')
@@ -53,6 +57,5 @@ class RGBDReconstructionHead(Mask3DHead):
         """
         losses = super().loss(out, img, depth)
         pred_rgb = self.rgb_decoder(out['latent'], out['hw'])
-        losses['loss_rgb'] = self.rgb_loss_weight * self.rgb_loss(
-            pred_rgb, self.rgb_target(img), out['rgb_mask'])
+        losses['loss_rgb'] = self.rgb_loss_weight * self.rgb_loss(pred_rgb, self.rgb_target(img), out['rgb_mask'])
         return losses

@@ -26,15 +26,14 @@ geometry of its own.
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
+from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmdet3d.registry import MODELS
 from mim3d_plugin.geometry import unproject_depth
-from mim3d_plugin.rendering import (COLLIDERS, NeuSUpSampler, RayBundle, UniformSampler, VolumeRGBField,
-                                    VolumeSDFField, alpha_to_weights, depth_l1_loss, eikonal_loss, neus_alpha,
-                                    pixel_centers, rays_from_pixels, render_depth, render_opacity, render_rgb,
-                                    rgb_l1_loss)
+from mim3d_plugin.rendering import (COLLIDERS, NeuSUpSampler, RayBundle, UniformSampler, VolumeRGBField, VolumeSDFField,
+                                    alpha_to_weights, depth_l1_loss, eikonal_loss, neus_alpha, pixel_centers,
+                                    rays_from_pixels, render_depth, render_opacity, render_rgb, rgb_l1_loss)
 
 SAMPLERS = dict(UniformSampler=UniformSampler, NeuSUpSampler=NeuSUpSampler)
 
@@ -104,15 +103,26 @@ class VolumeRenderingHead(BaseModule):
         sampler or collider type.
     """
 
-    def __init__(self, point_cloud_range: Sequence[float], voxel_size: Sequence[float], in_channels: int = 32,
-                 scene_scale: Union[float, str] = 'auto', num_rays: int = 512,
+    def __init__(self,
+                 point_cloud_range: Sequence[float],
+                 voxel_size: Sequence[float],
+                 in_channels: int = 32,
+                 scene_scale: Union[float, str] = 'auto',
+                 num_rays: int = 512,
                  collider: dict = dict(type='AABBCollider', near_plane=1.0),
-                 target_radius: Optional[Tuple[float, float]] = (3.0, 50.0), targets_inside_volume: bool = True,
+                 target_radius: Optional[Tuple[float, float]] = (3.0, 50.0),
+                 targets_inside_volume: bool = True,
                  uniform_sampler: dict = dict(type='UniformSampler', num_samples=72),
                  importance_sampler: Optional[dict] = dict(type='NeuSUpSampler', num_samples=24, num_steps=1),
-                 sdf_field: dict = dict(), rgb_field: dict = dict(), loss_rgb_weight: float = 10.0,
-                 loss_depth_weight: float = 10.0, loss_eikonal_weight: float = 0.0, num_eikonal_points: int = 1024,
-                 image_stride: int = 4, ray_chunk: int = 8192, init_cfg=None) -> None:
+                 sdf_field: dict = dict(),
+                 rgb_field: dict = dict(),
+                 loss_rgb_weight: float = 10.0,
+                 loss_depth_weight: float = 10.0,
+                 loss_eikonal_weight: float = 0.0,
+                 num_eikonal_points: int = 1024,
+                 image_stride: int = 4,
+                 ray_chunk: int = 8192,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.point_cloud_range = [float(v) for v in point_cloud_range]
         self.scene_scale = resolve_scene_scale(scene_scale, point_cloud_range)
@@ -162,8 +172,7 @@ class VolumeRenderingHead(BaseModule):
         rows = torch.arange(h, device=depth.device).view(h, 1).expand(h, w)
         cols = torch.arange(w, device=depth.device).view(1, w).expand(h, w)
         uv = pixel_centers(rows, cols).view(1, 1, h * w, 2).to(src2img.dtype)
-        pts = unproject_depth(uv.expand(b, n, -1, -1), depth.flatten(2).to(src2img.dtype),
-                              src2img).view(b, n, h, w, 3)
+        pts = unproject_depth(uv.expand(b, n, -1, -1), depth.flatten(2).to(src2img.dtype), src2img).view(b, n, h, w, 3)
         if self.targets_inside_volume:
             lo = pts.new_tensor(self.point_cloud_range[:3])
             hi = pts.new_tensor(self.point_cloud_range[3:])
@@ -227,8 +236,8 @@ class VolumeRenderingHead(BaseModule):
         """
         samples = self.uniform_sampler(rays, training=self.training)
         if self.importance_sampler is not None:
-            samples = self.importance_sampler(rays, samples, lambda p: self.sdf_field.sdf(volume, p),
-                                              training=self.training)
+            samples = self.importance_sampler(
+                rays, samples, lambda p: self.sdf_field.sdf(volume, p), training=self.training)
         field = self.sdf_field(volume, rays.points_at(samples.t_edges))  # at the S + 1 edges
         weights = alpha_to_weights(neus_alpha(field['sdf'], self.sdf_field.inv_s()))
         geo = 0.5 * (field['geo_feat'][..., :-1, :] + field['geo_feat'][..., 1:, :])
@@ -236,11 +245,21 @@ class VolumeRenderingHead(BaseModule):
         mids = samples.mids
         dirs = rays.directions.unsqueeze(-2).expand(geo.shape[:-1] + (3, ))
         rgb = self.rgb_field.decode(feat, dirs, geo)
-        return dict(rgb=render_rgb(weights, rgb), depth=render_depth(weights, mids), opacity=render_opacity(weights),
-                    weights=weights, t_mids=mids)
+        return dict(
+            rgb=render_rgb(weights, rgb),
+            depth=render_depth(weights, mids),
+            opacity=render_opacity(weights),
+            weights=weights,
+            t_mids=mids)
 
-    def loss(self, volume: Tensor, rays: RayBundle, tgt_rgb: Tensor, tgt_depth: Tensor, hit: Optional[Tensor] = None,
-             sample_valid: Optional[Tensor] = None, suffix: str = '') -> Dict[str, Tensor]:
+    def loss(self,
+             volume: Tensor,
+             rays: RayBundle,
+             tgt_rgb: Tensor,
+             tgt_depth: Tensor,
+             hit: Optional[Tensor] = None,
+             sample_valid: Optional[Tensor] = None,
+             suffix: str = '') -> Dict[str, Tensor]:
         """Rendering losses of one volume.
 
         Args:

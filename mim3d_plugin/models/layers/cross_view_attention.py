@@ -11,10 +11,9 @@ the batch size) the number of views is read from the input shape: any ``V >= 1``
 attention along each image row).
 """
 import torch.nn as nn
+from mmdet3d.registry import MODELS
 from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
 from torch import Tensor
-
-from mmdet3d.registry import MODELS
 
 
 @MODELS.register_module()
@@ -54,10 +53,17 @@ class CrossViewAttention(TransformerEncoderLayer):
         if embed_dims % num_heads != 0:
             raise ValueError(f'CrossViewAttention: embed_dims ({embed_dims}) must be divisible by '
                              f'num_heads ({num_heads})')
-        super().__init__(embed_dims=embed_dims, num_heads=num_heads,
-                         feedforward_channels=int(embed_dims * mlp_ratio), drop_rate=drop_rate,
-                         attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate, qkv_bias=qkv_bias,
-                         act_cfg=act_cfg, norm_cfg=norm_cfg, init_cfg=init_cfg)
+        super().__init__(
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=int(embed_dims * mlp_ratio),
+            drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate,
+            qkv_bias=qkv_bias,
+            act_cfg=act_cfg,
+            norm_cfg=norm_cfg,
+            init_cfg=init_cfg)
         self.zero_init = zero_init
         self._zero_output_projections()
 

@@ -26,8 +26,14 @@ class GridMask(nn.Module):
         prob (float): probability of applying the mask. Default: 0.7.
     """
 
-    def __init__(self, use_h: bool = True, use_w: bool = True, rotate: int = 1, offset: bool = False,
-                 ratio: float = 0.5, mode: int = 1, prob: float = 0.7) -> None:
+    def __init__(self,
+                 use_h: bool = True,
+                 use_w: bool = True,
+                 rotate: int = 1,
+                 offset: bool = False,
+                 ratio: float = 0.5,
+                 mode: int = 1,
+                 prob: float = 0.7) -> None:
         super().__init__()
         if not 0 < ratio < 1:
             raise ValueError(f'GridMask: ratio must be in (0, 1), got {ratio}')

@@ -1,9 +1,10 @@
 """MSE against patch-normalised BEV targets (GeoMIM's feature-regression loss)."""
 from typing import Optional
 
+from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from mmdet3d.registry import MODELS
+from ..utils.patches import normalize_patches
 
 
 def patch_normalize(feat: Tensor, patch_size: int, eps: float = 1e-6) -> Tensor:
@@ -29,7 +30,7 @@ def patch_normalize(feat: Tensor, patch_size: int, eps: float = 1e-6) -> Tensor:
     if h % p or w % p:
         raise ValueError(f'patch_normalize: BEV size {(h, w)} is not a multiple of patch_size={p}')
     x = feat.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, h // p, w // p, -1)
-    x = (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True) + eps).sqrt()
+    x = normalize_patches(x, eps)  # the one norm-pix target (MAE), also of the pixel and RGB-D heads
     return x.reshape(b, h // p, w // p, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
 
 

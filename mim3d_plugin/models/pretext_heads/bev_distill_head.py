@@ -1,13 +1,13 @@
 """LiDAR-BEV distillation pretext head (GeoMIM, Liu et al., ICCV 2023, Sec. 3.2-3.3)."""
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import numpy as np
 import torch
+from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from mmdet3d.registry import MODELS
-from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput
-from ..utils import camera_aware_vector, stack_meta
+from ..utils import camera_aware_vector
+from .base import BasePretextHead, EncoderOutput
 
 
 @MODELS.register_module()
@@ -34,27 +34,34 @@ class LiDARBEVDistillHead(BasePretextHead):
         depth_loss_weight (float): Default 0.01.
         allow_untrained_teacher (bool): accept a teacher without ``checkpoint`` (unit tests only). Default False.
 
-    Inputs: ``points`` list of B ``(P, C)`` (LiDAR frame, m), ``depth`` ``(B, V, H, W)`` m; metainfo
-    ``lidar2img``, ``cam2img``, ``img_aug_matrix``, ``cam2ego`` ``(V, 4, 4)`` per sample.
+    Inputs: ``points`` list of B ``(P, C)`` (LiDAR frame, m), ``depth`` ``(B, V, H, W)`` m; geometry
+    ``lidar2img``, ``cam2img``, ``img_aug_matrix``, ``cam2ego`` ``(B, V, 4, 4)``.
 
     Raises:
         ValueError: no teacher checkpoint (unless allowed); metainfo of another number of views.
     """
 
     accepted_masks = ('complementary', 'sparse')
+    meta_keys = ('lidar2img', 'cam2img', 'img_aug_matrix', 'cam2ego')
 
-    def __init__(self, decoder: dict, view_transformer: dict, teacher: dict, teacher_channels: int = 256,
-                 loss_bev: dict = dict(type='PatchNormMSELoss', patch_size=18), depth_loss_weight: float = 0.01,
-                 allow_untrained_teacher: bool = False, init_cfg=None) -> None:
+    def __init__(self,
+                 decoder: dict,
+                 view_transformer: dict,
+                 teacher: dict,
+                 teacher_channels: int = 256,
+                 loss_bev: dict = dict(type='PatchNormMSELoss', patch_size=18),
+                 depth_loss_weight: float = 0.01,
+                 allow_untrained_teacher: bool = False,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not teacher.get('checkpoint') and not allow_untrained_teacher:
             raise ValueError(
-                'GeoMIM: model.teacher.checkpoint is not set: a randomly initialised LiDAR teacher gives BEV targets '
-                'without any scene knowledge. Train one (e.g. python tools/train.py '
+                'LiDARBEVDistillHead: teacher.checkpoint is not set: a randomly initialised LiDAR teacher gives BEV '
+                'targets without any scene knowledge. Train one (e.g. python tools/train.py '
                 'configs/teachers/centerpoint_pillar08_second_secfpn_1xb2-20e_nus-mini.py) or use the released '
-                'mmdet3d weights of the teacher detector, and set model.teacher.checkpoint to it (--cfg-options '
-                'model.teacher.checkpoint=PATH_OR_URL); model.allow_untrained_teacher=True skips this check (unit '
-                'tests only)')
+                'mmdet3d weights of the teacher detector, and set it (GeoMIM and hybrid configs: --cfg-options '
+                'model.heads.bev.teacher.checkpoint=PATH_OR_URL); model.heads.bev.allow_untrained_teacher=True skips '
+                'this check (unit tests only)')
         self.decoder = MODELS.build(decoder)
         self.view_transformer = MODELS.build(view_transformer)
         self.bev_head = nn.Conv2d(self.view_transformer.bev_channels, teacher_channels, kernel_size=1)
@@ -62,34 +69,43 @@ class LiDARBEVDistillHead(BasePretextHead):
         self.loss_bev = MODELS.build(loss_bev)
         self.depth_loss_weight = depth_loss_weight
 
-    def camera_tensors(self, enc: EncoderOutput, data_samples: Sequence, device) -> Dict[str, Tensor]:
+    def camera_tensors(self, enc: EncoderOutput, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """The current frame's ``lidar2img``, ``cam2img``, ``img_aug_matrix``, ``cam2ego`` ``(B, N, 4, 4)``."""
         out = {}
-        for key in ('lidar2img', 'cam2img', 'img_aug_matrix', 'cam2ego'):
-            value = stack_meta(data_samples, key, device)
+        for key in self.meta_keys:
+            value = geometry[key]
             if value.shape[1] != enc.num_frames * enc.num_views:
-                raise ValueError(f'GeoMIM: {enc.num_frames * enc.num_views} views but {key} is '
+                raise ValueError(f'LiDARBEVDistillHead: {enc.num_frames * enc.num_views} views but {key} is '
                                  f'{tuple(value.shape)}')
             out[key] = enc.current(value)
         return out
 
-    def predict(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> List[Dict[str, Tensor]]:
+    def decode(self, enc: EncoderOutput, geometry: Dict[str, Tensor]) -> List[Dict[str, Tensor]]:
         """One dict per decoder pass: ``bev`` ``(B, C_teacher, Y, X)``, ``depth_prob`` ``(B, N, D, h, w)``,
-        ``mask`` ``(B, N, H/u, W/u)`` (True = the units the decoder had to predict)."""
-        cams = self.camera_tensors(enc, data_samples, enc.feats.device)
+        ``hidden`` ``(B, N, H/u, W/u)`` (True = the units the decoder had to predict)."""
+        cams = self.camera_tensors(enc, geometry)
         cam_params = camera_aware_vector(cams['cam2img'], cams['img_aug_matrix'], cams['cam2ego'])
         feats = enc.current(enc.feats)
         outputs = []
         for hidden in enc.hidden_groups():
             dec = self.decoder(feats, hidden, cam_params)
-            bev, depth_prob = self.view_transformer(dec['semantic'], cams['lidar2img'],
-                                                    depth_logits=dec['depth_logits'])
-            outputs.append(dict(bev=self.bev_head(bev), depth_prob=depth_prob, mask=hidden))
+            bev, depth_prob = self.view_transformer(
+                dec['semantic'], cams['lidar2img'], depth_logits=dec['depth_logits'])
+            outputs.append(dict(bev=self.bev_head(bev), depth_prob=depth_prob, hidden=hidden))
         return outputs
 
-    def loss(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+    def predict(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """The ``P`` decoder passes stacked: ``bev`` ``(B, P, C_teacher, Y, X)``, ``depth_prob``
+        ``(B, P, N, D, h, w)``, ``hidden`` ``(B, P, N, H/u, W/u)``; and the teacher's ``target``
+        ``(B, C_teacher, Y, X)``."""
+        outputs = self.decode(enc, geometry)
+        out = {key: torch.stack([o[key] for o in outputs], 1) for key in ('bev', 'depth_prob', 'hidden')}
+        out['target'] = self.teacher(inputs['points'])
+        return out
+
+    def loss(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """``loss_bev`` and ``loss_depth`` averaged over the decoder passes."""
-        outputs = self.predict(enc, inputs, data_samples)
+        outputs = self.decode(enc, geometry)
         target = self.teacher(inputs['points'])
         depth = enc.current(inputs['depth'])
         loss_bev = sum(self.loss_bev(o['bev'], target) for o in outputs) / len(outputs)
@@ -97,26 +113,30 @@ class LiDARBEVDistillHead(BasePretextHead):
         return dict(loss_bev=loss_bev, loss_depth=self.depth_loss_weight * loss_depth / len(outputs))
 
     @torch.no_grad()
-    def visual_panels(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence, data_preprocessor,
+    def visual_panels(self,
+                      enc: EncoderOutput,
+                      inputs: dict,
+                      geometry: Dict[str, Tensor],
+                      data_preprocessor,
                       max_views: int = 3) -> Dict[str, np.ndarray]:
         """Pictures of the first sample's current frame, ``(H, W, 3)`` uint8 each.
 
-        - ``geomim_masked_views``: the first ``max_views`` views with the units the decoder must predict
+        - ``masked_views``: the first ``max_views`` views with the units the decoder must predict
           darkened (group 0);
-        - ``geomim_bev_student_vs_teacher``: student BEV (group 0, after ``bev_head``) and teacher target side
+        - ``student_vs_teacher``: student BEV (group 0, after ``bev_head``) and teacher target side
           by side, one joint 3-component PCA (equal colours = equal features); rows = LiDAR y (top = y_min),
           columns = LiDAR x;
-        - ``geomim_depth_pred_vs_lidar``: expected depth of the depth branch (top row) and the LiDAR depth-bin
+        - ``depth_pred_vs_lidar``: expected depth of the depth branch (top row) and the LiDAR depth-bin
           target at the feature stride (bottom row), one colour scale up to the last depth bin (m).
         """
         from mim3d_plugin.geometry import depth_bin_centers
         from mim3d_plugin.visualization import colorize_depth, denormalize, hstack, mask_overlay, pca_rgb, vstack
-        outputs = self.predict(enc, inputs, data_samples)
+        outputs = self.decode(enc, geometry)
         target = self.teacher(inputs['points'])
         pre = data_preprocessor
         mean, std = pre.mean.flatten().tolist(), pre.std.flatten().tolist()
         imgs = enc.current(inputs['imgs'])[0, :max_views]
-        views = [mask_overlay(denormalize(imgs[v], mean, std), outputs[0]['mask'][0, v]) for v in range(len(imgs))]
+        views = [mask_overlay(denormalize(imgs[v], mean, std), outputs[0]['hidden'][0, v]) for v in range(len(imgs))]
         size = (4 * target.shape[-2], 4 * target.shape[-1])
         student, teacher = pca_rgb([outputs[0]['bev'][0], target[0]], size=size)
         vt = self.view_transformer
@@ -127,7 +147,12 @@ class LiDARBEVDistillHead(BasePretextHead):
         lidar = (onehot[0].float() * centres).sum(-1) * valid[0]
         top = vt.depth_bound[1]
         hw = tuple(imgs.shape[-2:])
-        depth = vstack([hstack([colorize_depth(pred[v], top, hw) for v in range(len(imgs))]),
-                        hstack([colorize_depth(lidar[v], top, hw) for v in range(len(imgs))])])
-        return {'geomim_masked_views': hstack(views), 'geomim_bev_student_vs_teacher': hstack([student, teacher]),
-                'geomim_depth_pred_vs_lidar': depth}
+        depth = vstack([
+            hstack([colorize_depth(pred[v], top, hw) for v in range(len(imgs))]),
+            hstack([colorize_depth(lidar[v], top, hw) for v in range(len(imgs))])
+        ])
+        return {
+            'masked_views': hstack(views),
+            'student_vs_teacher': hstack([student, teacher]),
+            'depth_pred_vs_lidar': depth
+        }

@@ -1,14 +1,14 @@
 """Masked-pixel reconstruction pretext head (SimMIM / SparK style baseline)."""
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
+from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from mmdet3d.registry import MODELS
-from ..heads.mask3d_head import normalize_patches, patchify
-from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput, units_to_cells
+from ..utils import normalize_patches, patchify, units_to_cells
+from .base import BasePretextHead, EncoderOutput
 
 
 @MODELS.register_module()
@@ -33,8 +33,15 @@ class MaskedPixelHead(BasePretextHead):
 
     accepted_masks = ('complementary', 'sparse')
 
-    def __init__(self, in_channels: int, stride: int, channels: int = 128, num_convs: int = 2, norm_pix: bool = True,
-                 loss_weight: float = 1.0, frames: str = 'all', init_cfg=None) -> None:
+    def __init__(self,
+                 in_channels: int,
+                 stride: int,
+                 channels: int = 128,
+                 num_convs: int = 2,
+                 norm_pix: bool = True,
+                 loss_weight: float = 1.0,
+                 frames: str = 'all',
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if frames not in ('all', 'current'):
             raise ValueError(f"MaskedPixelHead: frames must be 'all' or 'current', got {frames!r}")
@@ -53,9 +60,9 @@ class MaskedPixelHead(BasePretextHead):
         super().init_weights()
         nn.init.normal_(self.mask_token, std=.02)
 
-    def predict(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> List[Dict[str, Tensor]]:
+    def decode(self, enc: EncoderOutput) -> List[Dict[str, Tensor]]:
         """Per pass: ``pixels`` ``(M, 3, H, W)`` (normalised-image units) and ``hidden`` ``(M, h, w)`` bool, the
-        map cells whose pixels are targets (``M`` = views of the frames used)."""
+        map cells whose pixels are targets (``M = B x`` views of the frames used)."""
         if self.stride != enc.stride:
             raise ValueError(f'MaskedPixelHead: stride={self.stride} px but the encoder map has stride {enc.stride} px')
         feats = (enc.feats if self.frames == 'all' else enc.current(enc.feats)).flatten(0, 1)
@@ -69,7 +76,17 @@ class MaskedPixelHead(BasePretextHead):
             outputs.append(dict(pixels=pixels, hidden=cells))
         return outputs
 
-    def loss(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+    def predict(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """``pixels`` ``(B, P, V', 3, H, W)`` and ``hidden`` ``(B, P, V', h, w)`` of the ``P`` passes (``V'``: the
+        views of the frames used)."""
+        outputs = self.decode(enc)
+        b = enc.feats.shape[0]
+        return {
+            key: torch.stack([o[key].view((b, -1) + o[key].shape[1:]) for o in outputs], 1)
+            for key in ('pixels', 'hidden')
+        }
+
+    def loss(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """``loss_pixel``: mmpretrain ``PixelReconstructionLoss`` (L2) on the pixels of the hidden cells, averaged
         over the passes. Raises ``ValueError`` if the images are not ``stride`` x the map size."""
         imgs = inputs['imgs'] if self.frames == 'all' else enc.current(inputs['imgs'])
@@ -79,7 +96,8 @@ class MaskedPixelHead(BasePretextHead):
                              f'images of {size} px, got {tuple(imgs.shape[-2:])}')
         target = patchify(imgs.flatten(0, 1), self.stride)
         target = normalize_patches(target) if self.norm_pix else target
-        outputs = self.predict(enc, inputs, data_samples)
-        total = sum(self.pixel_loss(patchify(o['pixels'], self.stride), target, o['hidden'].flatten(1).to(target))
-                    for o in outputs)
+        outputs = self.decode(enc)
+        total = sum(
+            self.pixel_loss(patchify(o['pixels'], self.stride), target, o['hidden'].flatten(1).to(target))
+            for o in outputs)
         return dict(loss_pixel=self.loss_weight * total / len(outputs))

@@ -3,12 +3,11 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
+from mmdet3d.registry import MODELS
 from torch import Tensor
 
-from mmdet3d.registry import MODELS
 from mim3d_plugin.geometry import invert_rigid, relative_transform
-from ..pretrainers.masked_pretrainer import BasePretextHead, EncoderOutput
-from ..utils import stack_meta
+from .base import BasePretextHead, EncoderOutput
 
 TEMPORAL_TARGETS = ('current', 'random')
 
@@ -29,32 +28,54 @@ class TemporalRenderingHead(BasePretextHead):
        (``frame_valid`` False), or with no valid other frame, contributes no ``*_pseudo`` loss; a repeated
        target frame no ``*_cur`` loss.
 
+    The voxel grid is given once (``point_cloud_range``, ``voxel_size``) and handed to the three modules that use
+    it (the lifting's ``grid_config`` x / y / z, the builder's and the renderer's range and voxel size); a module
+    config that spells its own grid must spell the same one.
+
     Args:
+        point_cloud_range (Sequence[float]): ``[x_min, y_min, z_min, x_max, y_max, z_max]`` m of the volume, in
+            ``volume_frame`` coordinates (MIM4D: +-51.2 m x +-51.2 m x [-5, 3] m, LiDAR frame).
+        voxel_size (Sequence[float]): ``[x, y, z]`` m (MIM4D: 0.8, 0.8, 1.6).
         view_transform (dict): :class:`VoxelLifting` (``in_channels`` = the encoder map width,
-            ``downsample`` = its stride).
+            ``downsample`` = its stride, ``grid_config`` = ``dict(depth=[start, stop, step])`` m, its depth bins).
         temporal_builder (dict): :class:`SceneFlowPseudo3DBuilder` with ``num_frames = F - 1``.
         render_head (dict): :class:`VolumeRenderingHead`.
         num_frames (int): ``F``, must equal the pretrainer's. Default 3.
         volume_frame (str): ``'lidar'`` (official) or ``'ego'``.
         temporal_targets (Sequence[str]): any of ``'current'``, ``'random'`` (default both, official).
 
-    Inputs: ``imgs`` ``(B, F * N, 3, H, W)`` (for the RGB targets), ``depth`` ``(B, F * N, H, W)`` m; metainfo
-    ``lidar2img`` ``(F * N, 4, 4)``, ``lidar2ego``/``ego2global`` ``(F, 4, 4)``, ``frame_valid`` ``(F,)``,
-    optionally ``depth_frames`` ``(F,)``. The RGB targets undo ``rgb_mean``/``rgb_std`` (set by the pretrainer
+    Inputs: ``imgs`` ``(B, F * N, 3, H, W)`` (for the RGB targets), ``depth`` ``(B, F * N, H, W)`` m; geometry
+    ``lidar2img`` ``(B, F * N, 4, 4)``, ``lidar2ego``/``ego2global`` ``(B, F, 4, 4)``, ``frame_valid`` ``(B, F)``,
+    optionally ``depth_frames`` ``(B, F)``. The RGB targets undo ``rgb_mean``/``rgb_std`` (set by the pretrainer
     from its data preprocessor).
 
     Raises:
-        ValueError: inconsistent ``num_frames``, unknown ``volume_frame`` or target, metainfo of other shapes,
-        ``'random'`` without earlier-frame depth maps.
+        ValueError: inconsistent ``num_frames``, unknown ``volume_frame`` or target, a module grid that differs
+        from ``point_cloud_range`` / ``voxel_size``, metainfo of other shapes, ``'random'`` without earlier-frame
+        depth maps.
     """
 
     accepted_masks = ('complementary', 'sparse', 'none')
     min_frames = 2
+    meta_keys = ('lidar2img', 'lidar2ego', 'ego2global', 'frame_valid')
+    optional_meta_keys = ('depth_frames', )
 
-    def __init__(self, view_transform: dict, temporal_builder: dict, render_head: dict, num_frames: int = 3,
-                 volume_frame: str = 'lidar', temporal_targets: Sequence[str] = TEMPORAL_TARGETS,
+    def __init__(self,
+                 point_cloud_range: Sequence[float],
+                 voxel_size: Sequence[float],
+                 view_transform: dict,
+                 temporal_builder: dict,
+                 render_head: dict,
+                 num_frames: int = 3,
+                 volume_frame: str = 'lidar',
+                 temporal_targets: Sequence[str] = TEMPORAL_TARGETS,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        view_transform, temporal_builder, render_head = volume_grid_configs(point_cloud_range, voxel_size,
+                                                                            view_transform, temporal_builder,
+                                                                            render_head)
+        self.point_cloud_range = [float(v) for v in point_cloud_range]
+        self.voxel_size = [float(v) for v in voxel_size]
         self.view_transform = MODELS.build(view_transform)
         self.temporal_builder = MODELS.build(temporal_builder)
         self.render_head = MODELS.build(render_head)
@@ -88,7 +109,7 @@ class TemporalRenderingHead(BasePretextHead):
             imgs = imgs * self.rgb_std.view(3, 1, 1).to(imgs) + self.rgb_mean.view(3, 1, 1).to(imgs)
         return (imgs / 255.0).clamp(0, 1)
 
-    def unpack(self, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+    def unpack(self, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Clip tensors: ``imgs`` ``(B, F, N, 3, H, W)``, ``src2img`` ``(B, F, N, 4, 4)`` volume frame -> px,
         ``frame2global`` ``(B, F, 4, 4)`` float64, ``frame_valid``/``depth_frames`` ``(B, F)``, ``depth``
         ``(B, F, N, H, W)``."""
@@ -100,16 +121,17 @@ class TemporalRenderingHead(BasePretextHead):
                              f'MultiFrameMultiView(num_prev_frames={f - 1})')
         n = fn // f
         dev = imgs.device
-        lidar2img = stack_meta(data_samples, 'lidar2img', dev).view(b, f, n, 4, 4)
-        lidar2ego = stack_meta(data_samples, 'lidar2ego', dev, dtype=torch.float64)
-        ego2global = stack_meta(data_samples, 'ego2global', dev, dtype=torch.float64)
+        if geometry['lidar2img'].shape != (b, fn, 4, 4):
+            raise ValueError(f'MIM4D: metainfo lidar2img must be (F * N = {fn}, 4, 4) per sample, got '
+                             f'{tuple(geometry["lidar2img"].shape[1:])}')
+        lidar2img = geometry['lidar2img'].view(b, f, n, 4, 4)
+        lidar2ego, ego2global = geometry['lidar2ego'], geometry['ego2global']
         if lidar2ego.shape != (b, f, 4, 4) or ego2global.shape != (b, f, 4, 4):
             raise ValueError(f'MIM4D: metainfo lidar2ego / ego2global must be (F={f}, 4, 4) per sample, got '
                              f'{tuple(lidar2ego.shape[1:])} / {tuple(ego2global.shape[1:])}')
-        frame_valid = stack_meta(data_samples, 'frame_valid', dev, dtype=torch.bool)
-        metas = [s if isinstance(s, dict) else s.metainfo for s in data_samples]
-        if all('depth_frames' in m for m in metas):
-            depth_frames = stack_meta(data_samples, 'depth_frames', dev, dtype=torch.bool)
+        frame_valid = geometry['frame_valid']
+        if 'depth_frames' in geometry:
+            depth_frames = geometry['depth_frames']
         else:
             depth_frames = torch.zeros(b, f, dtype=torch.bool, device=dev)
             depth_frames[:, -1] = True
@@ -120,8 +142,13 @@ class TemporalRenderingHead(BasePretextHead):
         else:
             src2img = lidar2img @ invert_rigid(lidar2ego.to(lidar2img.dtype)).unsqueeze(2)
             frame2global = ego2global
-        return dict(imgs=imgs.view((b, f, n) + imgs.shape[2:]), src2img=src2img, frame2global=frame2global,
-                    frame_valid=frame_valid, depth_frames=depth_frames, depth=depth)
+        return dict(
+            imgs=imgs.view((b, f, n) + imgs.shape[2:]),
+            src2img=src2img,
+            frame2global=frame2global,
+            frame_valid=frame_valid,
+            depth_frames=depth_frames,
+            depth=depth)
 
     def lift(self, feats: Tensor, src2img: Tensor) -> Tensor:
         """Encoder maps ``(B, F * N, C, h, w)`` -> volumes ``(B, F, C', Z, Y, X)`` (each in its own frame)."""
@@ -159,17 +186,17 @@ class TemporalRenderingHead(BasePretextHead):
         others_valid = d['frame_valid'][rows, others]
         target_valid = d['frame_valid'][bidx, target]
         pseudo = self.temporal_builder(volumes[rows, others], frame2target, others_valid)
-        rays, tgt_rgb, tgt_depth, hit = self.render_head.sample_rays(
-            d['src2img'][bidx, target], d['depth'][bidx, target], self.rgb_targets(d['imgs'][bidx, target]))
-        losses = self.render_head.loss(pseudo, rays, tgt_rgb, tgt_depth, hit, others_valid.any(1) & target_valid,
-                                       '_pseudo')
-        losses.update(self.render_head.loss(volumes[bidx, target], rays, tgt_rgb, tgt_depth, hit, target_valid,
-                                            '_cur'))
+        rays, tgt_rgb, tgt_depth, hit = self.render_head.sample_rays(d['src2img'][bidx, target], d['depth'][bidx,
+                                                                                                            target],
+                                                                     self.rgb_targets(d['imgs'][bidx, target]))
+        losses = self.render_head.loss(pseudo, rays, tgt_rgb, tgt_depth, hit,
+                                       others_valid.any(1) & target_valid, '_pseudo')
+        losses.update(self.render_head.loss(volumes[bidx, target], rays, tgt_rgb, tgt_depth, hit, target_valid, '_cur'))
         return losses
 
-    def loss(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+    def loss(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Rendering losses averaged over the temporal targets."""
-        d = self.unpack(inputs, data_samples)
+        d = self.unpack(inputs, geometry)
         volumes = self.lift(enc.feats, d['src2img'])
         targets = self.targets(d)
         losses: Dict[str, Tensor] = {}
@@ -179,42 +206,48 @@ class TemporalRenderingHead(BasePretextHead):
         return {key: value / len(targets) for key, value in losses.items()}
 
     @torch.no_grad()
-    def predict(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence) -> List[dict]:
+    def predict(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Render the current frame's views from both volumes on a pixel lattice (``render_head.image_stride``).
 
         Returns:
-            list[dict]: per sample ``depth_pseudo``/``depth_cur`` ``(N, h, w)`` camera z in m,
-            ``rgb_pseudo``/``rgb_cur`` ``(N, h, w, 3)``, ``rgb_target`` ``(N, h, w, 3)`` and ``depth_target``
-            ``(N, h, w)`` m at the render stride.
+            dict: ``depth_pseudo``/``depth_cur`` ``(B, N, h, w)`` camera z in m, ``rgb_pseudo``/``rgb_cur``
+            ``(B, N, h, w, 3)``, ``rgb_target`` ``(B, N, h, w, 3)`` and ``depth_target`` ``(B, N, h, w)`` m at the
+            render stride.
         """
-        d = self.unpack(inputs, data_samples)
+        d = self.unpack(inputs, geometry)
         volumes = self.lift(enc.feats, d['src2img'])
         frame2target = relative_transform(d['frame2global'][:, :-1], d['frame2global'][:, -1:]).to(volumes.dtype)
         pseudo = self.temporal_builder(volumes[:, :-1], frame2target, d['frame_valid'][:, :-1])
-        out = dict(pseudo=self.render_head.render_image(pseudo, d['src2img'][:, -1], d['imgs'].shape[-2:]),
-                   cur=self.render_head.render_image(volumes[:, -1], d['src2img'][:, -1], d['imgs'].shape[-2:]))
+        out = dict(
+            pseudo=self.render_head.render_image(pseudo, d['src2img'][:, -1], d['imgs'].shape[-2:]),
+            cur=self.render_head.render_image(volumes[:, -1], d['src2img'][:, -1], d['imgs'].shape[-2:]))
         stride = self.render_head.image_stride
         rgb = self.rgb_targets(d['imgs'][:, -1])[..., stride // 2::stride, stride // 2::stride]
         depth = d['depth'][:, -1][..., stride // 2::stride, stride // 2::stride]
-        results = []
-        for i in range(rgb.shape[0]):
-            results.append(dict(depth_pseudo=out['pseudo']['depth'][i], rgb_pseudo=out['pseudo']['rgb'][i],
-                                depth_cur=out['cur']['depth'][i], rgb_cur=out['cur']['rgb'][i],
-                                rgb_target=rgb[i].permute(0, 2, 3, 1), depth_target=depth[i]))
-        return results
+        return dict(
+            depth_pseudo=out['pseudo']['depth'],
+            rgb_pseudo=out['pseudo']['rgb'],
+            depth_cur=out['cur']['depth'],
+            rgb_cur=out['cur']['rgb'],
+            rgb_target=rgb.permute(0, 1, 3, 4, 2),
+            depth_target=depth)
 
     @torch.no_grad()
-    def visual_panels(self, enc: EncoderOutput, inputs: dict, data_samples: Sequence, data_preprocessor=None,
+    def visual_panels(self,
+                      enc: EncoderOutput,
+                      inputs: dict,
+                      geometry: Dict[str, Tensor],
+                      data_preprocessor=None,
                       max_views: int = 3) -> Dict[str, np.ndarray]:
         """Pictures of the first sample's current (last) frame, the one rebuilt from the other frames
         ``(H, W, 3)`` uint8, first ``max_views`` views per row:
 
-        - ``mim4d_rgb_target_pseudo_cur``: target RGB, RGB rendered from the pseudo-3D volume (earlier frames
+        - ``rgb_target_pseudo_cur``: target RGB, RGB rendered from the pseudo-3D volume (earlier frames
           only), RGB rendered from the frame's own masked volume;
-        - ``mim4d_depth_target_pseudo_cur``: LiDAR depth, rendered depths (same rows), one colour scale (m).
+        - ``depth_target_pseudo_cur``: LiDAR depth, rendered depths (same rows), one colour scale (m).
         """
         from mim3d_plugin.visualization import colorize_depth, hstack, vstack
-        r = self.predict(enc, inputs, data_samples)[0]
+        r = {k: v[0] for k, v in self.predict(enc, inputs, geometry).items()}
         n = min(max_views, r['rgb_target'].shape[0])
 
         def rgb(x):
@@ -222,6 +255,51 @@ class TemporalRenderingHead(BasePretextHead):
 
         top = max(float(r['depth_target'][:n].max()), 1.0)
         rows_rgb = [hstack([rgb(r[k][v]) for v in range(n)]) for k in ('rgb_target', 'rgb_pseudo', 'rgb_cur')]
-        rows_d = [hstack([colorize_depth(r[k][v], top) for v in range(n)])
-                  for k in ('depth_target', 'depth_pseudo', 'depth_cur')]
-        return {'mim4d_rgb_target_pseudo_cur': vstack(rows_rgb), 'mim4d_depth_target_pseudo_cur': vstack(rows_d)}
+        rows_d = [
+            hstack([colorize_depth(r[k][v], top) for v in range(n)])
+            for k in ('depth_target', 'depth_pseudo', 'depth_cur')
+        ]
+        return {'rgb_target_pseudo_cur': vstack(rows_rgb), 'depth_target_pseudo_cur': vstack(rows_d)}
+
+
+def volume_grid_configs(point_cloud_range: Sequence[float], voxel_size: Sequence[float], view_transform: dict,
+                        temporal_builder: dict, render_head: dict):
+    """The three module configs of :class:`TemporalRenderingHead` with the one voxel grid filled in.
+
+    ``view_transform.grid_config`` gets ``x``, ``y``, ``z`` = ``[min, max, step]`` m; ``temporal_builder`` and
+    ``render_head`` get ``point_cloud_range`` and ``voxel_size``.
+
+    Raises:
+        ValueError: a module config that already holds a different grid (names the module and both values),
+            or a range / voxel size of the wrong length.
+    """
+    pcr, vox = [float(v) for v in point_cloud_range], [float(v) for v in voxel_size]
+    if len(pcr) != 6 or len(vox) != 3:
+        raise ValueError(f'TemporalRenderingHead: point_cloud_range must have 6 values and voxel_size 3, got {pcr} '
+                         f'and {vox}')
+    axes = {axis: [pcr[i], pcr[i + 3], vox[i]] for i, axis in enumerate('xyz')}
+
+    def same(a, b) -> bool:
+        return len(a) == len(b) and all(abs(float(x) - float(y)) < 1e-9 for x, y in zip(a, b))
+
+    view_transform = dict(view_transform)
+    grid = dict(view_transform.get('grid_config') or {})
+    if 'depth' not in grid:
+        raise ValueError('TemporalRenderingHead: view_transform.grid_config needs depth=[start, stop, step] m (the '
+                         'lifting\'s depth bins)')
+    for axis, value in axes.items():
+        if axis in grid and not same(grid[axis], value):
+            raise ValueError(f'TemporalRenderingHead: view_transform.grid_config.{axis}={list(grid[axis])} differs '
+                             f'from the head\'s grid {value} (point_cloud_range / voxel_size); give the grid once')
+        grid[axis] = value
+    view_transform['grid_config'] = grid
+    out = [view_transform]
+    for name, cfg in (('temporal_builder', temporal_builder), ('render_head', render_head)):
+        cfg = dict(cfg)
+        for key, value in (('point_cloud_range', pcr), ('voxel_size', vox)):
+            if key in cfg and not same(cfg[key], value):
+                raise ValueError(f'TemporalRenderingHead: {name}.{key}={list(cfg[key])} differs from the head\'s '
+                                 f'{key}={value}; give the grid once')
+            cfg[key] = value
+        out.append(cfg)
+    return out

@@ -1,5 +1,4 @@
-from .masked_pretrainer import BasePretextHead, EncoderOutput, MaskedPretrainer, units_to_cells  # noqa: F401
-from .encoders import RGBDTokenEncoder, SparseMaskEncoder, UnitMaskSwinEncoder  # noqa: F401
-from .mask3d import Mask3D, RGBDDataPreprocessor  # noqa: F401
-from .geomim import GeoMIM  # noqa: F401
-from .mim4d import MIM4D  # noqa: F401
+"""The pretrainer (:class:`MaskedPretrainer`), its shared masked encoders and the old-checkpoint key maps."""
+from .checkpoint_layouts import BACKBONE_PREFIXES, OLD_LAYOUTS, detect_layout, upgrade_keys  # noqa: F401
+from .encoders import RGBDTokenEncoder, SparseMaskEncoder, UnitMaskSwinEncoder, rgbd_frames  # noqa: F401
+from .masked_pretrainer import MaskedPretrainer  # noqa: F401

@@ -1,12 +1,21 @@
-"""Shared masked encoders of :class:`MaskedPretrainer`: one forward per batch -> :class:`EncoderOutput`."""
-from typing import Optional, Sequence, Tuple
+"""Shared masked encoders of :class:`MaskedPretrainer`: one forward per batch -> :class:`EncoderOutput`.
 
+Every encoder holds the pretrained backbone as ``backbone`` (checkpoint keys ``encoder.backbone.*``) and has:
+
+- ``mask_kind``: what its mask hides (``mim3d_plugin/models/pretext_heads/base.py``);
+- ``forward(inputs, num_frames, generator=None, mask_ratio=None, ...)``: the masked encoding of the batch, masks
+  drawn from ``generator`` (evaluation: a seeded one) at ``mask_ratio`` (default: the training ratio);
+- ``extract_feat(imgs)``: the backbone's features of unmasked images (mmpretrain's ``mode='tensor'``).
+"""
+from typing import Optional, Tuple
+
+import torch
+from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmdet3d.registry import MODELS
-from ..heads.mask3d_head import DEPTH_NORMS, encode_depth_input
-from .masked_pretrainer import EncoderOutput, split_views
+from ..pretext_heads.base import EncoderOutput, split_views
+from ..utils import DEPTH_NORMS, encode_depth_input
 
 
 @MODELS.register_module()
@@ -37,12 +46,34 @@ class UnitMaskSwinEncoder(BaseModule):
             raise ValueError(f'UnitMaskSwinEncoder: the backbone ({type(self.backbone).__name__}) must be built '
                              'with use_mask=True (masked pretraining)')
 
-    def forward(self, inputs: dict, data_samples: Sequence, num_frames: int) -> EncoderOutput:
+    def forward(self,
+                inputs: dict,
+                num_frames: int,
+                generator: Optional[torch.Generator] = None,
+                mask_ratio: Optional[float] = None) -> EncoderOutput:
         imgs = inputs['imgs']
         n = split_views(imgs, num_frames, type(self).__name__)
-        feats, mask = self.backbone(imgs)
-        return EncoderOutput('complementary', num_frames, n, feats=feats, stride=imgs.shape[-1] // feats.shape[-1],
-                             mask=mask, mask_unit=self.backbone.mask_unit)
+        mask = None
+        if generator is not None or mask_ratio is not None:
+            mask = self.backbone.generate_mask(
+                imgs.shape[0], imgs.shape[1], imgs.shape[-2:], imgs.device, generator=generator, mask_ratio=mask_ratio)
+        feats, mask = self.backbone(imgs, mask)
+        return EncoderOutput(
+            'complementary',
+            num_frames,
+            n,
+            feats=feats,
+            stride=imgs.shape[-1] // feats.shape[-1],
+            mask=mask,
+            mask_unit=self.backbone.mask_unit,
+            extras=dict(generator=generator))
+
+    def extract_feat(self, imgs: Tensor) -> Tuple[Tensor]:
+        """The fused stride-16 map of unmasked images ``(B, V, 3, H, W)``: ``((B, V, C, H / 16, W / 16), )``."""
+        u = self.backbone.mask_unit
+        mask = torch.zeros(
+            imgs.shape[:2] + (imgs.shape[-2] // u, imgs.shape[-1] // u), dtype=torch.bool, device=imgs.device)
+        return (self.backbone(imgs, mask)[0], )
 
 
 @MODELS.register_module()
@@ -61,7 +92,11 @@ class SparseMaskEncoder(BaseModule):
     True = not visible, ``extras['visible']`` ``(B * V, H / p, W / p)`` (the backbone's own mask).
     """
 
-    def __init__(self, backbone: dict, neck: dict, neck_level: int = 0, use_mask: bool = True,
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 neck_level: int = 0,
+                 use_mask: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
@@ -73,19 +108,36 @@ class SparseMaskEncoder(BaseModule):
     def mask_kind(self) -> str:
         return 'sparse' if self.use_mask else 'none'
 
-    def forward(self, inputs: dict, data_samples: Sequence, num_frames: int) -> EncoderOutput:
+    def forward(self,
+                inputs: dict,
+                num_frames: int,
+                generator: Optional[torch.Generator] = None,
+                mask_ratio: Optional[float] = None) -> EncoderOutput:
         imgs = inputs['imgs']
         n = split_views(imgs, num_frames, type(self).__name__)
         b, v = imgs.shape[:2]
         flat = imgs.flatten(0, 1)
         visible = None
         if self.use_mask:
-            visible = self.backbone.random_mask(flat.shape[0], flat.shape[-2:], device=flat.device)
+            visible = self.backbone.random_mask(
+                flat.shape[0], flat.shape[-2:], device=flat.device, generator=generator, mask_ratio=mask_ratio)
         feats = self.neck(self.backbone(flat, visible))[self.neck_level]
         feats = feats.view((b, v) + feats.shape[1:])
         mask = None if visible is None else ~visible.view((b, v) + visible.shape[1:])
-        return EncoderOutput(self.mask_kind, num_frames, n, feats=feats, stride=imgs.shape[-1] // feats.shape[-1],
-                             mask=mask, mask_unit=self.backbone.mask_patch_size, extras=dict(visible=visible))
+        return EncoderOutput(
+            self.mask_kind,
+            num_frames,
+            n,
+            feats=feats,
+            stride=imgs.shape[-1] // feats.shape[-1],
+            mask=mask,
+            mask_unit=self.backbone.mask_patch_size,
+            extras=dict(visible=visible, generator=generator))
+
+    def extract_feat(self, imgs: Tensor) -> Tuple[Tensor, ...]:
+        """The ConvNeXt stage maps (``out_indices``) of unmasked images ``(B, V, 3, H, W)``, each
+        ``(B * V, C_i, H / s_i, W / s_i)``."""
+        return self.backbone(imgs.flatten(0, 1))
 
 
 def rgbd_frames(inputs: dict, who: str) -> Tuple[Tensor, Tensor, Tuple[int, ...]]:
@@ -114,7 +166,8 @@ def rgbd_frames(inputs: dict, who: str) -> Tuple[Tensor, Tensor, Tuple[int, ...]
 @MODELS.register_module()
 class RGBDTokenEncoder(BaseModule):
     """Mask3D's encoder: :class:`Mask3DViT` on masked RGB patches and masked depth patches, fused at the
-    bottleneck (paper Sec. 3, Fig. 2). Every view of every frame is one RGB-D frame.
+    bottleneck (paper Sec. 3, Fig. 2). Every view of every frame is one RGB-D frame; single RGB-D frames
+    (``imgs`` ``(B, 3, H, W)``) are one view each.
 
     Args:
         backbone (dict): :class:`Mask3DViT` with ``with_depth_encoder=True``.
@@ -125,25 +178,51 @@ class RGBDTokenEncoder(BaseModule):
     Output: kind ``'rgbd_tokens'``, ``tokens`` = the backbone's dict (``latent`` ``(B * V, 1 + h * w, C)``,
     ``rgb_mask``/``depth_mask`` ``(B * V, h * w)`` 1 = dropped, ``hw``), ``extras``: ``imgs``/``depth`` flat
     frames and their leading shape ``lead``.
+
+    Raises:
+        ValueError: an unknown ``depth_norm``; a backbone without its depth encoder.
     """
 
     mask_kind = 'rgbd_tokens'
 
-    def __init__(self, backbone: dict, depth_norm: str = 'log', depth_norm_scale: float = 1.,
-                 depth_trunc: float = 0.1, init_cfg: Optional[dict] = None) -> None:
+    def __init__(self,
+                 backbone: dict,
+                 depth_norm: str = 'log',
+                 depth_norm_scale: float = 1.,
+                 depth_trunc: float = 0.1,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if depth_norm not in DEPTH_NORMS:
             raise ValueError(f'RGBDTokenEncoder: depth_norm must be one of {DEPTH_NORMS}, got {depth_norm!r}')
         self.backbone = MODELS.build(backbone)
+        if not getattr(self.backbone, 'with_depth_encoder', False):
+            raise ValueError(f'RGBDTokenEncoder: the backbone ({type(self.backbone).__name__}) must be built with '
+                             'with_depth_encoder=True (masked RGB-D pretraining)')
         self.depth_norm, self.depth_norm_scale, self.depth_trunc = depth_norm, float(depth_norm_scale), depth_trunc
 
-    def forward(self, inputs: dict, data_samples: Sequence, num_frames: int) -> EncoderOutput:
+    def forward(self,
+                inputs: dict,
+                num_frames: int,
+                generator: Optional[torch.Generator] = None,
+                mask_ratio: Optional[float] = None,
+                depth_mask_ratio: Optional[float] = None) -> EncoderOutput:
         imgs, depth, lead = rgbd_frames(inputs, type(self).__name__)
         views = lead[1] if len(lead) == 2 else 1
         if views % num_frames:
             raise ValueError(f'RGBDTokenEncoder: {views} views per sample is not a multiple of '
                              f'num_frames={num_frames}')
-        tokens = self.backbone(imgs, encode_depth_input(depth, self.depth_norm, self.depth_norm_scale,
-                                                        self.depth_trunc))
-        return EncoderOutput('rgbd_tokens', num_frames, views // num_frames, tokens=tokens,
-                             stride=self.backbone.patch_size, extras=dict(imgs=imgs, depth=depth, lead=lead))
+        depth_input = encode_depth_input(depth, self.depth_norm, self.depth_norm_scale, self.depth_trunc)
+        tokens = self.backbone(
+            imgs, depth_input, mask_ratio=mask_ratio, depth_mask_ratio=depth_mask_ratio, generator=generator)
+        return EncoderOutput(
+            'rgbd_tokens',
+            num_frames,
+            views // num_frames,
+            tokens=tokens,
+            stride=self.backbone.patch_size,
+            extras=dict(imgs=imgs, depth=depth, lead=lead, generator=generator))
+
+    def extract_feat(self, imgs: Tensor) -> Tuple[Tensor, ...]:
+        """The ViT's downstream maps of unmasked RGB ``(B, [V,] 3, H, W)`` (no depth), each
+        ``(B * V, C, H / p, W / p)``."""
+        return self.backbone(imgs.flatten(0, imgs.dim() - 4))

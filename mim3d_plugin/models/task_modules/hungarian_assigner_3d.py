@@ -2,8 +2,8 @@
 from typing import List, Optional, Union
 
 import torch
-from mmdet.models.task_modules.assigners import AssignResult, HungarianAssigner
 from mmdet3d.registry import TASK_UTILS
+from mmdet.models.task_modules.assigners import AssignResult, HungarianAssigner
 from mmengine.structures import InstanceData
 
 

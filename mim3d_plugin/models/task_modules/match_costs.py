@@ -2,8 +2,8 @@
 from typing import Optional, Union
 
 import torch
-from mmdet.models.task_modules.assigners.match_cost import BaseMatchCost
 from mmdet3d.registry import TASK_UTILS
+from mmdet.models.task_modules.assigners.match_cost import BaseMatchCost
 from mmengine.structures import InstanceData
 from torch import Tensor
 

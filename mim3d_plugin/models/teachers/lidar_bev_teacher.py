@@ -22,13 +22,12 @@ transposed to ``(Y, X)`` (``transpose_xy``).
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+from mmdet3d.registry import MODELS
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 from torch import Tensor, nn
-
-from mmdet3d.registry import MODELS
 
 _STAGES = ('voxel_encoder', 'middle_encoder', 'backbone', 'neck')
 
@@ -72,8 +71,12 @@ class LiDARBEVTeacher(BaseModule):
             another size (a config that is not the checkpoint's).
     """
 
-    def __init__(self, detector: dict, stage: str = 'pts_middle_encoder', out_level: int = 0,
-                 transpose_xy: Optional[bool] = None, checkpoint: Optional[str] = None,
+    def __init__(self,
+                 detector: dict,
+                 stage: str = 'pts_middle_encoder',
+                 out_level: int = 0,
+                 transpose_xy: Optional[bool] = None,
+                 checkpoint: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         # the detector's BaseModel builds its data_preprocessor from the default scope
@@ -125,8 +128,10 @@ class LiDARBEVTeacher(BaseModule):
         # mmengine's non-strict loading only logs a size mismatch and keeps the random weights: refuse it here
         # (sizes, not shapes: sparse-conv weights of mmdet3d v1.0 checkpoints are stored in mmcv's (k, k, k, in, out)
         # layout and transposed on load by mmdet3d's spconv-2 state-dict hook)
-        wrong = [f'{k}: checkpoint {tuple(state[k].shape)} vs detector {tuple(own[k].shape)}' for k in needed
-                 if hasattr(state[k], 'shape') and state[k].numel() != own[k].numel()]
+        wrong = [
+            f'{k}: checkpoint {tuple(state[k].shape)} vs detector {tuple(own[k].shape)}' for k in needed
+            if hasattr(state[k], 'shape') and state[k].numel() != own[k].numel()
+        ]
         if wrong:
             raise ValueError(f'LiDARBEVTeacher: checkpoint {self.checkpoint} does not fit the detector config: '
                              f'{len(wrong)} weights of the stages {self._used_modules()} differ in size, e.g. '

@@ -23,10 +23,10 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from mmdet3d.registry import MODELS
 from mim3d_plugin.geometry import VoxelGrid, invert_rigid, warp_volume
 
 
@@ -45,8 +45,13 @@ class DeformableTemporalAttention(BaseModule):
         offset_scale (float): initial offset spread in voxels. Default: 1.0.
     """
 
-    def __init__(self, embed_dims: int, num_frames: int, num_heads: int = 4, num_points: int = 4,
-                 offset_scale: float = 1.0, init_cfg=None) -> None:
+    def __init__(self,
+                 embed_dims: int,
+                 num_frames: int,
+                 num_heads: int = 4,
+                 num_points: int = 4,
+                 offset_scale: float = 1.0,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if embed_dims % num_heads:
             raise ValueError(f'DeformableTemporalAttention: embed_dims {embed_dims} not divisible by '
@@ -103,8 +108,12 @@ class DeformableTemporalAttention(BaseModule):
         for i in range(t):
             loc = ref_norm.view(1, m, 1, 1, 3) + offsets[:, :, i] * voxel_to_norm  # (B, M, nh, nk, 3)
             loc = loc.permute(0, 2, 1, 3, 4).reshape(b * nh, m, nk, 1, 3)
-            sampled = F.grid_sample(val[:, i].reshape(b * nh, hc, *zyx), loc.to(val.dtype), mode='bilinear',
-                                    padding_mode='zeros', align_corners=False)  # (B*nh, hc, M, nk, 1)
+            sampled = F.grid_sample(
+                val[:, i].reshape(b * nh, hc, *zyx),
+                loc.to(val.dtype),
+                mode='bilinear',
+                padding_mode='zeros',
+                align_corners=False)  # (B*nh, hc, M, nk, 1)
             w = weights[:, :, :, i].permute(0, 2, 1, 3).reshape(b * nh, 1, m, nk)
             out = out + (sampled.squeeze(-1) * w).sum(-1)
         out = out.view(b, nh * hc, m).transpose(1, 2)
@@ -129,15 +138,22 @@ class SceneFlowPseudo3DBuilder(BaseModule):
         init_cfg (dict, optional): mmengine init config.
     """
 
-    def __init__(self, point_cloud_range: Sequence[float], voxel_size: Sequence[float], embed_dims: int = 32,
-                 num_frames: int = 2, num_layers: int = 1, num_heads: int = 4, num_points: int = 4,
-                 ffn_channels: int = 64, init_cfg=None) -> None:
+    def __init__(self,
+                 point_cloud_range: Sequence[float],
+                 voxel_size: Sequence[float],
+                 embed_dims: int = 32,
+                 num_frames: int = 2,
+                 num_layers: int = 1,
+                 num_heads: int = 4,
+                 num_points: int = 4,
+                 ffn_channels: int = 64,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.grid = VoxelGrid(point_cloud_range, voxel_size)
         self.embed_dims, self.num_frames = embed_dims, num_frames
         self.frame_embed = nn.Parameter(torch.zeros(num_frames, embed_dims))
-        self.pos_embed = nn.Sequential(nn.Linear(3, embed_dims), nn.ReLU(inplace=True),
-                                       nn.Linear(embed_dims, embed_dims))
+        self.pos_embed = nn.Sequential(
+            nn.Linear(3, embed_dims), nn.ReLU(inplace=True), nn.Linear(embed_dims, embed_dims))
         self.query_proj = nn.Linear(embed_dims, embed_dims)
         self.attns = nn.ModuleList(
             DeformableTemporalAttention(embed_dims, num_frames, num_heads, num_points) for _ in range(num_layers))

@@ -54,8 +54,16 @@ def camera_aware_vector(cam2img: Tensor, img_aug_matrix: Tensor, cam2ego: Tensor
     homogeneous[..., 2, 2] = homogeneous[..., 3, 3] = 1
     intrinsics = torch.linalg.solve(homogeneous.double(), cam2img.double()).to(cam2img.dtype)
     vec = torch.stack([
-        intrinsics[..., 0, 0], intrinsics[..., 1, 1], intrinsics[..., 0, 2], intrinsics[..., 1, 2],
-        rot[..., 0, 0], rot[..., 0, 1], trans[..., 0],
-        rot[..., 1, 0], rot[..., 1, 1], trans[..., 1],
-    ], dim=-1)
+        intrinsics[..., 0, 0],
+        intrinsics[..., 1, 1],
+        intrinsics[..., 0, 2],
+        intrinsics[..., 1, 2],
+        rot[..., 0, 0],
+        rot[..., 0, 1],
+        trans[..., 0],
+        rot[..., 1, 0],
+        rot[..., 1, 1],
+        trans[..., 1],
+    ],
+                      dim=-1)
     return torch.cat([vec, cam2ego[..., :3, :4].flatten(-2)], dim=-1)

@@ -6,7 +6,9 @@ import torch
 from torch import Tensor
 
 
-def stack_meta(data_samples: Sequence, key: str, device: Optional[Union[str, torch.device]] = None,
+def stack_meta(data_samples: Sequence,
+               key: str,
+               device: Optional[Union[str, torch.device]] = None,
                dtype: torch.dtype = torch.float32) -> Tensor:
     """Stack the metainfo ``key`` of every data sample along a new batch dim.
 

@@ -11,10 +11,9 @@ def model_state_of_config(config: str) -> Dict[str, torch.Tensor]:
     """
     import importlib
 
+    from mmdet3d.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-
-    from mmdet3d.registry import MODELS
     cfg = Config.fromfile(config)
     for mod in cfg.get('custom_imports', {}).get('imports', []):
         importlib.import_module(mod)
@@ -27,9 +26,13 @@ def model_state_of_config(config: str) -> Dict[str, torch.Tensor]:
 
 def compare_state_dicts(state: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]) -> Dict[str, List[str]]:
     """``missing`` (in ``own`` only), ``unexpected`` (in ``state`` only) and ``shape_mismatch`` keys."""
-    return dict(missing=[k for k in own if k not in state], unexpected=[k for k in state if k not in own],
-                shape_mismatch=[f'{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
-                                if k in state and tuple(state[k].shape) != tuple(v.shape)])
+    return dict(
+        missing=[k for k in own if k not in state],
+        unexpected=[k for k in state if k not in own],
+        shape_mismatch=[
+            f'{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
+            if k in state and tuple(state[k].shape) != tuple(v.shape)
+        ])
 
 
 def load_checkpoint_state(path: str) -> Dict[str, torch.Tensor]:
@@ -39,8 +42,12 @@ def load_checkpoint_state(path: str) -> Dict[str, torch.Tensor]:
     return ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
 
 
-def save_converted(out: Dict[str, torch.Tensor], report: Dict[str, List[str]], src: str, dst: str,
-                   config: str = None, tool: str = 'converter') -> Dict[str, List[str]]:
+def save_converted(out: Dict[str, torch.Tensor],
+                   report: Dict[str, List[str]],
+                   src: str,
+                   dst: str,
+                   config: str = None,
+                   tool: str = 'converter') -> Dict[str, List[str]]:
     """Write a converted state dict (``{'state_dict': out}``), print the renames, and with ``config`` check
     keys and shapes against the model it builds.
 

@@ -13,10 +13,10 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
+from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from mmdet3d.registry import MODELS
 from mim3d_plugin.geometry import (VoxelGrid, create_frustum, depth_bin_centers, depth_weighted_pooling,
                                    frustum_to_points)
 from .depth_supervision import depth_bce_loss, depth_to_bins
@@ -112,8 +112,8 @@ class LSSViewTransformer(BaseModule):
         self.collapse_z = collapse_z
         depths = depth_bin_centers(self.depth_bound)
         self.num_bins = int(depths.shape[0])
-        self.register_buffer('frustum', create_frustum(self.input_size, self.feature_size, depths, frustum_pixels),
-                             persistent=False)
+        self.register_buffer(
+            'frustum', create_frustum(self.input_size, self.feature_size, depths, frustum_pixels), persistent=False)
         norm = norm_cfg or dict(type='BN')
         act = dict(type='ReLU', inplace=True)
         self.depth_net = None
@@ -134,8 +134,7 @@ class LSSViewTransformer(BaseModule):
         if bev_downsample == 2:
             self.bev_downsample = nn.Sequential(
                 ConvModule(bev_channels, bev_channels, 3, padding=1, bias=False, norm_cfg=norm, act_cfg=act),
-                ConvModule(bev_channels, bev_channels, 3, stride=2, padding=1, bias=False, norm_cfg=norm,
-                           act_cfg=act),
+                ConvModule(bev_channels, bev_channels, 3, stride=2, padding=1, bias=False, norm_cfg=norm, act_cfg=act),
                 ConvModule(bev_channels, bev_channels, 3, padding=1, bias=False, norm_cfg=norm, act_cfg=act))
 
     @property

@@ -14,9 +14,9 @@ lifts onto the same grid.)
 from typing import Dict, Optional, Sequence, Tuple
 
 from mmcv.cnn import ConvModule
+from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from mmdet3d.registry import MODELS
 from .lss_view_transformer import LSSViewTransformer
 
 
@@ -38,19 +38,39 @@ class VoxelLifting(LSSViewTransformer):
             (the last without ReLU). Default: 2.
     """
 
-    def __init__(self, grid_config: Dict[str, Sequence[float]], input_size: Sequence[int], downsample: int = 16,
-                 in_channels: int = 256, lift_channels: int = 64, out_channels: int = 32, num_convs: int = 2,
+    def __init__(self,
+                 grid_config: Dict[str, Sequence[float]],
+                 input_size: Sequence[int],
+                 downsample: int = 16,
+                 in_channels: int = 256,
+                 lift_channels: int = 64,
+                 out_channels: int = 32,
+                 num_convs: int = 2,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(grid_config, input_size, downsample=downsample, in_channels=in_channels,
-                         out_channels=lift_channels, with_depth_net=True, collapse_z=False, init_cfg=init_cfg)
+        super().__init__(
+            grid_config,
+            input_size,
+            downsample=downsample,
+            in_channels=in_channels,
+            out_channels=lift_channels,
+            with_depth_net=True,
+            collapse_z=False,
+            init_cfg=init_cfg)
         if num_convs < 1:
             raise ValueError(f'VoxelLifting: num_convs must be >= 1, got {num_convs}')
         convs, ch = [], lift_channels
         for i in range(num_convs):
             last = i == num_convs - 1
-            convs.append(ConvModule(ch, out_channels, 3, padding=1, bias=last, conv_cfg=dict(type='Conv3d'),
-                                    norm_cfg=None if last else dict(type='BN3d'),
-                                    act_cfg=None if last else dict(type='ReLU', inplace=True)))
+            convs.append(
+                ConvModule(
+                    ch,
+                    out_channels,
+                    3,
+                    padding=1,
+                    bias=last,
+                    conv_cfg=dict(type='Conv3d'),
+                    norm_cfg=None if last else dict(type='BN3d'),
+                    act_cfg=None if last else dict(type='ReLU', inplace=True)))
             ch = out_channels
         self.volume_convs = nn.Sequential(*convs)
         self.volume_channels = out_channels

@@ -69,9 +69,16 @@ class VolumeSDFField(BaseModule):
             of the smallest voxel size. Default: 0.5.
     """
 
-    def __init__(self, in_channels: int, point_cloud_range: Sequence[float], voxel_size: Sequence[float],
-                 hidden_channels: int = 64, num_layers: int = 3, geo_feat_channels: int = 16,
-                 init_variance: float = 0.3, grad_step: float = 0.5, init_cfg=None) -> None:
+    def __init__(self,
+                 in_channels: int,
+                 point_cloud_range: Sequence[float],
+                 voxel_size: Sequence[float],
+                 hidden_channels: int = 64,
+                 num_layers: int = 3,
+                 geo_feat_channels: int = 16,
+                 init_variance: float = 0.3,
+                 grad_step: float = 0.5,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.grid = VoxelGrid(point_cloud_range, voxel_size)
         self.geo_feat_channels = geo_feat_channels
@@ -124,8 +131,13 @@ class VolumeRGBField(BaseModule):
         num_layers (int): MLP layers. Default: 3.
     """
 
-    def __init__(self, in_channels: int, geo_feat_channels: int, point_cloud_range: Sequence[float],
-                 voxel_size: Sequence[float], hidden_channels: int = 64, num_layers: int = 3,
+    def __init__(self,
+                 in_channels: int,
+                 geo_feat_channels: int,
+                 point_cloud_range: Sequence[float],
+                 voxel_size: Sequence[float],
+                 hidden_channels: int = 64,
+                 num_layers: int = 3,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.grid = VoxelGrid(point_cloud_range, voxel_size)

@@ -1,9 +1,9 @@
 """BEVDet and BEVDet4D detectors, BEV encoder and the BEVDet4D dataset (registered in mmdet3d)."""
-from .bev_encoder import BEVResNet, LSSFPN
-from .custom_fpn import CustomFPN
+from .bev_encoder import LSSFPN, BEVResNet
 from .bevdet import BEVDet
 from .bevdet4d import BEVDet4D
 from .bevdet4d_dataset import BEVDet4DDataset
+from .custom_fpn import CustomFPN
 from .scale_nms_center_head import ScaleNMSCenterHead
 
 __all__ = ['BEVDet', 'CustomFPN', 'BEVDet4D', 'BEVResNet', 'LSSFPN', 'BEVDet4DDataset', 'ScaleNMSCenterHead']

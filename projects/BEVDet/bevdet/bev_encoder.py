@@ -9,11 +9,10 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
-from mmdet.models.backbones.resnet import BasicBlock, Bottleneck
-from torch import Tensor, nn
-
 from mmdet3d.registry import MODELS
+from mmdet.models.backbones.resnet import BasicBlock, Bottleneck
+from mmengine.model import BaseModule
+from torch import Tensor, nn
 
 
 @MODELS.register_module()
@@ -68,8 +67,9 @@ class BEVResNet(BaseModule):
             else:
                 if out % Bottleneck.expansion:
                     raise ValueError(f'BEVResNet: BottleNeck stages need channels divisible by 4, got {out}')
-                blocks = [Bottleneck(cur, out // 4, stride=stride, downsample=shortcut, norm_cfg=norm_cfg,
-                                     with_cp=with_cp)]
+                blocks = [
+                    Bottleneck(cur, out // 4, stride=stride, downsample=shortcut, norm_cfg=norm_cfg, with_cp=with_cp)
+                ]
                 blocks += [Bottleneck(out, out // 4, norm_cfg=norm_cfg, with_cp=with_cp) for _ in range(n_blocks - 1)]
             self.layers.append(nn.Sequential(*blocks))
             cur = out

@@ -155,7 +155,9 @@ class BEVDet(Base3DDetector):
         results = self.pts_bbox_head.predict(bev_feats, batch_data_samples)
         return self.add_pred_to_datasample(batch_data_samples, results, [InstanceData() for _ in results])
 
-    def _forward(self, batch_inputs_dict: dict, batch_data_samples: Optional[List[Det3DDataSample]] = None,
+    def _forward(self,
+                 batch_inputs_dict: dict,
+                 batch_data_samples: Optional[List[Det3DDataSample]] = None,
                  **kwargs) -> Sequence:
         """Raw CenterHead outputs (per task dicts of heatmap/reg/height/dim/rot/vel maps)."""
         bev_feats, _ = self.extract_feat(batch_inputs_dict, batch_data_samples)

@@ -51,7 +51,10 @@ class BEVDet4D(BEVDet):
             must be ``(1 + A) * C_bev``.
     """
 
-    def __init__(self, num_adjacent: int = 1, adjacent_with_grad: bool = False, pre_process: Optional[dict] = None,
+    def __init__(self,
+                 num_adjacent: int = 1,
+                 adjacent_with_grad: bool = False,
+                 pre_process: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if num_adjacent < 1:

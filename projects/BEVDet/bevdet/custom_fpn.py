@@ -8,10 +8,9 @@ leave untrained) output convs for every level; this subclass drops them.
 from typing import Sequence, Tuple
 
 import torch.nn.functional as F
+from mmdet3d.registry import MODELS
 from mmdet.models.necks import FPN
 from torch import Tensor, nn
-
-from mmdet3d.registry import MODELS
 
 
 @MODELS.register_module()
@@ -28,8 +27,7 @@ class CustomFPN(FPN):
             ``add_extra_convs``.
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: int, out_ids: Sequence[int] = (0, ),
-                 **kwargs) -> None:
+    def __init__(self, in_channels: Sequence[int], out_channels: int, out_ids: Sequence[int] = (0, ), **kwargs) -> None:
         start = kwargs.get('start_level', 0)
         num_levels = len(in_channels) - start
         super().__init__(in_channels, out_channels, num_outs=num_levels, **kwargs)
@@ -45,6 +43,6 @@ class CustomFPN(FPN):
             raise ValueError(f'CustomFPN: expected {len(self.in_channels)} input levels, got {len(inputs)}')
         laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
         for i in range(len(laterals) - 1, 0, -1):
-            laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], size=laterals[i - 1].shape[2:],
-                                                              **self.upsample_cfg)
+            laterals[i - 1] = laterals[i - 1] + F.interpolate(
+                laterals[i], size=laterals[i - 1].shape[2:], **self.upsample_cfg)
         return tuple(self.fpn_convs[i](laterals[i]) for i in self.out_ids)

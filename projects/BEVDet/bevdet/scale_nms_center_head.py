@@ -19,13 +19,12 @@ Training, targets and losses are mmdet3d's ``CenterHead`` unchanged; the NMS ker
 from typing import List, Sequence, Tuple, Union
 
 import torch
-from mmengine.structures import InstanceData
-from torch import Tensor
-
 from mmdet3d.models.dense_heads import CenterHead
 from mmdet3d.models.layers import circle_nms, nms_bev
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import xywhr2xyxyr
+from mmengine.structures import InstanceData
+from torch import Tensor
 
 
 def _per_task(value, num_tasks: int, key: str) -> list:
@@ -63,8 +62,8 @@ class ScaleNMSCenterHead(CenterHead):
                                  f'{self.class_names[task_id]} needs {self.num_classes[task_id]} factors, got {f}')
         return types, thrs, factors
 
-    def nms_single(self, boxes: Tensor, scores: Tensor, labels: Tensor, task_id: int, box_type_3d,
-                   nms_type: str, nms_thr: float, factor: Union[float, Sequence[float]]) -> dict:
+    def nms_single(self, boxes: Tensor, scores: Tensor, labels: Tensor, task_id: int, box_type_3d, nms_type: str,
+                   nms_thr: float, factor: Union[float, Sequence[float]]) -> dict:
         """Per-task NMS of one sample's decoded boxes.
 
         Args:
@@ -79,9 +78,13 @@ class ScaleNMSCenterHead(CenterHead):
         """
         cfg = self.test_cfg
         if nms_type == 'circle':
-            keep = torch.as_tensor(circle_nms(torch.cat([boxes[:, :2], scores.view(-1, 1)], 1).detach().cpu().numpy(),
-                                              cfg['min_radius'][task_id], post_max_size=cfg['post_max_size']),
-                                   dtype=torch.long, device=boxes.device)
+            keep = torch.as_tensor(
+                circle_nms(
+                    torch.cat([boxes[:, :2], scores.view(-1, 1)], 1).detach().cpu().numpy(),
+                    cfg['min_radius'][task_id],
+                    post_max_size=cfg['post_max_size']),
+                dtype=torch.long,
+                device=boxes.device)
             return dict(bboxes=boxes[keep], scores=scores[keep], labels=labels[keep])
         keep = scores >= cfg['score_threshold'] if cfg['score_threshold'] > 0 else torch.ones_like(scores, dtype=bool)
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep].long()
@@ -94,8 +97,8 @@ class ScaleNMSCenterHead(CenterHead):
             scale = boxes.new_full((len(boxes), 1), float(factor))
         scaled[:, 3:6] = boxes[:, 3:6] * scale
         bev = xywhr2xyxyr(box_type_3d(scaled, self.bbox_coder.code_size).bev)
-        selected = nms_bev(bev, scores, thresh=nms_thr, pre_max_size=cfg['pre_max_size'],
-                           post_max_size=cfg['post_max_size'])
+        selected = nms_bev(
+            bev, scores, thresh=nms_thr, pre_max_size=cfg['pre_max_size'], post_max_size=cfg['post_max_size'])
         boxes, scores, labels = boxes[selected], scores[selected], labels[selected]
         post_range = cfg.get('post_center_limit_range')
         if post_range is not None and len(post_range) > 0:
@@ -117,11 +120,19 @@ class ScaleNMSCenterHead(CenterHead):
         for task_id, preds_dict in enumerate(preds_dicts):
             p = preds_dict[0]
             dim = torch.exp(p['dim']) if self.norm_bbox else p['dim']
-            decoded = self.bbox_coder.decode(p['heatmap'].sigmoid(), p['rot'][:, 0:1], p['rot'][:, 1:2], p['height'],
-                                             dim, p.get('vel'), reg=p['reg'], task_id=task_id)
-            per_task.append([self.nms_single(d['bboxes'], d['scores'], d['labels'], task_id,
-                                             batch_input_metas[i]['box_type_3d'], types[task_id], thrs[task_id],
-                                             factors[task_id]) for i, d in enumerate(decoded)])
+            decoded = self.bbox_coder.decode(
+                p['heatmap'].sigmoid(),
+                p['rot'][:, 0:1],
+                p['rot'][:, 1:2],
+                p['height'],
+                dim,
+                p.get('vel'),
+                reg=p['reg'],
+                task_id=task_id)
+            per_task.append([
+                self.nms_single(d['bboxes'], d['scores'], d['labels'], task_id, batch_input_metas[i]['box_type_3d'],
+                                types[task_id], thrs[task_id], factors[task_id]) for i, d in enumerate(decoded)
+            ])
         results = []
         offsets = [sum(self.num_classes[:t]) for t in range(len(self.num_classes))]
         for i in range(len(batch_input_metas)):

@@ -1,10 +1,12 @@
-# As bevdet-swin-s16_1xb1-4e_nus-mini.py (same BEV model, data and schedule), with the small ConvNeXt
+# As bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py (same BEV model, data and schedule), with the small ConvNeXt
 # pretrained by the small MIM4D run as image backbone:
-#   python tools/train.py configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py --work-dir work_dirs/mim4d_mini
+#   python tools/train.py configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py
+#   python tools/model_converters/extract_backbone.py work_dirs/mim4d_convnext-mini-mask_1xb2-300i_nus-mini
 # MaskConvNeXt without a mask is a plain ConvNeXt; CustomFPN fuses its stride-16/32 stages into the stride-16 map.
-_base_ = ['./bevdet-swin-s16_1xb1-4e_nus-mini.py']
+_base_ = ['./bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py']
 
-mim4d_checkpoint = 'work_dirs/mim4d_mini/iter_300.pth'
+pretrain_config = 'configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py'
+pretrained_backbone = 'work_dirs/mim4d_convnext-mini-mask_1xb2-300i_nus-mini/backbone.pth'
 model = dict(
     img_backbone=dict(
         _delete_=True,
@@ -13,7 +15,7 @@ model = dict(
         out_indices=(2, 3),
         gap_before_final_norm=False,
         drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', prefix='img_backbone.', checkpoint=mim4d_checkpoint)),
+        init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint=pretrained_backbone)),
     img_neck=dict(_delete_=True, type='CustomFPN', in_channels=[64, 128], out_channels=256, out_ids=(0, )),
     img_neck_out_index=0)
 optim_wrapper = dict(

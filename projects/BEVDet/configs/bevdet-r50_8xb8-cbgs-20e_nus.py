@@ -4,7 +4,7 @@
 # -> mmdet3d CenterHead (6 task groups, CenterPoint coder, Gaussian focal + L1).
 # Recipe as the official bevdet-r50 config (AdamW 2e-4, wd 1e-2, grad clip 5, 8 GPUs x 8 samples), with CBGS
 # and EMA as the GeoMIM fine-tuning recipe (20 epochs). Data: mmdet3d layout under data/nuscenes/.
-_base_ = ['../../../configs/_base_/datasets/nus-mv.py']
+_base_ = ['../../../configs/_base_/datasets/nus-mv-det.py']
 custom_imports = dict(imports=['mim3d_plugin', 'projects.BEVDet.bevdet'], allow_failed_imports=False)
 
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
@@ -24,24 +24,40 @@ tasks = [
 # mmdet3d's CenterHead trains dataset label i as the i-th class of the concatenated tasks: the datasets list
 # their classes in this (BEVDet's) order, and mmdet3d remaps the info files' labels to it. HeadClassOrderHook
 # (custom_hooks) refuses to run when the two orders differ.
-class_names = ['car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle', 'bicycle',
-               'pedestrian', 'traffic_cone']
+class_names = [
+    'car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle', 'bicycle', 'pedestrian',
+    'traffic_cone'
+]
 metainfo = dict(classes=class_names)
 
 model = dict(
     type='BEVDet',
-    data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    data_preprocessor=dict(
+        type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     img_backbone=dict(
-        type='mmdet.ResNet', depth=50, num_stages=4, out_indices=(2, 3), frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, with_cp=True, style='pytorch',
+        type='mmdet.ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        with_cp=True,
+        style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     img_neck=dict(type='CustomFPN', in_channels=[1024, 2048], out_channels=512, out_ids=(0, )),
     # voxel index as the official voxel pooling (.long(): points down to z = -13 m pooled into the -5..3 m cell)
-    img_view_transformer=dict(type='LSSViewTransformer', grid_config=grid_config, input_size=input_size,
-                              downsample=16, in_channels=512, out_channels=bev_channels, coord_rounding='trunc'),
-    img_bev_encoder_backbone=dict(type='BEVResNet', in_channels=bev_channels,
-                                  num_channels=[bev_channels * 2, bev_channels * 4, bev_channels * 8]),
+    img_view_transformer=dict(
+        type='LSSViewTransformer',
+        grid_config=grid_config,
+        input_size=input_size,
+        downsample=16,
+        in_channels=512,
+        out_channels=bev_channels,
+        coord_rounding='trunc'),
+    img_bev_encoder_backbone=dict(
+        type='BEVResNet', in_channels=bev_channels, num_channels=[bev_channels * 2, bev_channels * 4,
+                                                                  bev_channels * 8]),
     img_bev_encoder_neck=dict(type='LSSFPN', in_channels=bev_channels * 8 + bev_channels * 2, out_channels=256),
     pts_bbox_head=dict(
         type='ScaleNMSCenterHead',
@@ -49,26 +65,47 @@ model = dict(
         tasks=tasks,
         common_heads=dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2)),
         share_conv_channel=64,
-        bbox_coder=dict(type='CenterPointBBoxCoder', pc_range=point_cloud_range[:2],
-                        post_center_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0], max_num=500, score_threshold=0.1,
-                        out_size_factor=out_size_factor, voxel_size=voxel_size[:2], code_size=9),
+        bbox_coder=dict(
+            type='CenterPointBBoxCoder',
+            pc_range=point_cloud_range[:2],
+            post_center_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
+            max_num=500,
+            score_threshold=0.1,
+            out_size_factor=out_size_factor,
+            voxel_size=voxel_size[:2],
+            code_size=9),
         separate_head=dict(type='SeparateHead', init_bias=-2.19, final_kernel=3),
         loss_cls=dict(type='mmdet.GaussianFocalLoss', reduction='mean'),
         loss_bbox=dict(type='mmdet.L1Loss', reduction='mean', loss_weight=0.25),
         norm_bbox=True),
-    train_cfg=dict(pts=dict(point_cloud_range=point_cloud_range, grid_size=[1024, 1024, 40], voxel_size=voxel_size,
-                            out_size_factor=out_size_factor, dense_reg=1, gaussian_overlap=0.1, max_objs=500,
-                            min_radius=2, code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2])),
-    test_cfg=dict(pts=dict(pc_range=point_cloud_range[:2],
-                           post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
-                           max_per_img=500, max_pool_nms=False, min_radius=[4, 12, 10, 1, 0.85, 0.175],
-                           score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
-                           pre_max_size=1000, post_max_size=83,
-                           # BEVDet Scale-NMS (official configs/bevdet/bevdet-r50.py): per task NMS type, IoU
-                           # threshold and box-size factor (per class); circle NMS for barriers (min_radius 1 m)
-                           nms_type=['rotate', 'rotate', 'rotate', 'circle', 'rotate', 'rotate'],
-                           nms_thr=[0.2, 0.2, 0.2, 0.2, 0.2, 0.5],
-                           nms_rescale_factor=[1.0, [0.7, 0.7], [0.4, 0.55], 1.1, [1.0, 1.0], [4.5, 9.0]])))
+    train_cfg=dict(
+        pts=dict(
+            point_cloud_range=point_cloud_range,
+            grid_size=[1024, 1024, 40],
+            voxel_size=voxel_size,
+            out_size_factor=out_size_factor,
+            dense_reg=1,
+            gaussian_overlap=0.1,
+            max_objs=500,
+            min_radius=2,
+            code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2])),
+    test_cfg=dict(
+        pts=dict(
+            pc_range=point_cloud_range[:2],
+            post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
+            max_per_img=500,
+            max_pool_nms=False,
+            min_radius=[4, 12, 10, 1, 0.85, 0.175],
+            score_threshold=0.1,
+            out_size_factor=out_size_factor,
+            voxel_size=voxel_size[:2],
+            pre_max_size=1000,
+            post_max_size=83,
+            # BEVDet Scale-NMS (official configs/bevdet/bevdet-r50.py): per task NMS type, IoU
+            # threshold and box-size factor (per class); circle NMS for barriers (min_radius 1 m)
+            nms_type=['rotate', 'rotate', 'rotate', 'circle', 'rotate', 'rotate'],
+            nms_thr=[0.2, 0.2, 0.2, 0.2, 0.2, 0.5],
+            nms_rescale_factor=[1.0, [0.7, 0.7], [0.4, 0.55], 1.1, [1.0, 1.0], [4.5, 9.0]])))
 
 # detection pipeline (BEV augmentation + box filters) from the dataset base; CBGS class balancing
 train_dataloader = dict(
@@ -76,10 +113,19 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='CBGSDataset',
-        dataset=dict(type='NuScenesMultiViewDataset', data_root='data/nuscenes/', ann_file='nuscenes_infos_train.pkl',
-                     pipeline={{_base_.det_train_pipeline}}, cameras={{_base_.cameras}}, metainfo=metainfo,
-                     modality={{_base_.input_modality}}, data_prefix={{_base_.data_prefix}}, test_mode=False,
-                     filter_empty_gt=False, box_type_3d='LiDAR', backend_args=None)))
+        dataset=dict(
+            type='NuScenesMultiViewDataset',
+            data_root='data/nuscenes/',
+            ann_file='nuscenes_infos_train.pkl',
+            pipeline={{_base_.train_pipeline}},
+            cameras={{_base_.cameras}},
+            metainfo=metainfo,
+            modality={{_base_.input_modality}},
+            data_prefix={{_base_.data_prefix}},
+            test_mode=False,
+            filter_empty_gt=False,
+            box_type_3d='LiDAR',
+            backend_args=None)))
 val_dataloader = dict(dataset=dict(metainfo=metainfo))
 test_dataloader = val_dataloader
 # camera-only submission: all five modality keys of the nuScenes results format
@@ -87,8 +133,10 @@ camera_only = dict(use_camera=True, use_lidar=False, use_radar=False, use_map=Fa
 val_evaluator = dict(modality=camera_only)
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-2),
-                     clip_grad=dict(max_norm=5, norm_type=2))
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-2),
+    clip_grad=dict(max_norm=5, norm_type=2))
 max_epochs = 20
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=200),
@@ -99,8 +147,17 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # EMA of the weights as the GeoMIM / BEVDet dev2.0 fine-tuning recipe (MEGVIIEMAHook: d = 0.999 * (1 - exp(-u / 2000)),
 # u counted from 10560), swapped in for validation and test
-custom_hooks = [dict(type='EMAHook', ema_type='MEGVIIEMA', decay=0.999, gamma=2000, init_updates=10560,
-                     update_buffers=True, priority=49), dict(type='HeadClassOrderHook')]
+custom_hooks = [
+    dict(
+        type='EMAHook',
+        ema_type='MEGVIIEMA',
+        decay=0.999,
+        gamma=2000,
+        init_updates=10560,
+        update_buffers=True,
+        priority=49),
+    dict(type='HeadClassOrderHook')
+]
 auto_scale_lr = dict(enable=False, base_batch_size=64)
 
 default_hooks = dict(
@@ -109,8 +166,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
+env_cfg = dict(
+    cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0), dist_cfg=dict(backend='nccl'))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='Det3DLocalVisualizer', vis_backends=vis_backends, name='visualizer')

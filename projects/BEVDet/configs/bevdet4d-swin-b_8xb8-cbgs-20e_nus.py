@@ -17,31 +17,50 @@ model = dict(
     type='BEVDet4D',
     num_adjacent=num_adjacent,
     # official per-frame BEV net (master and dev2.0): two BasicBlocks at stride 1 before the alignment
-    pre_process=dict(type='BEVResNet', in_channels=bev_channels, num_layers=[2], num_channels=[bev_channels],
-                     strides=[1]),
+    pre_process=dict(
+        type='BEVResNet', in_channels=bev_channels, num_layers=[2], num_channels=[bev_channels], strides=[1]),
     img_backbone=dict(
         _delete_=True,
-        type='mmpretrain.SwinTransformer', arch='base', img_size=224, out_indices=(2, 3), drop_path_rate=0.1,
-        with_cp=True, pad_small_map=True,
-        init_cfg=dict(type='Pretrained', prefix='backbone.',
-                      checkpoint='https://download.openmmlab.com/mmclassification/v0/swin-transformer/'
-                      'swin_base_224_b16x64_300e_imagenet_20210616_190742-93230b0d.pth')),
+        type='mmpretrain.SwinTransformer',
+        arch='base',
+        img_size=224,
+        out_indices=(2, 3),
+        drop_path_rate=0.1,
+        with_cp=True,
+        pad_small_map=True,
+        init_cfg=dict(
+            type='Pretrained',
+            prefix='backbone.',
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/swin-transformer/'
+            'swin_base_224_b16x64_300e_imagenet_20210616_190742-93230b0d.pth')),
     # official img_neck FPN_LSS: stage 4 upsampled x2, concatenated with stage 3, two conv3x3 -> 256 ch
-    img_neck=dict(_delete_=True, type='LSSFPN', in_channels=512 + 1024, out_channels=256, scale_factor=2,
-                  input_feature_index=(0, 1), extra_upsample=None),
+    img_neck=dict(
+        _delete_=True,
+        type='LSSFPN',
+        in_channels=512 + 1024,
+        out_channels=256,
+        scale_factor=2,
+        input_feature_index=(0, 1),
+        extra_upsample=None),
     img_view_transformer=dict(in_channels=256, out_channels=bev_channels),
-    img_bev_encoder_backbone=dict(in_channels=bev_channels * (1 + num_adjacent),
-                                  num_channels=[bev_channels * 2, bev_channels * 4, bev_channels * 8]),
+    img_bev_encoder_backbone=dict(
+        in_channels=bev_channels * (1 + num_adjacent),
+        num_channels=[bev_channels * 2, bev_channels * 4, bev_channels * 8]),
     img_bev_encoder_neck=dict(in_channels=bev_channels * 8 + bev_channels * 2),
     pts_bbox_head=dict(tasks=tasks),
     train_cfg=dict(pts=dict(code_weights=[1.0] * 10)),
-    test_cfg=dict(pts=dict(post_max_size=500, nms_type=['rotate'], nms_thr=[0.2],
-                           nms_rescale_factor=[[1.0, 0.7, 0.7, 0.4, 0.55, 1.1, 1.0, 1.0, 1.5, 3.5]])))
+    test_cfg=dict(
+        pts=dict(
+            post_max_size=500,
+            nms_type=['rotate'],
+            nms_thr=[0.2],
+            nms_rescale_factor=[[1.0, 0.7, 0.7, 0.4, 0.55, 1.1, 1.0, 1.0, 1.5, 3.5]])))
 
 train_dataloader = dict(dataset=dict(dataset=dict(type='BEVDet4DDataset', num_adjacent=num_adjacent)))
 val_dataloader = dict(dataset=dict(type='BEVDet4DDataset', num_adjacent=num_adjacent))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-2),
-                     clip_grad=dict(max_norm=5, norm_type=2))
+optim_wrapper = dict(
+    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-2),
+    clip_grad=dict(max_norm=5, norm_type=2))
 param_scheduler = [dict(_delete_=True, type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=200)]

@@ -5,7 +5,8 @@ post-processing, and a check that the targets, the coder, the class order and th
 For every frame of the config's val split, the head's own ``get_targets`` encodes the ground truth boxes (the
 dataset's classes, BEV range and box filters of the test pipeline are used as they are); the predictions are the
 targets themselves: heatmap logits of score 1 at each box's centre cell (the target heatmap's peak; 1e-4 elsewhere),
-regression maps holding each box's target (sub-cell offset, height, log size, sin/cos yaw, velocity) at its centre cell. Then the
+regression maps holding each box's target (sub-cell offset, height, log size, sin/cos yaw, velocity) at its centre
+cell. Then the
 head's ``predict_by_feat`` (coder, score threshold, Scale-NMS / circle NMS of ``test_cfg``) and mmdet3d's
 ``NuScenesMetric``.
 
@@ -23,6 +24,7 @@ from typing import Dict
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))))
 
 import torch  # noqa: E402
+from mmdet3d.registry import DATASETS, METRICS, MODELS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
@@ -30,7 +32,6 @@ from mmengine.utils import ProgressBar  # noqa: E402
 
 import mim3d_plugin  # noqa: F401,E402
 import projects.BEVDet.bevdet  # noqa: F401,E402
-from mmdet3d.registry import DATASETS, METRICS, MODELS  # noqa: E402
 
 
 def perfect_predictions(head, gt: InstanceData, device='cpu'):
@@ -40,8 +41,10 @@ def perfect_predictions(head, gt: InstanceData, device='cpu'):
     for task, (hm, box, ind, mask) in enumerate(zip(heatmaps, anno_boxes, inds, masks)):
         hm = hm[:1].to(device)  # (1, C_task, H, W)
         h, w = hm.shape[-2:]
-        maps = {name: torch.zeros(1, ch, h, w) for name, (ch, _) in head.task_heads[task].heads.items()
-                if name != 'heatmap'}
+        maps = {
+            name: torch.zeros(1, ch, h, w)
+            for name, (ch, _) in head.task_heads[task].heads.items() if name != 'heatmap'
+        }
         keep = mask[0].bool()
         ind, box = ind[0][keep], box[0][keep]
         ys, xs = ind // w, ind % w
@@ -71,14 +74,19 @@ def run(cfg: Config, out_prefix: str, max_frames=None) -> Dict[str, float]:
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
         ann = info['eval_ann_info'] if 'eval_ann_info' in info else info['ann_info']
-        gt = InstanceData(bboxes_3d=ann['gt_bboxes_3d'], labels_3d=torch.as_tensor(ann['gt_labels_3d'],
-                                                                                   dtype=torch.long))
+        gt = InstanceData(
+            bboxes_3d=ann['gt_bboxes_3d'], labels_3d=torch.as_tensor(ann['gt_labels_3d'], dtype=torch.long))
         gt = gt[gt.labels_3d >= 0]
         with torch.no_grad():
             preds = perfect_predictions(head, gt)
             result = head.predict_by_feat(preds, [dict(box_type_3d=type(ann['gt_bboxes_3d']))])[0]
-        metric.process({}, [dict(pred_instances_3d=result.to_dict(), pred_instances={}, sample_idx=info['sample_idx'],
-                                 token=info['token'])])
+        metric.process({}, [
+            dict(
+                pred_instances_3d=result.to_dict(),
+                pred_instances={},
+                sample_idx=info['sample_idx'],
+                token=info['token'])
+        ])
         bar.update()
     print()
     return metric.compute_metrics(metric.results)
@@ -96,7 +104,8 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     res = run(cfg, args.out, args.max_frames)
     key = 'pred_instances_3d_NuScenes'
-    print(f'GT through the head of {osp.basename(args.config)}: NDS {res[key + "/NDS"]:.4f} mAP {res[key + "/mAP"]:.4f}')
+    print(
+        f'GT through the head of {osp.basename(args.config)}: NDS {res[key + "/NDS"]:.4f} mAP {res[key + "/mAP"]:.4f}')
     return res
 
 

@@ -6,5 +6,7 @@ from .bevformer_head import BEVFormerHead
 from .spatial_cross_attention import MSDeformableAttention3D, SpatialCrossAttention, point_sampling
 from .temporal_self_attention import TemporalSelfAttention
 
-__all__ = ['BEVFormer', 'BEVFormerDecoder', 'BEVFormerEncoder', 'BEVFormerEncoderLayer', 'BEVFormerHead',
-           'MSDeformableAttention3D', 'SpatialCrossAttention', 'point_sampling', 'TemporalSelfAttention']
+__all__ = [
+    'BEVFormer', 'BEVFormerDecoder', 'BEVFormerEncoder', 'BEVFormerEncoderLayer', 'BEVFormerHead',
+    'MSDeformableAttention3D', 'SpatialCrossAttention', 'point_sampling', 'TemporalSelfAttention'
+]

@@ -10,7 +10,6 @@ from mmdet3d.structures import Det3DDataSample
 from torch import Tensor
 
 from mim3d_plugin.geometry import VoxelGrid, relative_transform, warp_bev
-
 from mim3d_plugin.models.utils import stack_meta
 from .bevformer_encoder import official_bev_shift
 from .bevformer_head import official_can_bus
@@ -56,9 +55,16 @@ class BEVFormer(Base3DDetector):
         data_preprocessor (dict, optional): data preprocessor config.
     """
 
-    def __init__(self, img_backbone: dict, img_neck: dict, pts_bbox_head: dict, grid_mask: Optional[dict] = None,
-                 use_temporal: bool = True, prev_bev_align: str = 'rigid', rotate_center=(100, 100),
-                 data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
+    def __init__(self,
+                 img_backbone: dict,
+                 img_neck: dict,
+                 pts_bbox_head: dict,
+                 grid_mask: Optional[dict] = None,
+                 use_temporal: bool = True,
+                 prev_bev_align: str = 'rigid',
+                 rotate_center=(100, 100),
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg=None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if prev_bev_align not in ('rigid', 'official'):
             raise ValueError(f"BEVFormer: prev_bev_align must be 'rigid' or 'official', got {prev_bev_align!r}")
@@ -73,9 +79,10 @@ class BEVFormer(Base3DDetector):
         if prev_bev_align == 'official' and not head.use_can_bus:
             raise ValueError("BEVFormer: prev_bev_align='official' needs pts_bbox_head.use_can_bus=True (the shift "
                              "and rotation come from the CAN-bus vector)")
-        self.bev_grid = VoxelGrid(head.pc_range, [(head.pc_range[3] - head.pc_range[0]) / head.bev_shape[1],
-                                                  (head.pc_range[4] - head.pc_range[1]) / head.bev_shape[0],
-                                                  head.pc_range[5] - head.pc_range[2]])
+        self.bev_grid = VoxelGrid(
+            head.pc_range,
+            [(head.pc_range[3] - head.pc_range[0]) / head.bev_shape[1],
+             (head.pc_range[4] - head.pc_range[1]) / head.bev_shape[0], head.pc_range[5] - head.pc_range[2]])
 
     # ------------------------------------------------------------------ features
     def extract_img_feat(self, imgs: Tensor, apply_grid_mask: bool = False) -> List[Tensor]:
@@ -105,15 +112,17 @@ class BEVFormer(Base3DDetector):
         lidar2img = stack_meta(data_samples, 'lidar2img', device)
         if lidar2img.shape[1] != views:
             raise ValueError(f'BEVFormer: metainfo lidar2img has {lidar2img.shape[1]} views, images {views}')
-        lidar2global = (stack_meta(data_samples, 'ego2global', device, torch.float64)
-                        @ stack_meta(data_samples, 'lidar2ego', device, torch.float64))
+        lidar2global = (
+            stack_meta(data_samples, 'ego2global', device, torch.float64)
+            @ stack_meta(data_samples, 'lidar2ego', device, torch.float64))
         if f == 1 and lidar2global.dim() == 3:
             lidar2global = lidar2global.unsqueeze(1)
         if lidar2global.shape[1] != f:
             raise ValueError(f'BEVFormer: metainfo ego2global/lidar2ego hold {lidar2global.shape[1]} poses for '
                              f'num_frames={f}')
-        valid = (stack_meta(data_samples, 'frame_valid', device, torch.bool) if f > 1 else
-                 torch.ones(b, 1, dtype=torch.bool, device=device))
+        valid = (
+            stack_meta(data_samples, 'frame_valid', device, torch.bool) if f > 1 else torch.ones(
+                b, 1, dtype=torch.bool, device=device))
         can_bus = None
         if self.pts_bbox_head.use_can_bus:
             missing = [s.metainfo.get('token') for s in data_samples if 'can_bus' not in s.metainfo]
@@ -123,10 +132,13 @@ class BEVFormer(Base3DDetector):
                                  f'this field: python tools/create_data.py nuscenes --update-infos FILE ...)')
             can_bus = stack_meta(data_samples, 'can_bus', device, torch.float64).reshape(b, f, -1)
             can_bus = official_can_bus(can_bus, valid).to(torch.float32).transpose(0, 1)
-        return dict(imgs=imgs.view((b, f, n) + imgs.shape[2:]).transpose(0, 1),
-                    lidar2img=lidar2img.view(b, f, n, 4, 4).transpose(0, 1),
-                    lidar2global=lidar2global.transpose(0, 1), valid=valid.transpose(0, 1), num_frames=f,
-                    can_bus=can_bus)
+        return dict(
+            imgs=imgs.view((b, f, n) + imgs.shape[2:]).transpose(0, 1),
+            lidar2img=lidar2img.view(b, f, n, 4, 4).transpose(0, 1),
+            lidar2global=lidar2global.transpose(0, 1),
+            valid=valid.transpose(0, 1),
+            num_frames=f,
+            can_bus=can_bus)
 
     def _align(self, bev: Tensor, src2global: Tensor, dst2global: Tensor) -> Tuple[Tensor, Tensor]:
         """Warp a ``(B, Y*X, C)`` BEV from one frame into another; returns it and the ``(B, Y*X)`` inside mask."""

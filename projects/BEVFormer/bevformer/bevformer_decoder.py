@@ -4,8 +4,8 @@ map around their 3D reference point, refined layer by layer (BEVFormer's
 from typing import Tuple
 
 import torch
-from mmdet.models.layers.transformer import DeformableDetrTransformerDecoderLayer
 from mmdet3d.registry import MODELS
+from mmdet.models.layers.transformer import DeformableDetrTransformerDecoderLayer
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
@@ -50,8 +50,13 @@ class BEVFormerDecoder(BaseModule):
         outputs, refs = [], []
         for layer, reg in zip(self.layers, reg_branches):
             refs.append(reference_points)
-            query = layer(query, value=bev, query_pos=query_pos, reference_points=reference_points[:, :, None, :2],
-                          spatial_shapes=spatial_shapes, level_start_index=level_start_index)
+            query = layer(
+                query,
+                value=bev,
+                query_pos=query_pos,
+                reference_points=reference_points[:, :, None, :2],
+                spatial_shapes=spatial_shapes,
+                level_start_index=level_start_index)
             outputs.append(query)
             delta = reg(query)[..., :3]
             reference_points = (delta + inverse_sigmoid(reference_points)).sigmoid().detach()

@@ -30,8 +30,13 @@ class BEVFormerEncoderLayer(BaseModule):
         sca_query_pos (bool): add ``bev_pos`` to the SCA query (not official). Default: False.
     """
 
-    def __init__(self, temporal_self_attention: dict, spatial_cross_attention: dict, ffn: dict,
-                 norm_cfg: dict = dict(type='LN'), sca_query_pos: bool = False, init_cfg=None) -> None:
+    def __init__(self,
+                 temporal_self_attention: dict,
+                 spatial_cross_attention: dict,
+                 ffn: dict,
+                 norm_cfg: dict = dict(type='LN'),
+                 sca_query_pos: bool = False,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.temporal_self_attention = MODELS.build(temporal_self_attention)
         self.spatial_cross_attention = MODELS.build(spatial_cross_attention)
@@ -40,19 +45,40 @@ class BEVFormerEncoderLayer(BaseModule):
         self.norms = ModuleList([build_norm_layer(norm_cfg, dims)[1] for _ in range(3)])
         self.sca_query_pos = sca_query_pos
 
-    def forward(self, query: Tensor, bev_pos: Tensor, prev_bev: Optional[Tensor], ref_2d: Tensor,
-                bev_spatial_shapes: Tensor, value: Tensor, reference_points_cam: Tensor, bev_mask: Tensor,
-                spatial_shapes: Tensor, level_start_index: Tensor, prev_mask: Optional[Tensor] = None,
+    def forward(self,
+                query: Tensor,
+                bev_pos: Tensor,
+                prev_bev: Optional[Tensor],
+                ref_2d: Tensor,
+                bev_spatial_shapes: Tensor,
+                value: Tensor,
+                reference_points_cam: Tensor,
+                bev_mask: Tensor,
+                spatial_shapes: Tensor,
+                level_start_index: Tensor,
+                prev_mask: Optional[Tensor] = None,
                 initial_query: Optional[Tensor] = None) -> Tensor:
         """Shapes as in :meth:`BEVFormerEncoder.forward`; ``initial_query`` ``(B, Q, C)`` the encoder's input
         queries (the current-frame part of the TSA value when ``prev_bev`` is given); returns ``(B, Q, C)``."""
         zero = bev_spatial_shapes.new_zeros(1)
-        query = self.temporal_self_attention(query, prev_bev, ref_2d, bev_spatial_shapes, zero, query_pos=bev_pos,
-                                             prev_mask=prev_mask,
-                                             value_query=initial_query if prev_bev is not None else None)
+        query = self.temporal_self_attention(
+            query,
+            prev_bev,
+            ref_2d,
+            bev_spatial_shapes,
+            zero,
+            query_pos=bev_pos,
+            prev_mask=prev_mask,
+            value_query=initial_query if prev_bev is not None else None)
         query = self.norms[0](query)
-        query = self.spatial_cross_attention(query, value, reference_points_cam, bev_mask, spatial_shapes,
-                                             level_start_index, query_pos=bev_pos if self.sca_query_pos else None)
+        query = self.spatial_cross_attention(
+            query,
+            value,
+            reference_points_cam,
+            bev_mask,
+            spatial_shapes,
+            level_start_index,
+            query_pos=bev_pos if self.sca_query_pos else None)
         query = self.norms[1](query)
         return self.norms[2](self.ffn(query))
 
@@ -108,9 +134,16 @@ class BEVFormerEncoder(BaseModule):
             of P equal height cells (-4 / -2 / 0 / 2 m). Default: ``'official'``.
     """
 
-    def __init__(self, layer_cfg: dict, point_cloud_range: Sequence[float], bev_shape: Sequence[int],
-                 num_layers: int = 6, num_points_in_pillar: int = 4, num_cams: int = 6,
-                 num_feature_levels: int = 4, embed_dims: int = 256, pillar_heights: str = 'official',
+    def __init__(self,
+                 layer_cfg: dict,
+                 point_cloud_range: Sequence[float],
+                 bev_shape: Sequence[int],
+                 num_layers: int = 6,
+                 num_points_in_pillar: int = 4,
+                 num_cams: int = 6,
+                 num_feature_levels: int = 4,
+                 embed_dims: int = 256,
+                 pillar_heights: str = 'official',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if pillar_heights not in ('official', 'centers'):
@@ -118,8 +151,8 @@ class BEVFormerEncoder(BaseModule):
                              f'{pillar_heights!r}')
         self.pillar_heights = pillar_heights
         self.num_points_in_pillar = num_points_in_pillar
-        self.layers = ModuleList([MODELS.build(dict(type='BEVFormerEncoderLayer', **layer_cfg))
-                                  for _ in range(num_layers)])
+        self.layers = ModuleList(
+            [MODELS.build(dict(type='BEVFormerEncoderLayer', **layer_cfg)) for _ in range(num_layers)])
         self.bev_shape = (int(bev_shape[0]), int(bev_shape[1]))
         pcr = [float(v) for v in point_cloud_range]
         size = [(pcr[3] - pcr[0]) / self.bev_shape[1], (pcr[4] - pcr[1]) / self.bev_shape[0],
@@ -141,8 +174,8 @@ class BEVFormerEncoder(BaseModule):
         ref_3d = centers.flatten(1, 2).transpose(0, 1).clone()  # (Q, Z, 3)
         if self.pillar_heights == 'official':
             lo, hi = self.grid.pc_min[2], self.grid.pc_max[2]
-            ref_3d[..., 2] = lo + torch.linspace(0.5, hi - lo - 0.5, self.num_points_in_pillar, device=device,
-                                                 dtype=dtype)
+            ref_3d[..., 2] = lo + torch.linspace(
+                0.5, hi - lo - 0.5, self.num_points_in_pillar, device=device, dtype=dtype)
         ref_2d = (self.grid.normalize(centers[0].flatten(0, 1))[:, :2] + 1) / 2
         return ref_3d, ref_2d
 
@@ -165,9 +198,15 @@ class BEVFormerEncoder(BaseModule):
         level_start_index = torch.cat([spatial_shapes.new_zeros(1), spatial_shapes.prod(1).cumsum(0)[:-1]])
         return value, spatial_shapes, level_start_index
 
-    def forward(self, bev_query: Tensor, bev_pos: Tensor, mlvl_feats: List[Tensor], lidar2img: Tensor,
-                img_shape: Sequence[int], prev_bev: Optional[Tensor] = None,
-                prev_mask: Optional[Tensor] = None, bev_shift: Optional[Tensor] = None) -> Tensor:
+    def forward(self,
+                bev_query: Tensor,
+                bev_pos: Tensor,
+                mlvl_feats: List[Tensor],
+                lidar2img: Tensor,
+                img_shape: Sequence[int],
+                prev_bev: Optional[Tensor] = None,
+                prev_mask: Optional[Tensor] = None,
+                bev_shift: Optional[Tensor] = None) -> Tensor:
         """Args:
             bev_query (Tensor): ``(B, Q, C)`` learned BEV queries, ``Q = Y * X``.
             bev_pos (Tensor): ``(B, Q, C)`` BEV positional embedding.
@@ -197,6 +236,17 @@ class BEVFormerEncoder(BaseModule):
         bev_spatial_shapes = torch.as_tensor([self.bev_shape], dtype=torch.long, device=bev_query.device)
         query = bev_query
         for layer in self.layers:
-            query = layer(query, bev_pos, prev_bev, ref_2d, bev_spatial_shapes, value, reference_points_cam,
-                          bev_mask, spatial_shapes, level_start_index, prev_mask, initial_query=bev_query)
+            query = layer(
+                query,
+                bev_pos,
+                prev_bev,
+                ref_2d,
+                bev_spatial_shapes,
+                value,
+                reference_points_cam,
+                bev_mask,
+                spatial_shapes,
+                level_start_index,
+                prev_mask,
+                initial_query=bev_query)
         return query

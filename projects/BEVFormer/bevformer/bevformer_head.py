@@ -5,17 +5,16 @@ import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.models.layers import LearnedPositionalEncoding
-from mmdet.models.utils import multi_apply
 from mmdet3d.registry import MODELS, TASK_UTILS
 from mmdet3d.structures import LiDARInstance3DBoxes
+from mmdet.models.layers import LearnedPositionalEncoding
+from mmdet.models.utils import multi_apply
 from mmengine.model import BaseModule, bias_init_with_prob
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mim3d_plugin.models.task_modules import normalize_bbox3d
 from .deformable_attn import inverse_sigmoid
-
 
 CAN_BUS_DIMS = 18
 
@@ -97,10 +96,12 @@ class BEVFormerHead(BaseModule):
                  encoder: dict,
                  decoder: dict,
                  bbox_coder: dict,
-                 assigner: dict = dict(type='HungarianAssigner3D', match_costs=[
-                     dict(type='mmdet.FocalLossCost', weight=2.0), dict(type='BBox3DL1Cost', weight=0.25)]),
-                 loss_cls: dict = dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-                                       loss_weight=2.0),
+                 assigner: dict = dict(
+                     type='HungarianAssigner3D',
+                     match_costs=[dict(type='mmdet.FocalLossCost', weight=2.0),
+                                  dict(type='BBox3DL1Cost', weight=0.25)]),
+                 loss_cls: dict = dict(
+                     type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
                  loss_bbox: dict = dict(type='mmdet.L1Loss', loss_weight=0.25),
                  num_classes: int = 10,
                  embed_dims: int = 256,
@@ -114,28 +115,32 @@ class BEVFormerHead(BaseModule):
         self.num_classes, self.embed_dims, self.num_query = num_classes, embed_dims, num_query
         self.bev_shape = (int(bev_shape[0]), int(bev_shape[1]))
         self.pc_range = [float(v) for v in point_cloud_range]
-        encoder = dict(copy.deepcopy(encoder), type='BEVFormerEncoder', bev_shape=self.bev_shape,
-                       point_cloud_range=self.pc_range, embed_dims=embed_dims)
+        encoder = dict(
+            copy.deepcopy(encoder),
+            type='BEVFormerEncoder',
+            bev_shape=self.bev_shape,
+            point_cloud_range=self.pc_range,
+            embed_dims=embed_dims)
         self.encoder = MODELS.build(encoder)
         self.decoder = MODELS.build(dict(copy.deepcopy(decoder), type='BEVFormerDecoder'))
         self.bev_embedding = nn.Embedding(self.bev_shape[0] * self.bev_shape[1], embed_dims)
-        self.positional_encoding = LearnedPositionalEncoding(embed_dims // 2, row_num_embed=self.bev_shape[0],
-                                                             col_num_embed=self.bev_shape[1])
+        self.positional_encoding = LearnedPositionalEncoding(
+            embed_dims // 2, row_num_embed=self.bev_shape[0], col_num_embed=self.bev_shape[1])
         self.query_embedding = nn.Embedding(num_query, embed_dims * 2)
         self.reference_points = nn.Linear(embed_dims, 3)
         self.use_can_bus = use_can_bus
         self.can_bus_mlp = None
         if use_can_bus:  # official key names: can_bus_mlp.0 / .2 / .norm
-            self.can_bus_mlp = nn.Sequential(nn.Linear(CAN_BUS_DIMS, embed_dims // 2), nn.ReLU(inplace=True),
-                                             nn.Linear(embed_dims // 2, embed_dims), nn.ReLU(inplace=True))
+            self.can_bus_mlp = nn.Sequential(
+                nn.Linear(CAN_BUS_DIMS, embed_dims // 2), nn.ReLU(inplace=True), nn.Linear(embed_dims // 2, embed_dims),
+                nn.ReLU(inplace=True))
             if can_bus_norm:
                 self.can_bus_mlp.add_module('norm', nn.LayerNorm(embed_dims))
         n_layers = len(self.decoder.layers)
         self.code_size = len(code_weights)
-        self.cls_branches = nn.ModuleList([_cls_branch(embed_dims, num_classes, num_reg_fcs)
-                                           for _ in range(n_layers)])
-        self.reg_branches = nn.ModuleList([_reg_branch(embed_dims, self.code_size, num_reg_fcs)
-                                           for _ in range(n_layers)])
+        self.cls_branches = nn.ModuleList([_cls_branch(embed_dims, num_classes, num_reg_fcs) for _ in range(n_layers)])
+        self.reg_branches = nn.ModuleList(
+            [_reg_branch(embed_dims, self.code_size, num_reg_fcs) for _ in range(n_layers)])
         self.register_buffer('code_weights', torch.tensor(code_weights, dtype=torch.float32), persistent=False)
         self.bbox_coder = TASK_UTILS.build(bbox_coder)
         self.assigner = TASK_UTILS.build(assigner)
@@ -155,9 +160,14 @@ class BEVFormerHead(BaseModule):
             nn.init.constant_(branch[-1].bias, bias)
 
     # ------------------------------------------------------------------ forward
-    def get_bev_features(self, mlvl_feats: List[Tensor], lidar2img: Tensor, img_shape: Sequence[int],
-                         prev_bev: Optional[Tensor] = None, prev_mask: Optional[Tensor] = None,
-                         can_bus: Optional[Tensor] = None, bev_shift: Optional[Tensor] = None) -> Tensor:
+    def get_bev_features(self,
+                         mlvl_feats: List[Tensor],
+                         lidar2img: Tensor,
+                         img_shape: Sequence[int],
+                         prev_bev: Optional[Tensor] = None,
+                         prev_mask: Optional[Tensor] = None,
+                         can_bus: Optional[Tensor] = None,
+                         bev_shift: Optional[Tensor] = None) -> Tensor:
         """BEV features of one frame.
 
         Args:
@@ -192,7 +202,10 @@ class BEVFormerHead(BaseModule):
         bev_pos = self.positional_encoding(mask).to(dtype).flatten(2).transpose(1, 2)
         return self.encoder(bev_query, bev_pos, mlvl_feats, lidar2img, img_shape, prev_bev, prev_mask, bev_shift)
 
-    def forward(self, mlvl_feats: List[Tensor], lidar2img: Tensor, img_shape: Sequence[int],
+    def forward(self,
+                mlvl_feats: List[Tensor],
+                lidar2img: Tensor,
+                img_shape: Sequence[int],
                 prev_bev: Optional[Tensor] = None,
                 prev_mask: Optional[Tensor] = None,
                 can_bus: Optional[Tensor] = None,

@@ -1,12 +1,15 @@
 """Dispatch of multi-scale deformable attention sampling to mmcv's CUDA kernel or its PyTorch path."""
 import torch
-from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttnFunction,
-                                              multi_scale_deformable_attn_pytorch)
+from mmcv.ops.multi_scale_deform_attn import MultiScaleDeformableAttnFunction, multi_scale_deformable_attn_pytorch
 from torch import Tensor
 
 
-def ms_deform_attn(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
-                   sampling_locations: Tensor, attention_weights: Tensor, im2col_step: int = 64) -> Tensor:
+def ms_deform_attn(value: Tensor,
+                   spatial_shapes: Tensor,
+                   level_start_index: Tensor,
+                   sampling_locations: Tensor,
+                   attention_weights: Tensor,
+                   im2col_step: int = 64) -> Tensor:
     """Sample and weight values at deformable locations (mmcv's op; CUDA kernel on GPU, PyTorch on CPU).
 
     Args:
@@ -21,8 +24,8 @@ def ms_deform_attn(value: Tensor, spatial_shapes: Tensor, level_start_index: Ten
         Tensor: ``(B, Q, C)``.
     """
     if value.is_cuda:
-        return MultiScaleDeformableAttnFunction.apply(value, spatial_shapes, level_start_index,
-                                                      sampling_locations, attention_weights, im2col_step)
+        return MultiScaleDeformableAttnFunction.apply(value, spatial_shapes, level_start_index, sampling_locations,
+                                                      attention_weights, im2col_step)
     return multi_scale_deformable_attn_pytorch(value, spatial_shapes, sampling_locations, attention_weights)
 
 

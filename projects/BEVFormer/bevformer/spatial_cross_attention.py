@@ -111,10 +111,12 @@ class SpatialCrossAttention(BaseModule):
         dropout (float): dropout on the output. Default: 0.1.
     """
 
-    def __init__(self, embed_dims: int = 256,
-                 deformable_attention: dict = dict(type='MSDeformableAttention3D', embed_dims=256, num_levels=4,
-                                                   num_points=8),
-                 dropout: float = 0.1, init_cfg=None) -> None:
+    def __init__(self,
+                 embed_dims: int = 256,
+                 deformable_attention: dict = dict(
+                     type='MSDeformableAttention3D', embed_dims=256, num_levels=4, num_points=8),
+                 dropout: float = 0.1,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.embed_dims = embed_dims
         self.deformable_attention = MODELS.build(deformable_attention)
@@ -137,8 +139,14 @@ class SpatialCrossAttention(BaseModule):
         nn.init.xavier_uniform_(self.output_proj.weight)
         nn.init.zeros_(self.output_proj.bias)
 
-    def forward(self, query: Tensor, value: Tensor, reference_points_cam: Tensor, bev_mask: Tensor,
-                spatial_shapes: Tensor, level_start_index: Tensor, query_pos: Tensor = None) -> Tensor:
+    def forward(self,
+                query: Tensor,
+                value: Tensor,
+                reference_points_cam: Tensor,
+                bev_mask: Tensor,
+                spatial_shapes: Tensor,
+                level_start_index: Tensor,
+                query_pos: Tensor = None) -> Tensor:
         """Args:
             query (Tensor): ``(B, Q, C)`` BEV queries.
             value (Tensor): ``(B, N_cam, L, C)`` flattened multi-level image features.
@@ -161,10 +169,10 @@ class SpatialCrossAttention(BaseModule):
         # visible query indices first, in increasing order
         order = torch.sort((~visible).to(torch.uint8), dim=-1, stable=True).indices[..., :max_len]  # (B, N, M)
         slot_valid = torch.arange(max_len, device=query.device) < count.unsqueeze(-1)  # (B, N, M)
-        q_rebatch = torch.gather(query.unsqueeze(1).expand(b, n_cam, q, self.embed_dims), 2,
-                                 order.unsqueeze(-1).expand(-1, -1, -1, self.embed_dims))
-        ref_rebatch = torch.gather(reference_points_cam, 2,
-                                   order[..., None, None].expand(-1, -1, -1, n_anchor, 2))
+        q_rebatch = torch.gather(
+            query.unsqueeze(1).expand(b, n_cam, q, self.embed_dims), 2,
+            order.unsqueeze(-1).expand(-1, -1, -1, self.embed_dims))
+        ref_rebatch = torch.gather(reference_points_cam, 2, order[..., None, None].expand(-1, -1, -1, n_anchor, 2))
         out = self.deformable_attention(
             q_rebatch.flatten(0, 1), value.flatten(0, 1), ref_rebatch.flatten(0, 1), spatial_shapes,
             level_start_index).view(b, n_cam, max_len, self.embed_dims)

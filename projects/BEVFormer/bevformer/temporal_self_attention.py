@@ -31,8 +31,15 @@ class TemporalSelfAttention(BaseModule):
         im2col_step (int): CUDA kernel batch step. Default: 64.
     """
 
-    def __init__(self, embed_dims: int = 256, num_heads: int = 8, num_levels: int = 1, num_points: int = 4,
-                 num_bev_queue: int = 2, dropout: float = 0.1, im2col_step: int = 64, init_cfg=None) -> None:
+    def __init__(self,
+                 embed_dims: int = 256,
+                 num_heads: int = 8,
+                 num_levels: int = 1,
+                 num_points: int = 4,
+                 num_bev_queue: int = 2,
+                 dropout: float = 0.1,
+                 im2col_step: int = 64,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if embed_dims % num_heads:
             raise ValueError(f'TemporalSelfAttention: embed_dims={embed_dims} not divisible by num_heads={num_heads}')
@@ -59,9 +66,15 @@ class TemporalSelfAttention(BaseModule):
         xavier_init(self.output_proj, distribution='uniform', bias=0.)
         self._is_init = True
 
-    def forward(self, query: Tensor, prev_bev: Optional[Tensor], reference_points: Tensor, spatial_shapes: Tensor,
-                level_start_index: Tensor, query_pos: Optional[Tensor] = None,
-                prev_mask: Optional[Tensor] = None, value_query: Optional[Tensor] = None) -> Tensor:
+    def forward(self,
+                query: Tensor,
+                prev_bev: Optional[Tensor],
+                reference_points: Tensor,
+                spatial_shapes: Tensor,
+                level_start_index: Tensor,
+                query_pos: Optional[Tensor] = None,
+                prev_mask: Optional[Tensor] = None,
+                value_query: Optional[Tensor] = None) -> Tensor:
         """Args:
             query (Tensor): ``(B, Q, C)`` current BEV queries (``Q = Y * X``).
             prev_bev (Tensor, optional): ``(B, Q, C)`` previous BEV already

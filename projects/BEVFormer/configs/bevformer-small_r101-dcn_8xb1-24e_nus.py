@@ -12,12 +12,18 @@ model = dict(
     img_neck=dict(in_channels=[2048], num_outs=num_levels),
     pts_bbox_head=dict(
         bev_shape=bev_shape,
-        encoder=dict(num_layers=3, num_feature_levels=num_levels,
-                     layer_cfg=dict(spatial_cross_attention=dict(
-                         deformable_attention=dict(num_levels=num_levels))))))
+        encoder=dict(
+            num_layers=3,
+            num_feature_levels=num_levels,
+            layer_cfg=dict(spatial_cross_attention=dict(deformable_attention=dict(num_levels=num_levels))))))
 
-img_aug = dict(type='MultiViewImageAug', final_dim=final_dim, resize_lim=(0.0, 0.0), bot_pct_lim=(0.0, 0.0),
-               rot_lim=(0.0, 0.0), rand_flip=False)
+img_aug = dict(
+    type='MultiViewImageAug',
+    final_dim=final_dim,
+    resize_lim=(0.0, 0.0),
+    bot_pct_lim=(0.0, 0.0),
+    rot_lim=(0.0, 0.0),
+    rand_flip=False)
 frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), dict(type='MultiViewPhotoMetricDistortion'), img_aug]
 test_frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), dict(img_aug, test_mode=True)]
 train_pipeline = [
@@ -31,7 +37,7 @@ test_pipeline = [
     dict(type='MultiFrameMultiView', frame_pipeline=test_frame_pipeline, num_prev_frames=queue_length - 1),
     dict(type='PackMultiViewInputs', keys=['img'], meta_keys={{_base_.meta_keys}}),
 ]
-train_dataloader = dict(dataset=dict(num_prev_frames=queue_length - 1, prev_frame_pool=queue_length,
-                                     pipeline=train_pipeline))
+train_dataloader = dict(
+    dataset=dict(num_prev_frames=queue_length - 1, prev_frame_pool=queue_length, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(num_prev_frames=queue_length - 1, pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -8,13 +8,26 @@ final_dim = (450, 800)
 
 model = dict(
     data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
-    img_backbone=dict(_delete_=True, type='mmdet.ResNet', depth=50, num_stages=4, out_indices=(3, ),
-                      frozen_stages=1, norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True,
-                      style='pytorch', init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    img_backbone=dict(
+        _delete_=True,
+        type='mmdet.ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(3, ),
+        frozen_stages=1,
+        norm_cfg=dict(type='BN', requires_grad=False),
+        norm_eval=True,
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     pts_bbox_head=dict(bev_shape=bev_shape))
 
-img_aug = dict(type='MultiViewImageAug', final_dim=final_dim, resize_lim=(0.0, 0.0), bot_pct_lim=(0.0, 0.0),
-               rot_lim=(0.0, 0.0), rand_flip=False)
+img_aug = dict(
+    type='MultiViewImageAug',
+    final_dim=final_dim,
+    resize_lim=(0.0, 0.0),
+    bot_pct_lim=(0.0, 0.0),
+    rot_lim=(0.0, 0.0),
+    rand_flip=False)
 frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), dict(type='MultiViewPhotoMetricDistortion'), img_aug]
 test_frame_pipeline = [dict(type='LoadMultiViewImages', num_views=6), dict(img_aug, test_mode=True)]
 train_pipeline = [

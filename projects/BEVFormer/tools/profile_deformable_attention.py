@@ -50,8 +50,7 @@ def parse_args():
 
 
 def group_of(name: str, module: torch.nn.Module):
-    from projects.BEVFormer.bevformer import (MSDeformableAttention3D, SpatialCrossAttention,
-                                              TemporalSelfAttention)
+    from projects.BEVFormer.bevformer import MSDeformableAttention3D, SpatialCrossAttention, TemporalSelfAttention
     if isinstance(module, MSDeformableAttention3D):
         return 'sca.deformable_attention'
     if isinstance(module, SpatialCrossAttention):
@@ -131,12 +130,23 @@ def main():
     deform_keys = ('sca.deformable_attention', 'temporal_self_attention', 'decoder.cross_attention')
     deform = sum(v for k, v in per_step.items() if k in deform_keys)
     result = dict(
-        config=osp.basename(args.config), mode=args.mode, device='cpu', threads=torch.get_num_threads(),
-        batch_size=loader_cfg['batch_size'], step_s=round(step_s, 4),
-        forward_s={k: round(v, 4) for k, v in sorted(per_step.items())},
-        forward_share={k: round(v / step_s, 4) for k, v in sorted(per_step.items())},
+        config=osp.basename(args.config),
+        mode=args.mode,
+        device='cpu',
+        threads=torch.get_num_threads(),
+        batch_size=loader_cfg['batch_size'],
+        step_s=round(step_s, 4),
+        forward_s={
+            k: round(v, 4)
+            for k, v in sorted(per_step.items())
+        },
+        forward_share={
+            k: round(v / step_s, 4)
+            for k, v in sorted(per_step.items())
+        },
         deformable_attention_forward_share=round(deform / step_s, 4),
-        grid_sample_s=round(grid_us / 1e6, 4), grid_sample_share=round(grid_us / max(total_us, 1), 4))
+        grid_sample_s=round(grid_us / 1e6, 4),
+        grid_sample_share=round(grid_us / max(total_us, 1), 4))
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

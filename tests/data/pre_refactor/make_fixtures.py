@@ -83,8 +83,10 @@ def _run(name, cfg, make_batch, preprocess, seed=3):
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(p.half().float())
-    state = {k: (v.half() if k in dict(model.named_parameters()) else v)
-             for k, v in copy.deepcopy(model.state_dict()).items()}
+    state = {
+        k: (v.half() if k in dict(model.named_parameters()) else v)
+        for k, v in copy.deepcopy(model.state_dict()).items()
+    }
     if preprocess:
         batch = make_batch()
         data = model.data_preprocessor(batch, True)
@@ -99,9 +101,20 @@ def _run(name, cfg, make_batch, preprocess, seed=3):
     losses = model(inputs, samples, mode='loss')
     sum(losses.values()).backward()
     grads = {n: grad_digest(p.grad) for n, p in model.named_parameters() if p.grad is not None}
-    out = dict(case=name, type=cfg['type'], state_dict=state, batch=stored, metainfo=stored_meta,
-               preprocess=preprocess, seed=seed, losses={k: v.detach() for k, v in losses.items()}, grads=grads,
-               meta=dict(source='tests/data/pre_refactor/make_fixtures.py at commit 3e9a02c (pre-refactor main)'))
+    out = dict(
+        case=name,
+        type=cfg['type'],
+        state_dict=state,
+        batch=stored,
+        metainfo=stored_meta,
+        preprocess=preprocess,
+        seed=seed,
+        losses={
+            k: v.detach()
+            for k, v in losses.items()
+        },
+        grads=grads,
+        meta=dict(source='tests/data/pre_refactor/make_fixtures.py at commit 3e9a02c (pre-refactor main)'))
     path = osp.join(HERE, f'{name}.pt')
     torch.save(out, path)
     print(f'{name}: {len(state)} tensors, losses {[(k, float(v)) for k, v in losses.items()]} -> {path}')

@@ -7,15 +7,15 @@ import sys
 
 import mmengine
 import pytest
+from mmdet3d.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mim3d_plugin  # noqa: F401
-from mmdet3d.registry import DATASETS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-MMDET3D_CONVERTERS = osp.join(osp.dirname(importlib.util.find_spec('mmdet3d').origin), '.mim', 'tools',
-                              'dataset_converters')
+MMDET3D_CONVERTERS = osp.join(
+    osp.dirname(importlib.util.find_spec('mmdet3d').origin), '.mim', 'tools', 'dataset_converters')
 pytestmark = pytest.mark.slow
 
 
@@ -63,8 +63,9 @@ def _dataset(cfg_path, ann_file, nus_root, prefix):
 def test_mmdet3d_info_file_single_frame_loads_temporal_asks_for_update(mmdet3d_val_infos, nus_root, nus_infos,
                                                                        nus_data_prefix):
     init_default_scope('mmdet3d')
-    geomim = DATASETS.build(_dataset('configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py', mmdet3d_val_infos,
-                                     nus_root, nus_data_prefix))
+    geomim = DATASETS.build(
+        _dataset('configs/geomim/geomim_swin-w64-d1121_1xb1-8e_nus-mini.py', mmdet3d_val_infos, nus_root,
+                 nus_data_prefix))
     assert len(geomim) == 41
     out = geomim[5]
     assert out['inputs']['img'].shape[0] == 6 and (out['inputs']['depth'] > 0).sum() > 100
@@ -75,8 +76,8 @@ def test_mmdet3d_info_file_single_frame_loads_temporal_asks_for_update(mmdet3d_v
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     try:
         import create_data
-        create_data.main(['nuscenes', '--root-path', nus_root, '--version', 'v1.0-mini', '--update-infos',
-                          mmdet3d_val_infos])
+        create_data.main(
+            ['nuscenes', '--root-path', nus_root, '--version', 'v1.0-mini', '--update-infos', mmdet3d_val_infos])
     finally:
         sys.path.remove(osp.join(ROOT, 'tools'))
     mim4d = DATASETS.build(mim4d_cfg)

@@ -11,8 +11,8 @@ import pytest
 from mim3d_plugin.datasets.converters import NUSCENES_CAMERAS, NUSCENES_CLASSES, create_nuscenes_infos
 
 pytestmark = pytest.mark.slow
-MMDET3D_CONVERTERS = osp.join(osp.dirname(importlib.util.find_spec('mmdet3d').origin), '.mim', 'tools',
-                              'dataset_converters')
+MMDET3D_CONVERTERS = osp.join(
+    osp.dirname(importlib.util.find_spec('mmdet3d').origin), '.mim', 'tools', 'dataset_converters')
 
 
 @pytest.fixture(scope='module')
@@ -62,8 +62,8 @@ def test_links_sweeps_and_fields(infos, nus_root):
                 assert sweep['timestamp'] == prev['timestamp']
                 cur2global = np.asarray(f['ego2global']) @ np.asarray(f['lidar_points']['lidar2ego'])
                 prev2global = np.asarray(prev['ego2global']) @ np.asarray(prev['lidar_points']['lidar2ego'])
-                np.testing.assert_allclose(sweep['lidar_points']['lidar2sensor'],
-                                           np.linalg.inv(prev2global) @ cur2global, atol=1e-4)
+                np.testing.assert_allclose(
+                    sweep['lidar_points']['lidar2sensor'], np.linalg.inv(prev2global) @ cur2global, atol=1e-4)
         assert n_with_sweep > len(frames) // 2
         for f in frames:
             assert list(f['images']) == list(NUSCENES_CAMERAS)
@@ -135,8 +135,10 @@ def test_matches_mmdet3d_converter(infos, nusc):
         ref_lidar2cam[:3, 3] = -rot.T @ trans
         np.testing.assert_allclose(our_cam['lidar2cam'], ref_lidar2cam, atol=1e-6)
         np.testing.assert_allclose(our_cam['cam2img'], ref_cam['cam_intrinsic'], atol=1e-9)
-        np.testing.assert_allclose(our_cam['cam2ego'], _quat_to_mat(ref_cam['sensor2ego_rotation'],
-                                                                    ref_cam['sensor2ego_translation']), atol=1e-9)
+        np.testing.assert_allclose(
+            our_cam['cam2ego'],
+            _quat_to_mat(ref_cam['sensor2ego_rotation'], ref_cam['sensor2ego_translation']),
+            atol=1e-9)
         assert our_cam['img_path'] == osp.basename(ref_cam['data_path'])
         assert our_cam['sample_data_token'] == ref_cam['sample_data_token']
     inst = ours['instances']
@@ -157,8 +159,11 @@ def test_val_infos_evaluate_with_nuscenes_metric(nus_root, nus_infos, infos, tmp
     import torch
     from mmdet3d.evaluation.metrics import NuScenesMetric
     from mmdet3d.structures import LiDARInstance3DBoxes
-    metric = NuScenesMetric(data_root=nus_root, ann_file=osp.join(nus_infos, 'nuscenes_infos_val.pkl'),
-                            metric='bbox', jsonfile_prefix=str(tmp_path / 'results'))
+    metric = NuScenesMetric(
+        data_root=nus_root,
+        ann_file=osp.join(nus_infos, 'nuscenes_infos_val.pkl'),
+        metric='bbox',
+        jsonfile_prefix=str(tmp_path / 'results'))
     metric.dataset_meta = dict(classes=NUSCENES_CLASSES, version=infos['val']['metainfo']['version'])
     from nuscenes.eval.common.config import config_factory
     class_range = config_factory('detection_cvpr_2019').class_range
@@ -172,8 +177,10 @@ def test_val_infos_evaluate_with_nuscenes_metric(nus_root, nus_infos, infos, tmp
                 in_range.add(name)
         boxes = np.array([i['bbox_3d'] + list(np.nan_to_num(i['velocity'])) for i in keep]).reshape(-1, 9)
         boxes = LiDARInstance3DBoxes(torch.as_tensor(boxes, dtype=torch.float32), box_dim=9, origin=(0.5, 0.5, 0.5))
-        pred = dict(bboxes_3d=boxes, scores_3d=torch.ones(len(keep)),
-                    labels_3d=torch.as_tensor([i['bbox_label_3d'] for i in keep], dtype=torch.long))
+        pred = dict(
+            bboxes_3d=boxes,
+            scores_3d=torch.ones(len(keep)),
+            labels_3d=torch.as_tensor([i['bbox_label_3d'] for i in keep], dtype=torch.long))
         metric.process({}, [dict(pred_instances_3d=pred, pred_instances={}, sample_idx=frame['sample_idx'])])
     result = metric.compute_metrics(metric.results)
     prefix = 'pred_instances_3d_NuScenes'
@@ -220,6 +227,7 @@ def test_can_bus_values_come_from_the_first_pose_message_after_the_key_frame(nus
     from mim3d_plugin.datasets.converters.nuscenes_converter import can_bus_vector
 
     class FakeCanBus:
+
         def __init__(self, messages):
             self.messages = messages
 
@@ -228,8 +236,13 @@ def test_can_bus_values_come_from_the_first_pose_message_after_the_key_frame(nus
             return self.messages
 
     def msg(utime, v):
-        return dict(utime=utime, pos=[0.] * 3, orientation=[1., 0., 0., 0.], accel=[v, v + 1, v + 2],
-                    rotation_rate=[v + 3, v + 4, v + 5], vel=[v + 6, v + 7, v + 8])
+        return dict(
+            utime=utime,
+            pos=[0.] * 3,
+            orientation=[1., 0., 0., 0.],
+            accel=[v, v + 1, v + 2],
+            rotation_rate=[v + 3, v + 4, v + 5],
+            vel=[v + 6, v + 7, v + 8])
 
     sample = nusc.sample[0]
     lidar_sd = nusc.get('sample_data', sample['data']['LIDAR_TOP'])
@@ -240,6 +253,7 @@ def test_can_bus_values_come_from_the_first_pose_message_after_the_key_frame(nus
     assert can[7:16] == [20. + k for k in range(9)]
 
     class NoScene(FakeCanBus):
+
         def get_messages(self, scene_name, message_name):
             raise ValueError('server scene')
 

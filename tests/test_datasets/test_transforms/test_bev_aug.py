@@ -11,8 +11,13 @@ from mim3d_plugin.geometry import project_points
 def _scene(results, seed=0):
     rng = np.random.RandomState(seed)
     pts = np.concatenate([rng.uniform(-30, 30, (500, 2)), rng.uniform(-2, 2, (500, 1)), rng.rand(500, 2)], 1)
-    boxes = np.concatenate([rng.uniform(-20, 20, (6, 2)), rng.uniform(-1.5, 0, (6, 1)), rng.uniform(0.5, 5, (6, 3)),
-                            rng.uniform(-np.pi, np.pi, (6, 1)), rng.uniform(-5, 5, (6, 2))], 1)
+    boxes = np.concatenate([
+        rng.uniform(-20, 20, (6, 2)),
+        rng.uniform(-1.5, 0, (6, 1)),
+        rng.uniform(0.5, 5, (6, 3)),
+        rng.uniform(-np.pi, np.pi, (6, 1)),
+        rng.uniform(-5, 5, (6, 2))
+    ], 1)
     results = dict(results)
     results['points'] = LiDARPoints(torch.as_tensor(pts, dtype=torch.float32), points_dim=5)
     results['gt_bboxes_3d'] = LiDARInstance3DBoxes(torch.as_tensor(boxes, dtype=torch.float32), box_dim=9)
@@ -31,12 +36,11 @@ def test_points_boxes_velocity_and_projection(synthetic_results, flip_dx, flip_d
     boxes0 = before['gt_bboxes_3d'].clone()
     corners0, centre0 = boxes0.corners.reshape(-1, 3).double(), boxes0.gravity_center.double()
     l2i0 = [m.copy() for m in before['lidar2img']]
-    aug = BEVAug(rot_lim=(25.0, 25.0), scale_lim=(1.1, 1.1), flip_dx_ratio=float(flip_dx),
-                 flip_dy_ratio=float(flip_dy))
+    aug = BEVAug(rot_lim=(25.0, 25.0), scale_lim=(1.1, 1.1), flip_dx_ratio=float(flip_dx), flip_dy_ratio=float(flip_dy))
     after = aug(dict(before, lidar2cam=list(before['lidar2cam']), lidar2img=list(before['lidar2img'])))
     mat = torch.as_tensor(after['bev_aug_matrix'])
-    assert after['bev_aug_params'] == dict(rotate=pytest.approx(np.deg2rad(25.0)), scale=pytest.approx(1.1),
-                                           flip_dx=flip_dx, flip_dy=flip_dy)
+    assert after['bev_aug_params'] == dict(
+        rotate=pytest.approx(np.deg2rad(25.0)), scale=pytest.approx(1.1), flip_dx=flip_dx, flip_dy=flip_dy)
     # points
     expect = pts0[:, :3].double() @ mat[:3, :3].T
     torch.testing.assert_close(after['points'].tensor[:, :3].double(), expect, atol=1e-4, rtol=0)
@@ -46,12 +50,12 @@ def test_points_boxes_velocity_and_projection(synthetic_results, flip_dx, flip_d
     assert _match_sets(boxes1.corners.reshape(-1, 3).double(), corners0 @ mat[:3, :3].T) < 1e-3
     torch.testing.assert_close(boxes1.gravity_center.double(), centre0 @ mat[:3, :3].T, atol=1e-4, rtol=0)
     torch.testing.assert_close(boxes1.dims, boxes0.dims * 1.1, atol=1e-5, rtol=0)
-    torch.testing.assert_close(boxes1.tensor[:, 7:9].double(), boxes0.tensor[:, 7:9].double() @ mat[:2, :2].T,
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        boxes1.tensor[:, 7:9].double(), boxes0.tensor[:, 7:9].double() @ mat[:2, :2].T, atol=1e-4, rtol=0)
     # every point and box corner keeps its pixel and depth in every view
     for i in range(3):
-        for p0, p1 in ((pts0[:, :3].double(), after['points'].tensor[:, :3].double()),
-                       (corners0, corners0 @ mat[:3, :3].T)):
+        for p0, p1 in ((pts0[:, :3].double(), after['points'].tensor[:, :3].double()), (corners0,
+                                                                                        corners0 @ mat[:3, :3].T)):
             uv0, d0, v0 = project_points(p0, torch.as_tensor(l2i0[i]), before['img_shape'])
             uv1, d1, v1 = project_points(p1, torch.as_tensor(after['lidar2img'][i]), before['img_shape'])
             torch.testing.assert_close(uv1[v0], uv0[v0], atol=1e-3, rtol=0)

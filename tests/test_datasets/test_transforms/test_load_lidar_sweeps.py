@@ -5,17 +5,18 @@ import os.path as osp
 import mmdet3d
 import numpy as np
 import pytest
+from mmdet3d.registry import DATASETS, TRANSFORMS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmdet3d.registry import DATASETS, TRANSFORMS
 import mim3d_plugin  # noqa: F401
 
 init_default_scope('mmdet3d')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-GEOMIM_MINI = osp.join(ROOT, 'configs/geomim/geomim_swin-s16-mv_1xb1-8e_nus-mini.py')
-CENTERPOINT = osp.join(osp.dirname(mmdet3d.__file__), '.mim', 'configs', 'centerpoint',
-                       'centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py')
+GEOMIM_MINI = osp.join(ROOT, 'configs/geomim/geomim_swin-w64-d1121_1xb1-8e_nus-mini.py')
+CENTERPOINT = osp.join(
+    osp.dirname(mmdet3d.__file__), '.mim', 'configs', 'centerpoint',
+    'centerpoint_voxel0075_second_secfpn_8xb4-cyclic-20e_nus-3d.py')
 
 
 def test_teacher_sweep_loading_matches_the_mmdet3d_centerpoint_training_pipeline():
@@ -57,8 +58,9 @@ def test_key_frame_time_lag_is_zero_not_the_ring_index_and_sweeps_carry_their_la
     sweeps = TRANSFORMS.build(dict(cfg.lidar_sweeps))
     results = load(copy.deepcopy(dict(lidar_points=info['lidar_points'], timestamp=info['timestamp'])))
     other = ds.get_data_info(4)['lidar_points']['lidar_path']
-    results['lidar_sweeps'] = [dict(timestamp=info['timestamp'] - 0.05, lidar_points=dict(
-        lidar_path=other, lidar2sensor=np.eye(4).tolist()))]
+    results['lidar_sweeps'] = [
+        dict(timestamp=info['timestamp'] - 0.05, lidar_points=dict(lidar_path=other, lidar2sensor=np.eye(4).tolist()))
+    ]
     results = sweeps(results)
     lag = results['points'].tensor[:, 4].numpy()
     assert results['num_lidar_sweeps'] == 1

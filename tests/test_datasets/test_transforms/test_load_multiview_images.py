@@ -21,8 +21,11 @@ def frame(tmp_path):
         lidar2cam[:3, 3] = [n, 0.5, -1.0]
         cam2ego = np.eye(4)
         cam2ego[0, 3] = n + 2.0
-        images[cam] = dict(img_path=path, cam2img=[[50.0, 0, 40.0], [0, 50.0, 22.0], [0, 0, 1]],
-                           lidar2cam=lidar2cam.tolist(), cam2ego=cam2ego.tolist())
+        images[cam] = dict(
+            img_path=path,
+            cam2img=[[50.0, 0, 40.0], [0, 50.0, 22.0], [0, 0, 1]],
+            lidar2cam=lidar2cam.tolist(),
+            cam2ego=cam2ego.tolist())
     lidar2ego = np.eye(4)
     lidar2ego[2, 3] = 1.8
     return dict(images=images, token='tok', lidar_points=dict(lidar_path='x.bin', lidar2ego=lidar2ego.tolist()))
@@ -66,9 +69,12 @@ def test_real_frame(nus_infos, nus_data_prefix):
 
     from mim3d_plugin.datasets import NuScenesMultiViewDataset
     init_default_scope('mmdet3d')
-    ds = NuScenesMultiViewDataset(data_root='', ann_file=osp.join(nus_infos, 'nuscenes_infos_train.pkl'),
-                                  data_prefix=nus_data_prefix, pipeline=[dict(type='LoadMultiViewImages')],
-                                  test_mode=True)
+    ds = NuScenesMultiViewDataset(
+        data_root='',
+        ann_file=osp.join(nus_infos, 'nuscenes_infos_train.pkl'),
+        data_prefix=nus_data_prefix,
+        pipeline=[dict(type='LoadMultiViewImages')],
+        test_mode=True)
     out = ds[0]
     assert len(out['img']) == 6 and all(im.shape == (900, 1600, 3) for im in out['img'])
     assert out['cam_names'][0] == 'CAM_FRONT'

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 import torch
-
 from mmdet3d.registry import DATASETS
 from mmengine.registry import init_default_scope
+
 import mim3d_plugin  # noqa: F401
 
 init_default_scope('mmdet3d')
@@ -14,19 +14,36 @@ CAMS = ['CAM_FRONT', 'CAM_BACK']
 def _dataset(nus_root, nus_infos, num_prev=2, depth_all_frames=False, **ds_kw):
     root = nus_root + '/'
     pipeline = [
-        dict(type='MultiFrameMultiView', num_prev_frames=num_prev, depth_all_frames=depth_all_frames,
-             frame_pipeline=[dict(type='LoadMultiViewImages', num_views=len(CAMS)),
-                             dict(type='MultiViewImageAug', final_dim=(64, 160), test_mode=True)],
-             target_pipeline=[dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-                              dict(type='PointsToMultiViewDepth')]),
-        dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth'],
-             meta_keys=('token', 'lidar2img', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps',
-                        'num_frames', 'img_path', 'depth_frames', 'frame_sources')),
+        dict(
+            type='MultiFrameMultiView',
+            num_prev_frames=num_prev,
+            depth_all_frames=depth_all_frames,
+            frame_pipeline=[
+                dict(type='LoadMultiViewImages', num_views=len(CAMS)),
+                dict(type='MultiViewImageAug', final_dim=(64, 160), test_mode=True)
+            ],
+            target_pipeline=[
+                dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+                dict(type='PointsToMultiViewDepth')
+            ]),
+        dict(
+            type='PackMultiViewInputs',
+            keys=['img', 'points', 'depth'],
+            meta_keys=('token', 'lidar2img', 'lidar2ego', 'ego2global', 'frame_valid', 'frame_timestamps', 'num_frames',
+                       'img_path', 'depth_frames', 'frame_sources')),
     ]
-    return DATASETS.build(dict(
-        type='NuScenesMultiFrameDataset', num_prev_frames=num_prev, data_root='', cameras=CAMS, **ds_kw,
-        ann_file=nus_infos + '/nuscenes_infos_train.pkl', pipeline=pipeline, test_mode=True,
-        data_prefix=dict(pts=root + 'samples/LIDAR_TOP', **{c: root + 'samples/' + c for c in CAMS})))
+    return DATASETS.build(
+        dict(
+            type='NuScenesMultiFrameDataset',
+            num_prev_frames=num_prev,
+            data_root='',
+            cameras=CAMS,
+            **ds_kw,
+            ann_file=nus_infos + '/nuscenes_infos_train.pkl',
+            pipeline=pipeline,
+            test_mode=True,
+            data_prefix=dict(pts=root + 'samples/LIDAR_TOP', **{c: root + 'samples/' + c
+                                                                for c in CAMS})))
 
 
 @pytest.mark.slow
@@ -73,11 +90,9 @@ def test_earlier_frame_depth_from_the_current_lidar_matches_that_frames_own_lida
     assert meta['depth_frames'].tolist() == [True, True]
     depth = out['inputs']['depth']  # (2 frames x 2 cams, H, W)
     prev_info = ds.get_adjacent_info(idx, -1)
-    own = np.fromfile(prev_info['lidar_points']['lidar_path'],
-                      dtype=np.float32).reshape(-1, 5)[:, :3]
+    own = np.fromfile(prev_info['lidar_points']['lidar_path'], dtype=np.float32).reshape(-1, 5)[:, :3]
     lidar2img = torch.as_tensor(np.stack(meta['lidar2img'][:2]), dtype=torch.float64)
-    own_depth = points_to_depth_map(torch.as_tensor(own, dtype=torch.float64), lidar2img,
-                                    depth.shape[1:]).float()
+    own_depth = points_to_depth_map(torch.as_tensor(own, dtype=torch.float64), lidar2img, depth.shape[1:]).float()
     both = (depth[:2] > 0) & (own_depth > 0) & (own_depth < 40)
     assert both.sum() > 200
     diff = (depth[:2][both] - own_depth[both]).abs()

@@ -32,8 +32,7 @@ def _points_in_views(results, n_per_view=300, seed=0):
 def _bilinear(img, uv):
     """Sample (H, W, 3) at px (u, v) of the mmdet3d convention (pixel centres at +0.5)."""
     maps = uv.astype(np.float32) - 0.5
-    return cv2.remap(img.astype(np.float32), maps[:, None, 0].copy(), maps[:, None, 1].copy(),
-                     cv2.INTER_LINEAR)[:, 0]
+    return cv2.remap(img.astype(np.float32), maps[:, None, 0].copy(), maps[:, None, 1].copy(), cv2.INTER_LINEAR)[:, 0]
 
 
 @pytest.mark.parametrize('case', list(CASES))
@@ -61,8 +60,8 @@ def test_point_keeps_pixel_content(case, synthetic_results, monkeypatch):
         np.testing.assert_allclose(after['lidar2img'][i], after['cam2img'][i] @ before['lidar2cam'][i], atol=1e-9)
         # same image content at both pixels (away from the borders)
         h, w = FINAL_DIM
-        inner = (valid0 & valid1 & (uv1[:, 0] > 2) & (uv1[:, 0] < w - 2) & (uv1[:, 1] > 2) &
-                 (uv1[:, 1] < h - 2) & (uv0[:, 0] > 2) & (uv0[:, 1] > 2)).numpy()
+        inner = (valid0 & valid1 & (uv1[:, 0] > 2) & (uv1[:, 0] < w - 2) & (uv1[:, 1] > 2) & (uv1[:, 1] < h - 2) &
+                 (uv0[:, 0] > 2) & (uv0[:, 1] > 2)).numpy()
         c0 = _bilinear(before['img'][i], uv0.numpy()[inner])
         c1 = _bilinear(after['img'][i], uv1.numpy()[inner])
         c_off = _bilinear(after['img'][i], uv1.numpy()[inner] + np.array([4.0, 0.0]))
@@ -107,8 +106,9 @@ def test_test_mode_is_deterministic_and_centred(synthetic_results):
     new_w, new_h = int(w0 * resize), int(h0 * resize)
     for p in r1['img_aug_params']:
         assert not p['flip'] and p['rotate'] == 0.0
-        assert p['crop'] == (int((new_w - FINAL_DIM[1]) / 2), int(0.9 * new_h) - FINAL_DIM[0],
-                             int((new_w - FINAL_DIM[1]) / 2) + FINAL_DIM[1], int(0.9 * new_h))
+        assert p['crop'] == (int(
+            (new_w - FINAL_DIM[1]) / 2), int(0.9 * new_h) - FINAL_DIM[0], int(
+                (new_w - FINAL_DIM[1]) / 2) + FINAL_DIM[1], int(0.9 * new_h))
 
 
 def test_training_is_random_per_view(synthetic_results):

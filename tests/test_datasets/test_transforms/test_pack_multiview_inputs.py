@@ -8,10 +8,19 @@ from mim3d_plugin.datasets.transforms import BEVAug, MultiViewImageAug, PackMult
 
 def test_pack(synthetic_results):
     res = dict(synthetic_results)
-    res.update(points=LiDARPoints(torch.rand(100, 5) * 20 - 10, points_dim=5),
-               gt_bboxes_3d=LiDARInstance3DBoxes(torch.rand(4, 9), box_dim=9), gt_labels_3d=np.array([0, 3, 1, 9]),
-               cam2ego=[np.eye(4)] * 3, lidar2ego=np.eye(4).tolist(), ego2global=np.eye(4).tolist(), token='t',
-               scene_token='s', prev='p', next='', timestamp=12.5, sample_idx=4)
+    res.update(
+        points=LiDARPoints(torch.rand(100, 5) * 20 - 10, points_dim=5),
+        gt_bboxes_3d=LiDARInstance3DBoxes(torch.rand(4, 9), box_dim=9),
+        gt_labels_3d=np.array([0, 3, 1, 9]),
+        cam2ego=[np.eye(4)] * 3,
+        lidar2ego=np.eye(4).tolist(),
+        ego2global=np.eye(4).tolist(),
+        token='t',
+        scene_token='s',
+        prev='p',
+        next='',
+        timestamp=12.5,
+        sample_idx=4)
     np.random.seed(0)
     res = MultiViewImageAug(final_dim=(32, 64))(res)
     res = BEVAug()(res)

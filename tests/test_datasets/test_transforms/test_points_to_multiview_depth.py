@@ -62,12 +62,18 @@ def test_real_frame(nus_infos, nus_data_prefix):
 
     from mim3d_plugin.datasets import NuScenesMultiViewDataset
     init_default_scope('mmdet3d')
-    pipeline = [dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-                dict(type='LoadMultiViewImages', num_views=6),
-                dict(type='MultiViewImageAug', final_dim=(128, 352), test_mode=True),
-                dict(type='PointsToMultiViewDepth', max_depth=60.0)]
-    ds = NuScenesMultiViewDataset(data_root='', ann_file=osp.join(nus_infos, 'nuscenes_infos_val.pkl'),
-                                  data_prefix=nus_data_prefix, pipeline=pipeline, test_mode=True)
+    pipeline = [
+        dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+        dict(type='LoadMultiViewImages', num_views=6),
+        dict(type='MultiViewImageAug', final_dim=(128, 352), test_mode=True),
+        dict(type='PointsToMultiViewDepth', max_depth=60.0)
+    ]
+    ds = NuScenesMultiViewDataset(
+        data_root='',
+        ann_file=osp.join(nus_infos, 'nuscenes_infos_val.pkl'),
+        data_prefix=nus_data_prefix,
+        pipeline=pipeline,
+        test_mode=True)
     out = ds[5]
     depth = out['depth']
     assert depth.shape == (6, 128, 352)

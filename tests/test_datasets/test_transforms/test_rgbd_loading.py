@@ -5,8 +5,7 @@ import mmcv
 import numpy as np
 import pytest
 
-from mim3d_plugin.datasets.transforms.rgbd_loading import (LoadRGBDFrame, decode_depth,
-                                                           read_pgm16)
+from mim3d_plugin.datasets.transforms.rgbd_loading import LoadRGBDFrame, decode_depth, read_pgm16
 
 RGBD = osp.join(osp.dirname(__file__), '../../../../shared/data/rgbd')
 needs_data = pytest.mark.skipif(not osp.isdir(RGBD), reason='../shared/data/rgbd is absent')
@@ -41,8 +40,7 @@ def test_bad_inputs_raise(tmp_path):
     with pytest.raises(ValueError, match='single-channel'):
         decode_depth(np.zeros((2, 2, 3), np.uint16), 'uint16')
     with pytest.raises(FileNotFoundError, match='not found'):
-        LoadRGBDFrame()(dict(img_path=str(tmp_path / 'a.jpg'),
-                             depth_path=str(tmp_path / 'missing.png')))
+        LoadRGBDFrame()(dict(img_path=str(tmp_path / 'a.jpg'), depth_path=str(tmp_path / 'missing.png')))
 
 
 def test_pgm_little_endian_and_size_check(tmp_path):
@@ -53,8 +51,7 @@ def test_pgm_little_endian_and_size_check(tmp_path):
     img = np.zeros((4, 4, 3), np.uint8)
     mmcv.imwrite(img, str(tmp_path / 'c.png'))
     with pytest.raises(ValueError, match='differs'):
-        LoadRGBDFrame()(dict(img_path=str(tmp_path / 'c.png'), depth_path=str(p),
-                             depth_format='nyu_raw'))
+        LoadRGBDFrame()(dict(img_path=str(tmp_path / 'c.png'), depth_path=str(p), depth_format='nyu_raw'))
 
 
 @pytest.mark.slow
@@ -66,10 +63,12 @@ def test_pgm_little_endian_and_size_check(tmp_path):
 ])
 def test_real_other_formats_are_plausible_metres(name, fmt, scale, median):
     ext = {'TUM': ('png', 'png'), 'NYU': ('ppm', 'pgm'), 'SUN': ('jpg', 'png')}[name]
-    res = LoadRGBDFrame()(dict(
-        img_path=osp.join(RGBD, 'other_formats', f'{name}_color.{ext[0]}'),
-        depth_path=osp.join(RGBD, 'other_formats', f'{name}_depth.{ext[1]}'),
-        depth_format=fmt, depth_scale=scale))
+    res = LoadRGBDFrame()(
+        dict(
+            img_path=osp.join(RGBD, 'other_formats', f'{name}_color.{ext[0]}'),
+            depth_path=osp.join(RGBD, 'other_formats', f'{name}_depth.{ext[1]}'),
+            depth_format=fmt,
+            depth_scale=scale))
     d = res['depth']
     assert res['img'].shape == (480, 640, 3) and d.shape == (480, 640) and d.dtype == np.float32
     valid = d > 0

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mim3d_plugin.datasets.transforms.rgbd_transforms import (PackRGBDInputs, RGBDRandomCrop,
-                                                              RGBDRandomFlip, RGBDResize)
+from mim3d_plugin.datasets.transforms.rgbd_transforms import PackRGBDInputs, RGBDRandomCrop, RGBDRandomFlip, RGBDResize
 
 
 def _frame(h=24, w=32, seed=0):
@@ -37,8 +36,7 @@ def test_resize_nearest_keeps_invalid_and_values(scale):
     np.testing.assert_array_equal(d, src[ys][:, xs])
     # intrinsics scale with the image: a 3D point lands at the scaled pixel
     p = np.array([0.3, -0.2, 2.0])
-    np.testing.assert_allclose(_project(out['cam2img'], p),
-                               _project(res['cam2img'], p) * [scale[0] / w, scale[1] / h])
+    np.testing.assert_allclose(_project(out['cam2img'], p), _project(res['cam2img'], p) * [scale[0] / w, scale[1] / h])
 
 
 def test_flip_mirrors_depth_and_intrinsics():

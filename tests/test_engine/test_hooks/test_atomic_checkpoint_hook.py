@@ -12,6 +12,7 @@ import mim3d_plugin  # noqa: F401
 
 
 class ToyModel(BaseModel):
+
     def __init__(self):
         super().__init__()
         self.linear = torch.nn.Linear(2, 1)
@@ -22,6 +23,7 @@ class ToyModel(BaseModel):
 
 
 class ToyData(Dataset):
+
     def __len__(self):
         return 4
 
@@ -31,13 +33,21 @@ class ToyData(Dataset):
 
 def _runner(work_dir, max_epochs, hook_type='AtomicCheckpointHook', resume=False):
     # a unique experiment name: mmengine's MessageHub / logger instances are global per name (timestamp)
-    return Runner(model=ToyModel(), work_dir=work_dir, resume=resume, experiment_name=f'atomic_{uuid.uuid4().hex}',
-                  train_dataloader=dict(dataset=ToyData(), sampler=dict(type='DefaultSampler', shuffle=True),
-                                        batch_size=2, collate_fn=dict(type='default_collate')),
-                  optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-                  train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-                  default_hooks=dict(checkpoint=dict(type=hook_type, interval=1, max_keep_ckpts=1)),
-                  default_scope='mmdet3d', randomness=dict(seed=0))
+    return Runner(
+        model=ToyModel(),
+        work_dir=work_dir,
+        resume=resume,
+        experiment_name=f'atomic_{uuid.uuid4().hex}',
+        train_dataloader=dict(
+            dataset=ToyData(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=dict(type=hook_type, interval=1, max_keep_ckpts=1)),
+        default_scope='mmdet3d',
+        randomness=dict(seed=0))
 
 
 class Killed(RuntimeError):

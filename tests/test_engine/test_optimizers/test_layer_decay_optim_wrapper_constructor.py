@@ -1,10 +1,10 @@
 """Tests of the layer-wise lr decay optimizer constructor on tiny Swin detectors."""
 import pytest
+from mmdet3d.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from torch import nn
 
 import mim3d_plugin  # noqa: F401
 from mim3d_plugin.engine.optimizers import swin_vit_layer_depth
-from mmdet3d.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 
 class _Detector(nn.Module):
@@ -16,9 +16,10 @@ class _Detector(nn.Module):
 
 
 def _build(decay: float = 0.8, **extra):
-    cfg = dict(type='LayerDecayOptimWrapperConstructor',
-               optim_wrapper_cfg=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01)),
-               paramwise_cfg=dict(layer_decay_rate=decay, **extra))
+    cfg = dict(
+        type='LayerDecayOptimWrapperConstructor',
+        optim_wrapper_cfg=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01)),
+        paramwise_cfg=dict(layer_decay_rate=decay, **extra))
     return OPTIM_WRAPPER_CONSTRUCTORS.build(cfg)
 
 
@@ -38,10 +39,19 @@ def test_swin_vit_layer_depth_rule():
 
 
 @pytest.mark.parametrize('backbone', [
-    dict(type='mmpretrain.SwinTransformer', arch=dict(embed_dims=16, depths=[2, 2, 4, 2], num_heads=[1, 1, 2, 2]),
-         img_size=64, window_size=4, out_indices=(2, 3)),
-    dict(type='mmdet.SwinTransformer', embed_dims=16, depths=(2, 2, 4, 2), num_heads=(1, 1, 2, 2), window_size=4,
-         out_indices=(2, 3)),
+    dict(
+        type='mmpretrain.SwinTransformer',
+        arch=dict(embed_dims=16, depths=[2, 2, 4, 2], num_heads=[1, 1, 2, 2]),
+        img_size=64,
+        window_size=4,
+        out_indices=(2, 3)),
+    dict(
+        type='mmdet.SwinTransformer',
+        embed_dims=16,
+        depths=(2, 2, 4, 2),
+        num_heads=(1, 1, 2, 2),
+        window_size=4,
+        out_indices=(2, 3)),
 ])
 def test_layer_decay_on_detector_backbone(backbone):
     model = _Detector(backbone)
@@ -64,8 +74,8 @@ def test_layer_decay_on_detector_backbone(backbone):
 
 
 def test_layer_decay_one_is_uniform():
-    model = _Detector(dict(type='mmdet.SwinTransformer', embed_dims=16, depths=(1, 1, 1, 1),
-                           num_heads=(1, 1, 1, 1), window_size=4))
+    model = _Detector(
+        dict(type='mmdet.SwinTransformer', embed_dims=16, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1), window_size=4))
     lrs = _lr_by_name(_build(decay=1.0)(model))
     assert all(v == pytest.approx(1e-3) for v in lrs.values())
 

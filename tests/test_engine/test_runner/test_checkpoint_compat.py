@@ -27,14 +27,21 @@ def _runner(work_dir, max_epochs, resume=False, load_from=None):
     data = [dict(inputs=torch.full((2, ), float(i))) for i in range(8)]
     torch.manual_seed(0)  # same initial weights for every runner
     return Runner(
-        model=_ToyModel(), work_dir=str(work_dir), resume=resume, load_from=load_from,
-        train_dataloader=dict(dataset=data, batch_size=2, sampler=dict(type='DefaultSampler', shuffle=True),
-                              collate_fn=dict(type='default_collate')),
+        model=_ToyModel(),
+        work_dir=str(work_dir),
+        resume=resume,
+        load_from=load_from,
+        train_dataloader=dict(
+            dataset=data,
+            batch_size=2,
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         param_scheduler=[dict(type='CosineAnnealingLR', T_max=4, begin=0, end=4, by_epoch=True)],
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
-        randomness=dict(seed=0), default_scope='mmdet3d')
+        randomness=dict(seed=0),
+        default_scope='mmdet3d')
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
@@ -61,7 +68,7 @@ def test_resume_continues_the_run(tmp_path):
 class _CallsSystem:
 
     def __reduce__(self):
-        return (os.system, ('echo should-not-run',))
+        return (os.system, ('echo should-not-run', ))
 
 
 class _GetattrEscape:

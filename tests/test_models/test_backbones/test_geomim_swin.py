@@ -108,8 +108,12 @@ def test_loads_mixmim_checkpoint_by_key(tmp_path):
     _randomise(mixmim)
     ckpt = osp.join(tmp_path, 'mixmim.pth')
     torch.save({'state_dict': {'backbone.' + k: v for k, v in mixmim.state_dict().items()}}, ckpt)
-    model = GeoMIMSwin(arch=TINY, img_size=(64, 160), window_size=(8, 8, 16, 2), use_mask=True,
-                       init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
+    model = GeoMIMSwin(
+        arch=TINY,
+        img_size=(64, 160),
+        window_size=(8, 8, 16, 2),
+        use_mask=True,
+        init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
     model.init_weights()
     src, own = mixmim.state_dict(), model.state_dict()
     for key in ('patch_embed.projection.weight', 'layers.0.blocks.0.attn.qkv.weight',
@@ -121,8 +125,8 @@ def test_loads_mixmim_checkpoint_by_key(tmp_path):
                                resize_pos_embed(src['absolute_pos_embed'], (32, 32), (16, 40), 'bicubic', 0))
     table = own['layers.2.blocks.0.attn.relative_position_bias_table']  # window 8 -> 16: interpolated
     assert table.shape == (31 * 31, 4)
-    torch.testing.assert_close(table.view(31, 31, 4)[15, 15],
-                               src['layers.2.blocks.0.attn.relative_position_bias_table'].view(15, 15, 4)[7, 7])
+    torch.testing.assert_close(
+        table.view(31, 31, 4)[15, 15], src['layers.2.blocks.0.attn.relative_position_bias_table'].view(15, 15, 4)[7, 7])
     # What a MixMIM checkpoint leaves untouched: only GeoMIM's own layers (stage-3 norm, fusion).
     fresh = GeoMIMSwin(arch=TINY, img_size=(64, 160), window_size=(8, 8, 16, 2), use_mask=True)
     result = fresh.load_state_dict(mixmim.state_dict(), strict=False)
@@ -138,8 +142,11 @@ def test_pretrain_checkpoint_keys_match_finetune_backbone(tmp_path):
     state['decoder.embed.weight'] = torch.zeros(2, 2)  # other parts of the pretraining model
     ckpt = osp.join(tmp_path, 'geomim.pth')
     torch.save({'state_dict': state}, ckpt)
-    finetune = GeoMIMSwin(arch=TINY, img_size=(64, 160), out_indices=(2, 3),  # no fusion by default
-                          init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
+    finetune = GeoMIMSwin(
+        arch=TINY,
+        img_size=(64, 160),
+        out_indices=(2, 3),  # no fusion by default
+        init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
     finetune.init_weights()
     finetune.init_weights()  # a second call must not re-randomise the loaded weights
     own, src = finetune.state_dict(), pretrain.state_dict()

@@ -4,15 +4,14 @@ import torch
 from mmengine.registry import init_default_scope
 
 import mim3d_plugin  # noqa: F401
-from mim3d_plugin.models.backbones.mask3d_vit import (Mask3DViT, random_masking,
-                                                      restore_full_grid, sincos_pos_embed_2d)
+from mim3d_plugin.models.backbones.mask3d_vit import Mask3DViT
+from mim3d_plugin.models.utils import random_masking, restore_full_grid, sincos_pos_embed_2d
 
 ARCH = dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128)
 
 
 def _vit(**kw):
-    cfg = dict(arch=ARCH, img_size=(32, 48), patch_size=16, depth_embed_dims=32,
-               depth_num_layers=1, depth_num_heads=2)
+    cfg = dict(arch=ARCH, img_size=(32, 48), patch_size=16, depth_embed_dims=32, depth_num_layers=1, depth_num_heads=2)
     cfg.update(kw)
     m = Mask3DViT(**cfg)
     m.init_weights()
@@ -85,9 +84,13 @@ def test_downstream_featmaps_checkpoint_and_fpn(tmp_path):
     pre = _vit()
     ckpt = tmp_path / 'mask3d.pth'
     torch.save(dict(state_dict={'backbone.' + k: v for k, v in pre.state_dict().items()}), ckpt)
-    down = Mask3DViT(arch=ARCH, img_size=(32, 48), patch_size=16, out_indices=(0, 1),
-                     with_depth_encoder=False,
-                     init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
+    down = Mask3DViT(
+        arch=ARCH,
+        img_size=(32, 48),
+        patch_size=16,
+        out_indices=(0, 1),
+        with_depth_encoder=False,
+        init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
     down.init_weights()
     torch.testing.assert_close(down.layers[1].attn.qkv.weight, pre.layers[1].attn.qkv.weight)
     torch.testing.assert_close(down.pos_embed, pre.pos_embed)
@@ -115,8 +118,8 @@ def test_non_square_checkpoint_resize_needs_grid(tmp_path):
     other = Mask3DViT(arch=ARCH, img_size=(48, 64), patch_size=16, with_depth_encoder=False)
     with pytest.raises(ValueError, match='pretrained_patch_resolution'):
         other.load_state_dict(sd)
-    other = Mask3DViT(arch=ARCH, img_size=(48, 64), patch_size=16, with_depth_encoder=False,
-                      pretrained_patch_resolution=(2, 3))
+    other = Mask3DViT(
+        arch=ARCH, img_size=(48, 64), patch_size=16, with_depth_encoder=False, pretrained_patch_resolution=(2, 3))
     other.load_state_dict(sd)
     assert other.pos_embed.shape == (1, 1 + 12, 64)
 
@@ -127,28 +130,24 @@ def test_bevdet_mask3d_config_backbone_and_neck(tmp_path):
     import os.path as osp
     import sys
 
+    from mmdet3d.registry import MODELS
     from mmengine.config import Config
     from mmengine.utils import import_modules_from_strings
-
-    from mmdet3d.registry import MODELS
     root = osp.join(osp.dirname(__file__), '../../..')
     sys.path.insert(0, osp.abspath(root))
     import_modules_from_strings(['projects.BEVDet.bevdet'])
     init_default_scope('mmdet3d')
-    cfg = Config.fromfile(
-        osp.join(root, 'projects/BEVDet/configs/bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py'))
+    cfg = Config.fromfile(osp.join(root, 'projects/BEVDet/configs/bevdet-mask3d-vit-tiny-p16_1xb1-4e_nus-mini.py'))
     pre = MODELS.build(dict(cfg.model.img_backbone, init_cfg=None, with_depth_encoder=True))
     pre.init_weights()
     ckpt = tmp_path / 'mask3d_nus.pth'
     torch.save(dict(state_dict={'backbone.' + k: v for k, v in pre.state_dict().items()}), ckpt)
-    backbone = MODELS.build(dict(cfg.model.img_backbone,
-                                 init_cfg=dict(type='Pretrained', prefix='backbone.',
-                                               checkpoint=str(ckpt))))
+    backbone = MODELS.build(
+        dict(cfg.model.img_backbone, init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint=str(ckpt))))
     backbone.init_weights()
-    torch.testing.assert_close(backbone.layers[3].ffn.layers[1].weight,
-                               pre.layers[3].ffn.layers[1].weight)
+    torch.testing.assert_close(backbone.layers[3].ffn.layers[1].weight, pre.layers[3].ffn.layers[1].weight)
     neck = MODELS.build(cfg.model.img_neck)
     feats = neck(backbone(torch.randn(2, 3, *cfg.input_size)))
     feat = feats[cfg.model.img_neck_out_index]
-    assert feat.shape == (2, cfg.model.img_view_transformer.in_channels,
-                          cfg.input_size[0] // 16, cfg.input_size[1] // 16)
+    assert feat.shape == (2, cfg.model.img_view_transformer.in_channels, cfg.input_size[0] // 16,
+                          cfg.input_size[1] // 16)

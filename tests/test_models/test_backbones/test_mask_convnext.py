@@ -1,10 +1,10 @@
 import pytest
 import torch
+from mmdet3d.registry import MODELS
 from mmengine.runner import save_checkpoint
 from mmpretrain.models.backbones import ConvNeXt, SparseConvNeXt
 from mmpretrain.models.utils.sparse_modules import SparseHelper
 
-from mmdet3d.registry import MODELS
 import mim3d_plugin  # noqa: F401
 
 ARCH = dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32])
@@ -81,19 +81,25 @@ def test_gradients_and_bad_mask():
 
 
 def test_mim4d_checkpoint_loads_into_bevdet_config(tmp_path):
-    """The BEVDet config of the small MIM4D run builds and its backbone loads a MIM4D checkpoint by init_cfg."""
+    """The BEVDet config of the small MIM4D run builds and its backbone loads the backbone extracted from a MIM4D
+    checkpoint (encoder.backbone.* -> backbone.*) by init_cfg."""
     pytest.importorskip('projects.BEVDet.bevdet')
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
     import projects.BEVDet.bevdet  # noqa: F401
     init_default_scope('mmdet3d')
     cfg = Config.fromfile('projects/BEVDet/configs/bevdet-mask-convnext-mini-mim4d_1xb1-4e_nus-mini.py')
     mim4d_cfg = Config.fromfile('configs/mim4d/mim4d_convnext-mini-mask_1xb2-300i_nus-mini.py')
     torch.manual_seed(0)
-    pretrained = MODELS.build(mim4d_cfg.model.img_backbone)
+    pretrained = MODELS.build(mim4d_cfg.model.encoder.backbone)
     ckpt = tmp_path / 'iter_300.pth'
-    save_checkpoint({'state_dict': {'img_backbone.' + k: v for k, v in pretrained.state_dict().items()}}, str(ckpt))
-    cfg.model.img_backbone.init_cfg.checkpoint = str(ckpt)
+    save_checkpoint({'state_dict': {'encoder.backbone.' + k: v for k, v in pretrained.state_dict().items()}}, str(ckpt))
+    import sys
+    sys.path.insert(0, 'tools/model_converters')
+    import extract_backbone
+    assert extract_backbone.main([str(ckpt), str(tmp_path / 'backbone.pth')]) == 0
+    cfg.model.img_backbone.init_cfg.checkpoint = str(tmp_path / 'backbone.pth')
     det_backbone = MODELS.build(cfg.model.img_backbone)
     det_backbone.init_weights()
     for k, v in pretrained.state_dict().items():

@@ -10,11 +10,12 @@ MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
 def _batch(n_views=3, h=16, w=24, b=2):
     gen = torch.Generator().manual_seed(0)
-    return dict(inputs=dict(img=[torch.randint(0, 256, (n_views, 3, h, w), generator=gen, dtype=torch.uint8)
-                                 for _ in range(b)],
-                            depth=[torch.rand(n_views, h, w, generator=gen) * 50 for _ in range(b)],
-                            points=[torch.rand(100 + i, 5, generator=gen) for i in range(b)]),
-                data_samples=[Det3DDataSample() for _ in range(b)])
+    return dict(
+        inputs=dict(
+            img=[torch.randint(0, 256, (n_views, 3, h, w), generator=gen, dtype=torch.uint8) for _ in range(b)],
+            depth=[torch.rand(n_views, h, w, generator=gen) * 50 for _ in range(b)],
+            points=[torch.rand(100 + i, 5, generator=gen) for i in range(b)]),
+        data_samples=[Det3DDataSample() for _ in range(b)])
 
 
 def test_outputs():

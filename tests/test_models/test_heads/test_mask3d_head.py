@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import mim3d_plugin  # noqa: F401
-from mim3d_plugin.models.heads.mask3d_head import Mask3DHead, patchify, unpatchify
+from mim3d_plugin.models.heads import Mask3DHead
+from mim3d_plugin.models.utils import patchify, unpatchify
 
-DEC = dict(patch_resolution=(2, 3), embed_dim=64, decoder_embed_dim=32, decoder_depth=1,
-           decoder_num_heads=2)
+DEC = dict(patch_resolution=(2, 3), embed_dim=64, decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)
 
 
 def _head(**kw):
@@ -23,8 +23,7 @@ def test_patchify_roundtrip_non_square():
     assert p.shape == (2, 6, 16 * 16 * 3)
     torch.testing.assert_close(unpatchify(p, (2, 3), 16, 3), x)
     # patch index r * w + c holds the pixels of row r, column c
-    torch.testing.assert_close(p[0, 1 * 3 + 2].reshape(16, 16, 3).permute(2, 0, 1),
-                               x[0, :, 16:32, 32:48])
+    torch.testing.assert_close(p[0, 1 * 3 + 2].reshape(16, 16, 3).permute(2, 0, 1), x[0, :, 16:32, 32:48])
     with pytest.raises(ValueError):
         patchify(torch.randn(1, 1, 30, 48), 16)
 

@@ -3,12 +3,12 @@ import os.path as osp
 
 import pytest
 import torch
+from mmdet3d.registry import MODELS
 from mmengine.config import Config
 
-from mmdet3d.registry import MODELS
+import mim3d_plugin  # noqa: F401
 from mim3d_plugin.geometry import make_transform, pad_intrinsics
 from mim3d_plugin.rendering import fields as fields_mod
-import mim3d_plugin  # noqa: F401
 
 PCR, VOX = [-6.4, -6.4, -2.0, 6.4, 6.4, 2.0], [0.8, 0.8, 1.0]  # 16 x 16 x 4
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -16,18 +16,37 @@ PAPER_CFG = osp.join(REPO, 'configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus
 
 
 def _head(**kw):
-    cfg = dict(type='VolumeRenderingHead', point_cloud_range=PCR, voxel_size=VOX, in_channels=4, num_rays=16,
-               target_radius=(0.5, 50.0), uniform_sampler=dict(type='UniformSampler', num_samples=24),
-               importance_sampler=dict(type='NeuSUpSampler', num_samples=8),
-               sdf_field=dict(hidden_channels=16, geo_feat_channels=4), rgb_field=dict(hidden_channels=16),
-               num_eikonal_points=64, image_stride=8)
+    cfg = dict(
+        type='VolumeRenderingHead',
+        point_cloud_range=PCR,
+        voxel_size=VOX,
+        in_channels=4,
+        num_rays=16,
+        target_radius=(0.5, 50.0),
+        uniform_sampler=dict(type='UniformSampler', num_samples=24),
+        importance_sampler=dict(type='NeuSUpSampler', num_samples=8),
+        sdf_field=dict(hidden_channels=16, geo_feat_channels=4),
+        rgb_field=dict(hidden_channels=16),
+        num_eikonal_points=64,
+        image_stride=8)
     cfg.update(kw)
     return MODELS.build(cfg)
 
 
+def _paper_render_cfg():
+    """The render head config of the paper-scale MIM4D config, with the volume grid its TemporalRenderingHead
+    hands it."""
+    from mim3d_plugin.models.pretext_heads.temporal_rendering_head import volume_grid_configs
+    head = Config.fromfile(PAPER_CFG).model.heads.render
+    return Config(
+        dict(
+            render_head=volume_grid_configs(head.point_cloud_range, head.voxel_size, head.view_transform,
+                                            head.temporal_builder, head.render_head)[2])).render_head
+
+
 def _paper_head():
     """The render head of the paper-scale MIM4D config, with every constant at its configured value."""
-    return MODELS.build(Config.fromfile(PAPER_CFG).model.render_head)
+    return MODELS.build(_paper_render_cfg())
 
 
 def _ego2img(n_cam=2, f=24.0, size=(32, 48), height=0.0):
@@ -48,8 +67,10 @@ def _plane_field(head, offset):
     def forward(volume, points):
         off = offset.view(offset.shape + (1, ) * (points.dim() - 1 - offset.dim()))
         sdf = off * s - points[..., 0]
-        return dict(sdf=sdf, geo_feat=points.new_zeros(points.shape[:-1] + (geo, )),
-                    feat=points.new_zeros(points.shape[:-1] + (volume.shape[1], )))
+        return dict(
+            sdf=sdf,
+            geo_feat=points.new_zeros(points.shape[:-1] + (geo, )),
+            feat=points.new_zeros(points.shape[:-1] + (volume.shape[1], )))
 
     head.sdf_field.forward = forward
 
@@ -98,7 +119,7 @@ def test_metre_constants_in_a_metre_scene_give_a_worse_geometry_gradient():
     """The constants of the previous version (inv_s 20.1 and 64 * 2**i per metre, 4 steps) on the same
     plane: the depth is fine but d(depth)/d(offset) is far from 1 on many rays (what the fix removes)."""
     torch.manual_seed(0)
-    cfg = Config.fromfile(PAPER_CFG).model.render_head
+    cfg = _paper_render_cfg()
     cfg.update(scene_scale=1.0, importance_sampler=dict(type='NeuSUpSampler', num_samples=24, num_steps=4))
     head = MODELS.build(cfg)
     head.train()
@@ -166,8 +187,9 @@ def test_empty_ray_depth_is_normalised_not_zero():
 def test_known_plane_sdf_renders_its_depth_in_metres():
     # a one-layer SDF field reading only the normalised x: sdf = (plane_x - x) in scene units
     # (fixed near/far: the bottom rows would leave the 4 m high box before the plane)
-    head = _head(sdf_field=dict(hidden_channels=16, geo_feat_channels=4, num_layers=1, init_variance=0.8),
-                 collider=dict(type='NearFarCollider', near_plane=0.1, far_plane=12.0))
+    head = _head(
+        sdf_field=dict(hidden_channels=16, geo_feat_channels=4, num_layers=1, init_variance=0.8),
+        collider=dict(type='NearFarCollider', near_plane=0.1, far_plane=12.0))
     lin = head.sdf_field.mlp[0]
     plane_x = 4.0
     with torch.no_grad():

@@ -1,11 +1,11 @@
 import pytest
 import torch
-from mmdet3d.structures import Det3DDataSample
-
 from mmdet3d.registry import MODELS
-from mim3d_plugin.geometry import make_transform, pad_intrinsics, rotation_z
-import mim3d_plugin  # noqa: F401
+from mmdet3d.structures import Det3DDataSample
 from mmengine.registry import init_default_scope
+
+import mim3d_plugin  # noqa: F401
+from mim3d_plugin.geometry import make_transform, pad_intrinsics, rotation_z
 
 init_default_scope('mmdet3d')
 
@@ -13,24 +13,58 @@ PCR, VOX = [-6.4, -6.4, -2.0, 6.4, 6.4, 2.0], [0.8, 0.8, 1.0]  # 16 x 16 x 4
 
 
 def _cfg(num_frames=2, **kw):
+    """MIM4D (MaskedPretrainer: SparseMaskEncoder + TemporalRenderingHead), tiny; ``kw`` go to the head."""
     return dict(
-        type='MIM4D', num_frames=num_frames, neck_level=0, **kw,
-        data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
-        img_backbone=dict(type='MaskConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                          out_indices=(2, 3), gap_before_final_norm=False, mask_ratio=0.3),
-        img_neck=dict(type='mmdet.FPN', in_channels=[24, 32], out_channels=16, num_outs=2),
-        view_transform=dict(type='VoxelLifting', grid_config=dict(x=[-6.4, 6.4, 0.8], y=[-6.4, 6.4, 0.8],
-                                                                  z=[-2.0, 2.0, 1.0], depth=[0.5, 6.9, 0.8]),
-                            input_size=(32, 64), downsample=16, in_channels=16, lift_channels=8, out_channels=8,
-                            num_convs=1),
-        temporal_builder=dict(type='SceneFlowPseudo3DBuilder', point_cloud_range=PCR, voxel_size=VOX, embed_dims=8,
-                              num_frames=num_frames - 1, num_heads=2, num_points=2, ffn_channels=16),
-        render_head=dict(type='VolumeRenderingHead', point_cloud_range=PCR, voxel_size=VOX, in_channels=8,
-                         num_rays=8, uniform_sampler=dict(type='UniformSampler', num_samples=16),
-                         importance_sampler=dict(type='NeuSUpSampler', num_samples=8),
-                         sdf_field=dict(hidden_channels=16, geo_feat_channels=4), rgb_field=dict(hidden_channels=16),
-                         num_eikonal_points=32, image_stride=8))
+        type='MaskedPretrainer',
+        num_frames=num_frames,
+        data_preprocessor=dict(
+            type='MultiViewDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=True),
+        encoder=dict(
+            type='SparseMaskEncoder',
+            neck_level=0,
+            backbone=dict(
+                type='MaskConvNeXt',
+                arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+                out_indices=(2, 3),
+                gap_before_final_norm=False,
+                mask_ratio=0.3),
+            neck=dict(type='mmdet.FPN', in_channels=[24, 32], out_channels=16, num_outs=2)),
+        heads=dict(
+            render=dict(
+                type='TemporalRenderingHead',
+                num_frames=num_frames,
+                point_cloud_range=PCR,
+                voxel_size=VOX,
+                **kw,
+                view_transform=dict(
+                    type='VoxelLifting',
+                    grid_config=dict(depth=[0.5, 6.9, 0.8]),
+                    input_size=(32, 64),
+                    downsample=16,
+                    in_channels=16,
+                    lift_channels=8,
+                    out_channels=8,
+                    num_convs=1),
+                temporal_builder=dict(
+                    type='SceneFlowPseudo3DBuilder',
+                    embed_dims=8,
+                    num_frames=num_frames - 1,
+                    num_heads=2,
+                    num_points=2,
+                    ffn_channels=16),
+                render_head=dict(
+                    type='VolumeRenderingHead',
+                    in_channels=8,
+                    num_rays=8,
+                    uniform_sampler=dict(type='UniformSampler', num_samples=16),
+                    importance_sampler=dict(type='NeuSUpSampler', num_samples=8),
+                    sdf_field=dict(hidden_channels=16, geo_feat_channels=4),
+                    rgb_field=dict(hidden_channels=16),
+                    num_eikonal_points=32,
+                    image_stride=8))))
 
 
 def _cams(n_cam):
@@ -49,10 +83,13 @@ def _batch(b=2, n_cam=2, f=2, depth_frames=True):
     for i in range(b):
         s = Det3DDataSample()
         lidar2img = _cams(n_cam).repeat(f, 1, 1)
-        ego2global = torch.stack([make_transform(rotation_z(torch.tensor(0.05 * t)), torch.tensor([1.5 * t, 0, 0]))
-                                  for t in range(f)])
-        meta = dict(lidar2img=lidar2img.numpy(), lidar2ego=torch.eye(4).expand(f, 4, 4).numpy(),
-                    ego2global=ego2global.numpy(), frame_valid=[i == 0] * (f - 1) + [True])
+        ego2global = torch.stack(
+            [make_transform(rotation_z(torch.tensor(0.05 * t)), torch.tensor([1.5 * t, 0, 0])) for t in range(f)])
+        meta = dict(
+            lidar2img=lidar2img.numpy(),
+            lidar2ego=torch.eye(4).expand(f, 4, 4).numpy(),
+            ego2global=ego2global.numpy(),
+            frame_valid=[i == 0] * (f - 1) + [True])
         if depth_frames:
             meta['depth_frames'] = [True] * f
         s.set_metainfo(meta)
@@ -63,25 +100,30 @@ def _batch(b=2, n_cam=2, f=2, depth_frames=True):
     return inputs, samples
 
 
+def _unpack(model, inputs, samples):
+    """The rendering head's clip tensors, from the geometry the pretrainer stacks."""
+    return model.heads['render'].unpack(inputs, model.stack_geometry(inputs, samples))
+
+
 @pytest.mark.parametrize('n_cam,b,f', [(2, 2, 2), (3, 1, 3)])
 def test_mim4d_loss_any_cameras_and_batch_all_params_get_gradients(n_cam, b, f):
     model = MODELS.build(_cfg(f))
     model.init_weights()
     inputs, samples = _batch(b, n_cam, f)
     losses = model(inputs, samples, mode='loss')
-    assert set(losses) == {f'loss_{k}_{s}' for k in ('rgb', 'depth') for s in ('pseudo', 'cur')}
+    assert set(losses) == {f'render.loss_{k}_{s}' for k in ('rgb', 'depth') for s in ('pseudo', 'cur')}
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     # mmdet's FPN always also returns its stride-32 level, which is not lifted
-    assert sorted(missing) == ['img_neck.fpn_convs.1.conv.bias', 'img_neck.fpn_convs.1.conv.weight'], missing
+    assert sorted(missing) == ['encoder.neck.fpn_convs.1.conv.bias', 'encoder.neck.fpn_convs.1.conv.weight'], missing
 
 
 def test_mim4d_predict_renders_views_and_rejects_bad_clip():
     model = MODELS.build(_cfg(2))
     model.eval()
     inputs, samples = _batch(1, 2, 2)
-    out = model(inputs, samples, mode='predict')[0]
+    out = model(inputs, samples, mode='predict')[0].render
     assert out['depth_pseudo'].shape == (2, 4, 8) and out['rgb_cur'].shape == (2, 4, 8, 3)
     assert out['rgb_target'].shape == (2, 4, 8, 3) and (out['rgb_target'] >= 0).all()
     inputs['imgs'] = inputs['imgs'][:, :3]
@@ -95,10 +137,10 @@ def test_lidar_volume_frame_lifts_with_lidar2img_and_warps_with_lidar_poses():
     for s in samples:
         s.set_metainfo(dict(lidar2ego=lidar2ego.expand(2, 4, 4).numpy()))
     ego2global = torch.as_tensor(samples[0].metainfo['ego2global'], dtype=torch.float64)
-    lidar = MODELS.build(_cfg(2))._unpack(inputs, samples)
+    lidar = _unpack(MODELS.build(_cfg(2)), inputs, samples)
     assert torch.allclose(lidar['src2img'][0].flatten(0, 1), torch.as_tensor(samples[0].metainfo['lidar2img']))
     assert torch.allclose(lidar['frame2global'][0], ego2global @ lidar2ego.double())
-    ego = MODELS.build(_cfg(2, volume_frame='ego'))._unpack(inputs, samples)
+    ego = _unpack(MODELS.build(_cfg(2, volume_frame='ego')), inputs, samples)
     assert torch.allclose(ego['frame2global'][0], ego2global)
     # the same ego point projects to the same pixel through either frame's matrix
     p_ego = torch.tensor([5.0, 1.0, 0.5, 1.0])
@@ -114,25 +156,26 @@ def test_random_target_is_an_earlier_frame_predicted_from_all_the_others():
     model = MODELS.build(_cfg(3))
     model.init_weights()
     inputs, samples = _batch(2, 2, 3)
-    d = model._unpack(inputs, samples)
+    head = model.heads['render']
+    d = _unpack(model, inputs, samples)
     seen = []
     for _ in range(20):
-        for name, tgt in zip(model.temporal_targets, model._targets(d)):
+        for name, tgt in zip(head.temporal_targets, head.targets(d)):
             seen.append((name, tgt.tolist()))
     assert all(t == [2, 2] for name, t in seen if name == 'current')
     randoms = {i for name, t in seen if name == 'random' for i in t}
     assert randoms == {0, 1}  # only earlier frames, both drawn
     calls = []
-    builder_forward = model.temporal_builder.forward
+    builder_forward = head.temporal_builder.forward
 
     def spy(volumes, frame2target, frame_valid=None):
         calls.append((volumes.detach().clone(), frame2target.clone(), frame_valid.clone()))
         return builder_forward(volumes, frame2target, frame_valid)
 
-    model.temporal_builder.forward = spy
-    volumes, _ = model.extract_volumes(d['imgs'], d['src2img'])
+    head.temporal_builder.forward = spy
+    volumes = head.lift(model.encode(inputs).feats, d['src2img'])
     target = torch.tensor([0, 1])
-    losses = model._target_losses(volumes, d, target)
+    losses = head.target_losses(volumes, d, target)
     vols, f2t, valid = calls[-1]
     # sample 0 predicts frame 0 from frames (1, 2) -- the future -- and sample 1 frame 1 from (0, 2)
     assert torch.equal(vols[0], volumes[0, [1, 2]].detach()) and torch.equal(vols[1], volumes[1, [0, 2]].detach())
@@ -150,7 +193,24 @@ def test_random_target_needs_depth_maps_of_the_earlier_frames():
     with pytest.raises(ValueError, match='depth_all_frames'):
         model(inputs, samples, mode='loss')
     current_only = MODELS.build(_cfg(2, temporal_targets=('current', )))
-    expected = {'loss_rgb_pseudo', 'loss_depth_pseudo', 'loss_rgb_cur', 'loss_depth_cur'}
+    expected = {'render.loss_rgb_pseudo', 'render.loss_depth_pseudo', 'render.loss_rgb_cur', 'render.loss_depth_cur'}
     assert set(current_only(inputs, samples, mode='loss')) == expected
     with pytest.raises(ValueError, match='temporal_targets'):
         MODELS.build(_cfg(2, temporal_targets=('next', )))
+
+
+def test_the_voxel_grid_is_given_once():
+    """The head hands its point_cloud_range / voxel_size to the lifting, the builder and the renderer; a module
+    config spelling a different grid is refused."""
+    head = MODELS.build(_cfg(2)).heads['render']
+    for grid in (head.view_transform.grid, head.temporal_builder.grid):
+        assert grid.pc_min + grid.pc_max == PCR and list(grid.voxel_size) == VOX
+    assert head.render_head.point_cloud_range == PCR
+    cfg = _cfg(2)
+    cfg['heads']['render']['render_head']['voxel_size'] = [0.4, 0.4, 1.0]
+    with pytest.raises(ValueError, match='render_head.voxel_size.*give the grid once'):
+        MODELS.build(cfg)
+    cfg = _cfg(2)
+    cfg['heads']['render']['view_transform']['grid_config']['x'] = [-8.0, 8.0, 0.8]
+    with pytest.raises(ValueError, match='grid_config.x'):
+        MODELS.build(cfg)

@@ -21,8 +21,7 @@ def test_normalize_round_trip_and_layout():
 
 
 def test_nms_free_coder_topk_and_filters():
-    coder = NMSFreeCoder(post_center_range=[-10, -10, -5, 10, 10, 5], max_num=3, score_threshold=0.1,
-                         num_classes=2)
+    coder = NMSFreeCoder(post_center_range=[-10, -10, -5, 10, 10, 5], max_num=3, score_threshold=0.1, num_classes=2)
     logits = torch.full((4, 2), -10.0)
     logits[0, 1] = 3.0  # best: query 0, class 1
     logits[2, 0] = 2.0  # second: query 2, class 0

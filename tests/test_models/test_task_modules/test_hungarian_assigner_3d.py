@@ -11,8 +11,11 @@ import mim3d_plugin  # noqa: F401
 
 def _assigner():
     init_default_scope('mmdet3d')
-    return TASK_UTILS.build(dict(type='HungarianAssigner3D', match_costs=[
-        dict(type='mmdet.FocalLossCost', weight=2.0), dict(type='BBox3DL1Cost', weight=0.25)]))
+    return TASK_UTILS.build(
+        dict(
+            type='HungarianAssigner3D',
+            match_costs=[dict(type='mmdet.FocalLossCost', weight=2.0),
+                         dict(type='BBox3DL1Cost', weight=0.25)]))
 
 
 def test_bbox3d_l1_cost_is_l1_over_first_dims():
@@ -30,8 +33,8 @@ def test_assignment_is_the_brute_force_optimum():
     scores, boxes = torch.randn(5, 3), torch.randn(5, 10)
     gt = InstanceData(labels=torch.tensor([0, 2, 1]), bboxes=torch.randn(3, 10))
     res = assigner.assign(InstanceData(scores=scores, bboxes=boxes), gt)
-    costs = sum(c(pred_instances=InstanceData(scores=scores, bboxes=boxes), gt_instances=gt)
-                for c in assigner.match_costs)
+    costs = sum(
+        c(pred_instances=InstanceData(scores=scores, bboxes=boxes), gt_instances=gt) for c in assigner.match_costs)
     best = min(sum(costs[p[g], g] for g in range(3)) for p in itertools.permutations(range(5), 3))
     got_pairs = [(q, int(res.gt_inds[q]) - 1) for q in range(5) if res.gt_inds[q] > 0]
     assert len(got_pairs) == 3 and (res.gt_inds == 0).sum() == 2
@@ -43,6 +46,7 @@ def test_non_finite_predictions_do_not_crash():
     assigner = _assigner()
     boxes = torch.randn(4, 10)
     boxes[1] = float('nan')
-    res = assigner.assign(InstanceData(scores=torch.randn(4, 3), bboxes=boxes),
-                          InstanceData(labels=torch.tensor([1]), bboxes=torch.randn(1, 10)))
+    res = assigner.assign(
+        InstanceData(scores=torch.randn(4, 3), bboxes=boxes),
+        InstanceData(labels=torch.tensor([1]), bboxes=torch.randn(1, 10)))
     assert (res.gt_inds > 0).sum() == 1 and res.gt_inds[1] == 0

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmcv.ops import Voxelization
+from mmdet3d.registry import MODELS
 from mmengine.hub import get_config
 from mmengine.model import BaseModule
 
-from mmdet3d.registry import MODELS
 import mim3d_plugin  # noqa: F401  (registers the modules)
 from mim3d_plugin.geometry import VoxelGrid
 
@@ -105,14 +105,18 @@ def test_stages_and_errors():
     pts = [cluster((3., 4., 0.))]
     torch.testing.assert_close(transposed(pts), plain(pts).transpose(-1, -2))
     with pytest.raises(ValueError, match='not a voxel-based LiDAR detector'):
-        MODELS.build(dict(type='LiDARBEVTeacher', detector=dict(type='SECOND', in_channels=4, out_channels=[8],
-                                                                layer_nums=[1], layer_strides=[1])))
+        MODELS.build(
+            dict(
+                type='LiDARBEVTeacher',
+                detector=dict(type='SECOND', in_channels=4, out_channels=[8], layer_nums=[1], layer_strides=[1])))
 
 
 def test_checkpoint_loading(tmp_path, pillar_teacher):
     cfg = detector_cfg(PILLAR)
-    state = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
-             for k, v in pillar_teacher.detector.state_dict().items()}
+    state = {
+        k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
+        for k, v in pillar_teacher.detector.state_dict().items()
+    }
     torch.save(dict(state_dict=state), tmp_path / 'det.pth')
     teacher = MODELS.build(dict(type='LiDARBEVTeacher', detector=cfg, checkpoint=str(tmp_path / 'det.pth')))
     parent = BaseModule()
@@ -164,8 +168,11 @@ class _BEVFusionStyleDetector(BaseModule):
 
     def __init__(self):
         super().__init__()
-        self.pts_voxel_layer = Voxelization(voxel_size=[0.5, 0.5, 8.], point_cloud_range=[-8., -8., -5., 8., 8., 3.],
-                                            max_num_points=10, max_voxels=1000)
+        self.pts_voxel_layer = Voxelization(
+            voxel_size=[0.5, 0.5, 8.],
+            point_cloud_range=[-8., -8., -5., 8., 8., 3.],
+            max_num_points=10,
+            max_voxels=1000)
         self.pts_voxel_encoder = None
         self.pts_middle_encoder = MODELS.build(dict(type='PointPillarsScatter', in_channels=5, output_shape=(32, 32)))
 

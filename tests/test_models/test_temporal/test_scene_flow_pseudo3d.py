@@ -2,17 +2,23 @@ import math
 
 import pytest
 import torch
-
 from mmdet3d.registry import MODELS
-from mim3d_plugin.geometry import VoxelGrid, make_transform, relative_transform, rotation_z
+
 import mim3d_plugin  # noqa: F401
+from mim3d_plugin.geometry import VoxelGrid, make_transform, relative_transform, rotation_z
 
 PCR, VOX = [-6.4, -6.4, -2.0, 6.4, 6.4, 2.0], [0.8, 0.8, 1.0]  # 16 x 16 x 4
 
 
 def _builder(**kw):
-    cfg = dict(type='SceneFlowPseudo3DBuilder', point_cloud_range=PCR, voxel_size=VOX, embed_dims=8,
-               num_frames=2, num_heads=2, num_points=2)
+    cfg = dict(
+        type='SceneFlowPseudo3DBuilder',
+        point_cloud_range=PCR,
+        voxel_size=VOX,
+        embed_dims=8,
+        num_frames=2,
+        num_heads=2,
+        num_points=2)
     cfg.update(kw)
     m = MODELS.build(cfg)
     m.init_weights()

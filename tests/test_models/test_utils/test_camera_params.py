@@ -37,8 +37,9 @@ def test_known_answer_layout():
     vec = camera_aware_vector(cam2img, aug, cam2ego)
     assert vec.shape == (1, 2, CAMERA_VECTOR_DIMS) == (1, 2, 22)
     c, s = 0.44 * math.cos(math.radians(5.0)), 0.44 * math.sin(math.radians(5.0))
-    expected = torch.tensor([1266.4, 1266.5, 816.3, 491.5, c, -s, -10.0, s, c, -140.0,
-                             0., 0., 1., 1.70, -1., 0., 0., 0.02, 0., -1., 0., 1.51])
+    expected = torch.tensor([
+        1266.4, 1266.5, 816.3, 491.5, c, -s, -10.0, s, c, -140.0, 0., 0., 1., 1.70, -1., 0., 0., 0.02, 0., -1., 0., 1.51
+    ])
     torch.testing.assert_close(vec[0, 0], expected, rtol=1e-5, atol=1e-3)
     assert torch.allclose(vec[0, 1, :4], torch.tensor([1260.0, 1259.0, 807.0, 495.0]), atol=1e-3)
     assert torch.allclose(vec[0, 1, 10:], cam2ego[0, 1, :3, :4].flatten())

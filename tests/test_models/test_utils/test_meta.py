@@ -20,8 +20,8 @@ def test_stack_meta():
     assert l2i[2, 5, 3, 3] == 2.0
     e2g = stack_meta(samples, 'ego2global', dtype=torch.float64)
     assert e2g.dtype == torch.float64 and e2g[1, 0, 0] == 2.0
-    torch.testing.assert_close(stack_meta(samples, 'timestamp', dtype=torch.float64),
-                               torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        stack_meta(samples, 'timestamp', dtype=torch.float64), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
     assert stack_meta([s.metainfo for s in samples], 'lidar2img').shape == (3, 6, 4, 4)  # dicts too
 
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 import torch
-
 from mmdet3d.registry import MODELS
+
 import mim3d_plugin  # noqa: F401  (registers the modules)
 from mim3d_plugin.geometry import make_transform, pad_intrinsics, rotation_z
 
@@ -54,17 +54,25 @@ TINY = dict(x=[-8., 8., 2.], y=[-8., 8., 2.], z=[-2., 4., 3.], depth=[1., 9., 1.
 def tiny_cameras(batch=2):
     mats = []
     for bi in range(batch):
-        mats.append(torch.stack([
-            camera_lidar2img(10., 10., 8., 4., yaw=0.3 * bi, position=(0.5, 0., 1.)),
-            camera_lidar2img(12., 11., 7., 5., yaw=math.pi * 0.6 + 0.1 * bi, position=(0., 0.4, 1.2)),
-        ]))
+        mats.append(
+            torch.stack([
+                camera_lidar2img(10., 10., 8., 4., yaw=0.3 * bi, position=(0.5, 0., 1.)),
+                camera_lidar2img(12., 11., 7., 5., yaw=math.pi * 0.6 + 0.1 * bi, position=(0., 0.4, 1.2)),
+            ]))
     return torch.stack(mats)
 
 
 def test_equals_naive_reference():
     torch.manual_seed(0)
-    vt = LSS = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
-                                 in_channels=5, out_channels=3, collapse_z=False)).double()
+    vt = LSS = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=TINY,
+            input_size=(8, 16),
+            downsample=4,
+            in_channels=5,
+            out_channels=3,
+            collapse_z=False)).double()
     assert LSS.num_bins == 8
     lidar2img = tiny_cameras()
     logits = torch.randn(2, 2, 8, 2, 4, dtype=torch.float64)
@@ -83,8 +91,16 @@ def test_equals_naive_reference():
 
 def test_single_point_mass_lands_in_known_cell():
     grid_config = dict(x=[-16., 16., 2.], y=[-16., 16., 2.], z=[-5., 5., 5.], depth=[1., 20., 1.])
-    vt = MODELS.build(dict(type='LSSViewTransformer', grid_config=grid_config, input_size=(32, 64), downsample=8,
-                           in_channels=4, out_channels=2, with_depth_net=False, collapse_z=False))
+    vt = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=grid_config,
+            input_size=(32, 64),
+            downsample=8,
+            in_channels=4,
+            out_channels=2,
+            with_depth_net=False,
+            collapse_z=False))
     # front camera at (1, 0, 1.5) m; fx = fy = 32 px, principal point (32, 16) px
     lidar2img = camera_lidar2img(32., 32., 32., 16., position=(1., 0., 1.5)).float().view(1, 1, 4, 4)
     logits = torch.full((1, 1, 19, 4, 8), -1e4)
@@ -101,8 +117,15 @@ def test_single_point_mass_lands_in_known_cell():
 
 def test_depth_net_path_and_gradients():
     torch.manual_seed(1)
-    vt = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
-                           in_channels=5, out_channels=3, bev_downsample=2))
+    vt = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=TINY,
+            input_size=(8, 16),
+            downsample=4,
+            in_channels=5,
+            out_channels=3,
+            bev_downsample=2))
     vt.init_weights()
     feats = torch.randn(2, 2, 5, 2, 4, requires_grad=True)
     bev, depth_prob = vt(feats, tiny_cameras().float())
@@ -113,8 +136,15 @@ def test_depth_net_path_and_gradients():
     for name, param in vt.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
     # GeoMIM / BEVFusion depth net (two 3x3 conv-BN-ReLU layers, then 1x1)
-    vt3 = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
-                            in_channels=10, out_channels=3, depth_net_mid_channels=6))
+    vt3 = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=TINY,
+            input_size=(8, 16),
+            downsample=4,
+            in_channels=10,
+            out_channels=3,
+            depth_net_mid_channels=6))
     assert len(vt3.depth_net) == 3
     bev, depth_prob = vt3(torch.randn(2, 2, 10, 2, 4), tiny_cameras().float())
     assert bev.shape == (2, 6, 8, 8)
@@ -122,8 +152,15 @@ def test_depth_net_path_and_gradients():
     for name, param in vt3.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
     # external depth logits and context both receive gradients
-    vt2 = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
-                            in_channels=5, out_channels=3, with_depth_net=False))
+    vt2 = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=TINY,
+            input_size=(8, 16),
+            downsample=4,
+            in_channels=5,
+            out_channels=3,
+            with_depth_net=False))
     logits = torch.randn(2, 2, 8, 2, 4, requires_grad=True)
     context = torch.randn(2, 2, 3, 2, 4, requires_grad=True)
     bev, _ = vt2(context, tiny_cameras().float(), depth_logits=logits)
@@ -132,8 +169,15 @@ def test_depth_net_path_and_gradients():
 
 
 def test_input_errors():
-    vt = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
-                           in_channels=5, out_channels=3, with_depth_net=False))
+    vt = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=TINY,
+            input_size=(8, 16),
+            downsample=4,
+            in_channels=5,
+            out_channels=3,
+            with_depth_net=False))
     with pytest.raises(ValueError, match='depth_logits must be given'):
         vt(torch.zeros(1, 2, 3, 2, 4), tiny_cameras(1).float())
     with pytest.raises(ValueError, match='feats'):
@@ -145,18 +189,31 @@ def test_input_errors():
     with pytest.raises(ValueError, match='multiple of downsample'):
         MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(10, 16), downsample=4))
     with pytest.raises(ValueError, match=r"grid_config\['z'\]"):
-        MODELS.build(dict(type='LSSViewTransformer', grid_config=dict(x=TINY['x'], y=TINY['y'], depth=TINY['depth']),
-                          input_size=(8, 16), downsample=4))
+        MODELS.build(
+            dict(
+                type='LSSViewTransformer',
+                grid_config=dict(x=TINY['x'], y=TINY['y'], depth=TINY['depth']),
+                input_size=(8, 16),
+                downsample=4))
 
 
 def test_paper_scale_cpu():
     """GeoMIM shapes: 6 views, 256x704 input (16x44 features), 118 bins, 80 channels, 360x360 -> 180x180."""
     grid_config = dict(x=[-54., 54., 0.3], y=[-54., 54., 0.3], z=[-10., 10., 20.], depth=[1., 60., 0.5])
-    vt = MODELS.build(dict(type='LSSViewTransformer', grid_config=grid_config, input_size=(256, 704), downsample=16,
-                           in_channels=80, out_channels=80, with_depth_net=False, bev_downsample=2))
+    vt = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=grid_config,
+            input_size=(256, 704),
+            downsample=16,
+            in_channels=80,
+            out_channels=80,
+            with_depth_net=False,
+            bev_downsample=2))
     yaws = torch.tensor([0., -0.95, 0.95, math.pi, -2.2, 2.2])
-    lidar2img = torch.stack([camera_lidar2img(700., 700., 352., 128., yaw=float(y), position=(1., 0., 1.6))
-                             for y in yaws]).float().unsqueeze(0)
+    lidar2img = torch.stack([
+        camera_lidar2img(700., 700., 352., 128., yaw=float(y), position=(1., 0., 1.6)) for y in yaws
+    ]).float().unsqueeze(0)
     context = torch.randn(1, 6, 80, 16, 44, requires_grad=True)
     logits = torch.randn(1, 6, 118, 16, 44, requires_grad=True)
     start = time.perf_counter()
@@ -172,8 +229,14 @@ def test_paper_scale_cpu():
 
 
 def test_depth_target_and_loss_methods():
-    vt = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
-                           in_channels=5, out_channels=3))
+    vt = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=TINY,
+            input_size=(8, 16),
+            downsample=4,
+            in_channels=5,
+            out_channels=3))
     depth = torch.zeros(1, 2, 8, 16)
     depth[0, 1, 5, 9] = 3.5  # feature cell (1, 2), bin floor((3.5 - 1) / 1) = 2
     target, valid = vt.get_depth_target(depth)
@@ -186,8 +249,15 @@ def test_depth_target_and_loss_methods():
 
 
 def test_splat_runs_in_float32_under_autocast():
-    vt = MODELS.build(dict(type='LSSViewTransformer', grid_config=TINY, input_size=(8, 16), downsample=4,
-                           in_channels=5, out_channels=3, with_depth_net=False))
+    vt = MODELS.build(
+        dict(
+            type='LSSViewTransformer',
+            grid_config=TINY,
+            input_size=(8, 16),
+            downsample=4,
+            in_channels=5,
+            out_channels=3,
+            with_depth_net=False))
     context = torch.randn(1, 2, 3, 2, 4)
     logits = torch.randn(1, 2, 8, 2, 4)
     ref, _ = vt(context, tiny_cameras(1).float(), depth_logits=logits)

@@ -1,8 +1,8 @@
 import torch
-
 from mmdet3d.registry import MODELS
-from mim3d_plugin.geometry import make_transform, pad_intrinsics
+
 import mim3d_plugin  # noqa: F401
+from mim3d_plugin.geometry import make_transform, pad_intrinsics
 
 
 def _ego2img(n_cam=2):
@@ -18,10 +18,16 @@ def _ego2img(n_cam=2):
 
 def test_lifting_shapes_frustum_support_and_gradients():
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='VoxelLifting', grid_config=dict(x=[-6.4, 6.4, 0.8], y=[-6.4, 6.4, 0.8],
-                                                                    z=[-2.0, 2.0, 1.0], depth=[1.0, 7.4, 0.8]),
-                              input_size=(32, 48), downsample=8, in_channels=6, lift_channels=4, out_channels=5,
-                              num_convs=1))
+    model = MODELS.build(
+        dict(
+            type='VoxelLifting',
+            grid_config=dict(x=[-6.4, 6.4, 0.8], y=[-6.4, 6.4, 0.8], z=[-2.0, 2.0, 1.0], depth=[1.0, 7.4, 0.8]),
+            input_size=(32, 48),
+            downsample=8,
+            in_channels=6,
+            lift_channels=4,
+            out_channels=5,
+            num_convs=1))
     model.init_weights()
     feats = torch.randn(1, 2, 6, 4, 6, requires_grad=True)
     volume, depth = model(feats, _ego2img(2)[:, :1].expand(1, 2, 4, 4).contiguous())

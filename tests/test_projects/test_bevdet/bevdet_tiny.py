@@ -5,7 +5,6 @@ import torch
 from mmdet3d.structures import Det3DDataSample, LiDARInstance3DBoxes
 from mmengine.structures import InstanceData
 
-
 INPUT_SIZE = (64, 176)
 GRID = dict(x=[-16.0, 16.0, 1.0], y=[-16.0, 16.0, 1.0], z=[-5.0, 3.0, 8.0], depth=[1.0, 33.0, 2.0])
 PC_RANGE = [-16.0, -16.0, -5.0, 16.0, 16.0, 3.0]
@@ -16,31 +15,67 @@ TASKS = [dict(num_class=1, class_names=['car']), dict(num_class=2, class_names=[
 def tiny_bevdet_cfg(type_: str = 'BEVDet', bev_in: int = 8, **extra) -> dict:
     cfg = dict(
         type=type_,
-        img_backbone=dict(type='mmdet.ResNet', depth=18, base_channels=8, out_indices=(2, 3), norm_eval=False,
-                          norm_cfg=dict(type='BN')),
+        img_backbone=dict(
+            type='mmdet.ResNet',
+            depth=18,
+            base_channels=8,
+            out_indices=(2, 3),
+            norm_eval=False,
+            norm_cfg=dict(type='BN')),
         img_neck=dict(type='CustomFPN', in_channels=[32, 64], out_channels=32, out_ids=(0, )),
-        img_view_transformer=dict(type='LSSViewTransformer', grid_config=GRID, input_size=INPUT_SIZE,
-                                  downsample=16, in_channels=32, out_channels=8),
+        img_view_transformer=dict(
+            type='LSSViewTransformer',
+            grid_config=GRID,
+            input_size=INPUT_SIZE,
+            downsample=16,
+            in_channels=32,
+            out_channels=8),
         img_bev_encoder_backbone=dict(type='BEVResNet', in_channels=bev_in, num_channels=[16, 32, 64]),
         img_bev_encoder_neck=dict(type='LSSFPN', in_channels=16 + 64, out_channels=32),
         pts_bbox_head=dict(
-            type='CenterHead', in_channels=32, tasks=TASKS,
+            type='CenterHead',
+            in_channels=32,
+            tasks=TASKS,
             common_heads=dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2)),
             share_conv_channel=16,
-            bbox_coder=dict(type='CenterPointBBoxCoder', pc_range=PC_RANGE[:2],
-                            post_center_range=[-20, -20, -10.0, 20, 20, 10.0], max_num=50, score_threshold=0.0,
-                            out_size_factor=4, voxel_size=VOXEL[:2], code_size=9),
+            bbox_coder=dict(
+                type='CenterPointBBoxCoder',
+                pc_range=PC_RANGE[:2],
+                post_center_range=[-20, -20, -10.0, 20, 20, 10.0],
+                max_num=50,
+                score_threshold=0.0,
+                out_size_factor=4,
+                voxel_size=VOXEL[:2],
+                code_size=9),
             separate_head=dict(type='SeparateHead', init_bias=-2.19, final_kernel=3),
             loss_cls=dict(type='mmdet.GaussianFocalLoss', reduction='mean'),
             loss_bbox=dict(type='mmdet.L1Loss', reduction='mean', loss_weight=0.25),
             norm_bbox=True),
-        train_cfg=dict(pts=dict(point_cloud_range=PC_RANGE, grid_size=[128, 128, 1], voxel_size=VOXEL,
-                                out_size_factor=4, dense_reg=1, gaussian_overlap=0.1, max_objs=50, min_radius=2,
-                                code_weights=[1.0] * 8 + [0.2] * 2)),
-        test_cfg=dict(pts=dict(pc_range=PC_RANGE[:2], post_center_limit_range=[-20, -20, -10.0, 20, 20, 10.0],
-                               max_per_img=50, max_pool_nms=False, min_radius=[4, 0.175, 0.175],
-                               score_threshold=0.0, out_size_factor=4, voxel_size=VOXEL[:2], nms_type='rotate',
-                               pre_max_size=100, post_max_size=50, nms_thr=0.2)))
+        train_cfg=dict(
+            pts=dict(
+                point_cloud_range=PC_RANGE,
+                grid_size=[128, 128, 1],
+                voxel_size=VOXEL,
+                out_size_factor=4,
+                dense_reg=1,
+                gaussian_overlap=0.1,
+                max_objs=50,
+                min_radius=2,
+                code_weights=[1.0] * 8 + [0.2] * 2)),
+        test_cfg=dict(
+            pts=dict(
+                pc_range=PC_RANGE[:2],
+                post_center_limit_range=[-20, -20, -10.0, 20, 20, 10.0],
+                max_per_img=50,
+                max_pool_nms=False,
+                min_radius=[4, 0.175, 0.175],
+                score_threshold=0.0,
+                out_size_factor=4,
+                voxel_size=VOXEL[:2],
+                nms_type='rotate',
+                pre_max_size=100,
+                post_max_size=50,
+                nms_thr=0.2)))
     cfg.update(extra)
     return cfg
 
@@ -65,8 +100,12 @@ def camera_rig(n_cam: int = 2) -> np.ndarray:
 def make_sample(n_cam: int = 2, n_adjacent: int = 0, ego_shift: float = 0.0, index: int = 0) -> Det3DDataSample:
     sample = Det3DDataSample()
     views = np.concatenate([camera_rig(n_cam)] * (1 + n_adjacent))
-    meta = dict(lidar2img=views, lidar2ego=np.eye(4, dtype=np.float32), ego2global=np.eye(4, dtype=np.float32),
-                box_type_3d=LiDARInstance3DBoxes, img_shape=INPUT_SIZE)
+    meta = dict(
+        lidar2img=views,
+        lidar2ego=np.eye(4, dtype=np.float32),
+        ego2global=np.eye(4, dtype=np.float32),
+        box_type_3d=LiDARInstance3DBoxes,
+        img_shape=INPUT_SIZE)
     if n_adjacent:
         adj = np.stack([np.eye(4, dtype=np.float32)] * n_adjacent)
         adj[:, 0, 3] = -ego_shift

@@ -1,12 +1,11 @@
 """BEVDet / BEVDet4D detectors and BEV encoder on a tiny synthetic setup (2 cameras, 64x176)."""
 import pytest
 import torch
+from bevdet_tiny import make_batch, make_sample, tiny_bevdet_cfg
+from mmdet3d.registry import MODELS
 
 import mim3d_plugin  # noqa: F401
 import projects.BEVDet.bevdet  # noqa: F401
-from mmdet3d.registry import MODELS
-
-from bevdet_tiny import make_batch, make_sample, tiny_bevdet_cfg
 
 
 def _trainable_without_grad(model):

@@ -7,16 +7,16 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 import mim3d_plugin  # noqa: F401
 import projects.BEVDet.bevdet  # noqa: F401
-from mmdet3d.registry import DATASETS, MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-CFG = osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py')
+CFG = osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py')
 
 # the nus_infos fixture (tests/conftest.py) skips without ../shared/data and writes the info files if missing
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('nus_infos')]
@@ -50,8 +50,8 @@ def test_full_loop_train_test_nds(tmp_path, monkeypatch):
         assert any(k.endswith(err) for k in metrics), err
     result_json = tmp_path / 'results' / 'pred_instances_3d' / 'results_nusc.json'
     submission = json.loads(result_json.read_text())
-    assert submission['meta'] == dict(use_camera=True, use_lidar=False, use_radar=False, use_map=False,
-                                      use_external=False)
+    assert submission['meta'] == dict(
+        use_camera=True, use_lidar=False, use_radar=False, use_map=False, use_external=False)
     assert len(submission['results']) == 41  # every mini_val key frame of scene-0916
 
 

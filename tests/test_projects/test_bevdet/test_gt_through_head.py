@@ -11,7 +11,8 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-_spec = importlib.util.spec_from_file_location('gt_through_head', osp.join(ROOT, 'projects/BEVDet/tools/gt_through_head.py'))
+_spec = importlib.util.spec_from_file_location('gt_through_head',
+                                               osp.join(ROOT, 'projects/BEVDet/tools/gt_through_head.py'))
 gth = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gth)
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('nus_infos')]
@@ -24,9 +25,9 @@ def test_perfect_predictions_decode_to_the_boxes():
     from mmdet3d.structures import LiDARInstance3DBoxes
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
-    cfg = Config.fromfile(osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py'))
-    head = MODELS.build(dict(cfg.model.pts_bbox_head, train_cfg=cfg.model.train_cfg.pts,
-                             test_cfg=cfg.model.test_cfg.pts)).eval()
+    cfg = Config.fromfile(osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py'))
+    head = MODELS.build(
+        dict(cfg.model.pts_bbox_head, train_cfg=cfg.model.train_cfg.pts, test_cfg=cfg.model.test_cfg.pts)).eval()
     boxes = torch.tensor([[10.3, -4.7, -1.2, 4.5, 1.9, 1.6, 0.4, 2.0, -1.0],
                           [-20.1, 15.5, -0.8, 0.7, 0.6, 1.8, -2.0, 0.5, 0.2]])
     gt = InstanceData(bboxes_3d=LiDARInstance3DBoxes(boxes, box_dim=9), labels_3d=torch.tensor([0, 8]))
@@ -40,7 +41,7 @@ def test_perfect_predictions_decode_to_the_boxes():
 
 def test_ground_truth_through_the_small_head_on_mini_val(monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)
-    cfg = Config.fromfile(osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-s16_1xb1-4e_nus-mini.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'projects/BEVDet/configs/bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py'))
     res = gth.run(cfg, str(tmp_path / 'gt'))
     key = 'pred_instances_3d_NuScenes'
     # measured: NDS 0.5908 / mAP 0.5333 (1.6 m cells: objects sharing a cell lose all but one; 6 task groups, 83

@@ -3,13 +3,13 @@ import copy
 
 import pytest
 import torch
+from bevdet_tiny import tiny_bevdet_cfg
+from mmdet3d.registry import MODELS
 from mmdet3d.structures import LiDARInstance3DBoxes
 from mmengine.registry import init_default_scope
 
-from mmdet3d.registry import MODELS
 import mim3d_plugin  # noqa: F401
 import projects.BEVDet.bevdet  # noqa: F401
-from bevdet_tiny import tiny_bevdet_cfg
 
 init_default_scope('mmdet3d')
 
@@ -26,9 +26,15 @@ def _preds(seed=0, b=2):
     torch.manual_seed(seed)
     out = []
     for n_cls in (1, 2):
-        out.append([dict(heatmap=torch.randn(b, n_cls, 32, 32) * 2, reg=torch.rand(b, 2, 32, 32),
-                         height=torch.randn(b, 1, 32, 32), dim=torch.randn(b, 3, 32, 32) * 0.3,
-                         rot=torch.randn(b, 2, 32, 32), vel=torch.randn(b, 2, 32, 32))])
+        out.append([
+            dict(
+                heatmap=torch.randn(b, n_cls, 32, 32) * 2,
+                reg=torch.rand(b, 2, 32, 32),
+                height=torch.randn(b, 1, 32, 32),
+                dim=torch.randn(b, 3, 32, 32) * 0.3,
+                rot=torch.randn(b, 2, 32, 32),
+                vel=torch.randn(b, 2, 32, 32))
+        ])
     return tuple(out)
 
 
@@ -69,8 +75,8 @@ def test_scale_nms_removes_small_duplicates_plain_nms_keeps():
 
 
 def test_circle_nms_per_task_and_config_errors():
-    head = _head(nms_type=['rotate', 'circle'], nms_thr=[0.2, 0.5], nms_rescale_factor=[1.0, [4.5, 9.0]],
-                 min_radius=[4, 1.0])
+    head = _head(
+        nms_type=['rotate', 'circle'], nms_thr=[0.2, 0.5], nms_rescale_factor=[1.0, [4.5, 9.0]], min_radius=[4, 1.0])
     boxes, scores, labels = _boxes([[5.0, 2.0], [5.5, 2.0], [8.0, 2.0]], [0.6, 0.6, 1.7], 0)
     out = head.nms_single(boxes, scores, labels, 1, LiDARInstance3DBoxes, 'circle', 0.5, 1.0)
     assert out['bboxes'][:, 0].tolist() == [5.0, 8.0]  # 0.5 m apart: within the 1 m radius; 3 m apart: kept

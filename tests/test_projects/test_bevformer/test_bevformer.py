@@ -1,13 +1,12 @@
 """BEVFormer detector end to end on a tiny synthetic setup (2 cameras, 64x176, BEV 20x20)."""
 import pytest
 import torch
-
-import mim3d_plugin  # noqa: F401
-import projects.BEVFormer.bevformer  # noqa: F401
+from bevformer_tiny import make_batch, tiny_model_cfg
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import LiDARInstance3DBoxes
 
-from bevformer_tiny import make_batch, tiny_model_cfg
+import mim3d_plugin  # noqa: F401
+import projects.BEVFormer.bevformer  # noqa: F401
 
 
 def _model(**kw):
@@ -69,8 +68,12 @@ def test_scene_start_equals_no_previous_frame():
         single = dict(imgs=inputs['imgs'][:, 2:])
         for s in samples:
             m = s.metainfo
-            s.set_metainfo(dict(num_frames=1, lidar2img=m['lidar2img'][2:], ego2global=m['ego2global'][-1],
-                                lidar2ego=m['lidar2ego'][-1]))
+            s.set_metainfo(
+                dict(
+                    num_frames=1,
+                    lidar2img=m['lidar2img'][2:],
+                    ego2global=m['ego2global'][-1],
+                    lidar2ego=m['lidar2ego'][-1]))
         cls_n, box_n, _ = model._forward(single, samples)
     assert torch.allclose(cls_t[:, 1], cls_n[:, 1], atol=1e-5)
     assert not torch.allclose(cls_t[:, 0], cls_n[:, 0], atol=1e-5)
@@ -143,6 +146,7 @@ def test_can_bus_deltas_follow_the_official_union2one():
     import copy
 
     import numpy as np
+
     from projects.BEVFormer.bevformer.bevformer_head import official_can_bus
     rng = np.random.default_rng(0)
     can = rng.normal(size=(2, 4, 18)) * 10
@@ -172,6 +176,7 @@ def test_can_bus_mlp_shifts_every_bev_query_with_official_keys():
     """use_can_bus: each frame's BEV queries (history and current) are the embedding plus can_bus_mlp of that
     frame's official vector; official key names; frames without can_bus metainfo are refused by name."""
     import numpy as np
+
     from projects.BEVFormer.bevformer.bevformer_head import official_can_bus
     cfg = tiny_model_cfg()
     cfg['pts_bbox_head']['use_can_bus'] = True
@@ -180,9 +185,11 @@ def test_can_bus_mlp_shifts_every_bev_query_with_official_keys():
     model.init_weights()
     model.eval()
     head = model.pts_bbox_head
-    assert {k for k in head.state_dict() if k.startswith('can_bus_mlp.')} == {
-        'can_bus_mlp.0.weight', 'can_bus_mlp.0.bias', 'can_bus_mlp.2.weight', 'can_bus_mlp.2.bias',
-        'can_bus_mlp.norm.weight', 'can_bus_mlp.norm.bias'}
+    assert {k
+            for k in head.state_dict() if k.startswith('can_bus_mlp.')} == {
+                'can_bus_mlp.0.weight', 'can_bus_mlp.0.bias', 'can_bus_mlp.2.weight', 'can_bus_mlp.2.bias',
+                'can_bus_mlp.norm.weight', 'can_bus_mlp.norm.bias'
+            }
     inputs, samples = make_batch(1)
     can = np.random.default_rng(0).normal(size=(2, 18)) * 5
     samples[0].set_metainfo(dict(can_bus=can))
@@ -193,8 +200,8 @@ def test_can_bus_mlp_shifts_every_bev_query_with_official_keys():
         expect = official_can_bus(torch.as_tensor(can)[None], torch.ones(1, 2, dtype=torch.bool))[0].float()
         assert len(queries) == 2  # history frame, then the current one
         for q, vec in zip(queries, expect):
-            assert torch.allclose(q - head.bev_embedding.weight[None], head.can_bus_mlp(vec[None])[:, None].expand_as(q),
-                                  atol=1e-5)
+            assert torch.allclose(
+                q - head.bev_embedding.weight[None], head.can_bus_mlp(vec[None])[:, None].expand_as(q), atol=1e-5)
     assert not torch.allclose(expect[1, :3], torch.as_tensor(can[1, :3]).float())  # the current frame is relative
     inputs, samples = make_batch(1)
     with pytest.raises(ValueError, match='no metainfo "can_bus"'):
@@ -204,6 +211,7 @@ def test_can_bus_mlp_shifts_every_bev_query_with_official_keys():
 def test_official_bev_shift_is_the_official_formula():
     """official_bev_shift re-derived with the official get_bev_features statements (numpy, per sample)."""
     import numpy as np
+
     from projects.BEVFormer.bevformer.bevformer_encoder import official_bev_shift
     rng = np.random.default_rng(0)
     can = rng.normal(size=(5, 18))
@@ -212,7 +220,7 @@ def test_official_bev_shift_is_the_official_formula():
     grid_length = [(pc_range[4] - pc_range[1]) / bev_h, (pc_range[3] - pc_range[0]) / bev_w]
     delta_x, delta_y = can[:, 0], can[:, 1]
     ego_angle = can[:, -2] / np.pi * 180
-    translation_length = np.sqrt(delta_x ** 2 + delta_y ** 2)
+    translation_length = np.sqrt(delta_x**2 + delta_y**2)
     translation_angle = np.arctan2(delta_y, delta_x) / np.pi * 180
     bev_angle = ego_angle - translation_angle
     shift_y = translation_length * np.cos(bev_angle / 180 * np.pi) / grid_length[0] / bev_h
@@ -227,6 +235,7 @@ def test_official_alignment_rotates_the_previous_bev_and_shifts_the_tsa_referenc
     points, the current half unshifted); without use_can_bus the option is refused."""
     import numpy as np
     from torchvision.transforms.functional import InterpolationMode, rotate
+
     from projects.BEVFormer.bevformer.bevformer_encoder import official_bev_shift
     from projects.BEVFormer.bevformer.bevformer_head import official_can_bus
     cfg = tiny_model_cfg()
@@ -252,13 +261,17 @@ def test_official_alignment_rotates_the_previous_bev_and_shifts_the_tsa_referenc
         out = orig(*a, **k)
         history.setdefault('bev', out)
         return out
+
     model.pts_bbox_head.get_bev_features = spy
     with torch.no_grad():
         model.predict(inputs, samples)
     prev_bev, ref = seen['calls'][-1]  # the current frame's first layer
     y, x = model.pts_bbox_head.bev_shape
-    expected_prev = rotate(history['bev'][0].reshape(y, x, -1).permute(2, 0, 1), 30.0,
-                           interpolation=InterpolationMode.NEAREST, center=[10.0, 10.0]).permute(1, 2, 0).reshape(y * x, -1)
+    expected_prev = rotate(
+        history['bev'][0].reshape(y, x, -1).permute(2, 0, 1),
+        30.0,
+        interpolation=InterpolationMode.NEAREST,
+        center=[10.0, 10.0]).permute(1, 2, 0).reshape(y * x, -1)
     assert torch.allclose(prev_bev[0], expected_prev, atol=1e-6)
     vec = official_can_bus(torch.as_tensor(can)[None], torch.ones(1, 2, dtype=torch.bool))[0]
     shift = official_bev_shift(vec[1:2], model.pts_bbox_head.pc_range, (y, x)).float()

@@ -26,8 +26,10 @@ def test_train_test_devkit_metrics(nus_infos, tmp_path, monkeypatch):
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_processor = dict(by_epoch=False)
     metric = cfg.test_evaluator
-    cfg.test_evaluator = [dict(metric, jsonfile_prefix=str(tmp_path / 'eval')),
-                          dict(metric, format_only=True, jsonfile_prefix=str(tmp_path / 'submit'))]
+    cfg.test_evaluator = [
+        dict(metric, jsonfile_prefix=str(tmp_path / 'eval')),
+        dict(metric, format_only=True, jsonfile_prefix=str(tmp_path / 'submit'))
+    ]
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test()

@@ -1,19 +1,22 @@
 """Spatial cross-attention: reference-point projection / visibility and the gather-attend-scatter."""
 import numpy as np
 import torch
+from bevformer_tiny import EMBED, IMG_SHAPE, PC_RANGE, camera_rig, tiny_model_cfg
+from mmdet3d.registry import MODELS
 
 import mim3d_plugin  # noqa: F401
 import projects.BEVFormer.bevformer  # noqa: F401
-from mmdet3d.registry import MODELS
 from projects.BEVFormer.bevformer import point_sampling
-
-from bevformer_tiny import EMBED, IMG_SHAPE, PC_RANGE, camera_rig, tiny_model_cfg
 
 
 def _encoder():
     cfg = tiny_model_cfg()['pts_bbox_head']
-    enc = dict(cfg['encoder'], type='BEVFormerEncoder', bev_shape=cfg['bev_shape'],
-               point_cloud_range=PC_RANGE, embed_dims=EMBED)
+    enc = dict(
+        cfg['encoder'],
+        type='BEVFormerEncoder',
+        bev_shape=cfg['bev_shape'],
+        point_cloud_range=PC_RANGE,
+        embed_dims=EMBED)
     return MODELS.build(enc)
 
 
@@ -37,8 +40,13 @@ def test_reference_points_pillars():
 
 def test_official_pillar_heights_of_the_paper_range():
     cfg = tiny_model_cfg()['pts_bbox_head']
-    enc = MODELS.build(dict(cfg['encoder'], type='BEVFormerEncoder', bev_shape=cfg['bev_shape'],
-                            point_cloud_range=[-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], embed_dims=EMBED))
+    enc = MODELS.build(
+        dict(
+            cfg['encoder'],
+            type='BEVFormerEncoder',
+            bev_shape=cfg['bev_shape'],
+            point_cloud_range=[-51.2, -51.2, -5.0, 51.2, 51.2, 3.0],
+            embed_dims=EMBED))
     heights = enc.reference_points()[0][0, :, 2]
     assert torch.allclose(heights, torch.tensor([-4.5, -2.1667, 0.1667, 2.5]), atol=1e-4)
 
@@ -68,9 +76,13 @@ def test_point_sampling_matches_direct_projection():
 
 def test_sca_equals_per_query_reference():
     torch.manual_seed(0)
-    sca = MODELS.build(dict(type='SpatialCrossAttention', embed_dims=EMBED, dropout=0.0,
-                            deformable_attention=dict(type='MSDeformableAttention3D', embed_dims=EMBED,
-                                                      num_heads=2, num_levels=2, num_points=4)))
+    sca = MODELS.build(
+        dict(
+            type='SpatialCrossAttention',
+            embed_dims=EMBED,
+            dropout=0.0,
+            deformable_attention=dict(
+                type='MSDeformableAttention3D', embed_dims=EMBED, num_heads=2, num_levels=2, num_points=4)))
     sca.init_weights()
     for p in sca.parameters():  # non-trivial weights
         p.data.add_(0.05 * torch.randn_like(p))
@@ -90,8 +102,8 @@ def test_sca_equals_per_query_reference():
             acc, cnt = torch.zeros(EMBED), 0
             for ci in range(n):
                 if mask[bi, ci, qi].any():
-                    acc += attn(query[bi, qi][None, None], value[bi, ci][None], ref[bi, ci, qi][None, None],
-                                shapes, start)[0, 0]
+                    acc += attn(query[bi, qi][None, None], value[bi, ci][None], ref[bi, ci, qi][None, None], shapes,
+                                start)[0, 0]
                     cnt += 1
             # official: slots / count (count clamped to 1), then output_proj, then the residual
             expected[bi, qi] += sca.output_proj(acc / max(cnt, 1))
@@ -102,9 +114,13 @@ def test_sca_equals_per_query_reference():
 
 
 def test_checkpoints_with_the_projection_in_the_deformable_attention_still_load():
-    sca = MODELS.build(dict(type='SpatialCrossAttention', embed_dims=EMBED, dropout=0.0,
-                            deformable_attention=dict(type='MSDeformableAttention3D', embed_dims=EMBED,
-                                                      num_heads=2, num_levels=2, num_points=4)))
+    sca = MODELS.build(
+        dict(
+            type='SpatialCrossAttention',
+            embed_dims=EMBED,
+            dropout=0.0,
+            deformable_attention=dict(
+                type='MSDeformableAttention3D', embed_dims=EMBED, num_heads=2, num_levels=2, num_points=4)))
     state = {k: v.clone() for k, v in sca.state_dict().items()}
     w = torch.randn(EMBED, EMBED)
     state['deformable_attention.output_proj.weight'] = w

@@ -1,11 +1,10 @@
 """Temporal self-attention and the ego-motion alignment of the previous BEV."""
 import torch
+from bevformer_tiny import EMBED, make_batch, tiny_model_cfg
+from mmdet3d.registry import MODELS
 
 import mim3d_plugin  # noqa: F401
 import projects.BEVFormer.bevformer  # noqa: F401
-from mmdet3d.registry import MODELS
-
-from bevformer_tiny import EMBED, make_batch, tiny_model_cfg
 
 
 def _tsa():

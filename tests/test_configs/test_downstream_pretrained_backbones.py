@@ -1,0 +1,99 @@
+"""Every downstream config that starts its backbone from one of our pretrainings loads a checkpoint of the pretraining
+config it names with no missing and no unexpected backbone key.
+
+For each detector config under ``projects/*/configs`` whose ``img_backbone.init_cfg`` is ``Pretrained`` from a local
+file (not an ImageNet URL): build the model of its ``pretrain_config`` (not trained: the layout is what matters),
+write its checkpoint as ``tools/train.py`` would into a work dir, run the README's extraction step
+(``tools/model_converters/extract_backbone.py WORK_DIR``), build the detector with ``init_cfg.checkpoint`` pointing at
+the extracted file, and load it: 0 missing / 0 unexpected / 0 shape mismatches, and after mmengine's ``init_weights``
+every backbone weight equals the pretraining encoder's (resized position embeddings aside).
+"""
+import glob
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from mmdet3d.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mim3d_plugin  # noqa: F401
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'model_converters'))
+import extract_backbone  # noqa: E402
+
+URL_PREFIXES = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'mmcls://')
+
+
+def _downstream_configs():
+    out = []
+    for path in sorted(glob.glob(osp.join(ROOT, 'projects', '*', 'configs', '*.py'))):
+        cfg = Config.fromfile(path)
+        init = (cfg.model.get('img_backbone') or {}).get('init_cfg') or {}
+        if init.get('type') == 'Pretrained' and not str(init.get('checkpoint', '')).startswith(URL_PREFIXES):
+            out.append(osp.relpath(path, ROOT))
+    return out
+
+
+DOWNSTREAM = _downstream_configs()
+
+
+def test_every_local_pretrained_backbone_names_its_pretraining():
+    assert len(DOWNSTREAM) >= 9, DOWNSTREAM
+    for path in DOWNSTREAM:
+        cfg = Config.fromfile(osp.join(ROOT, path))
+        assert osp.isfile(osp.join(ROOT, cfg.get('pretrain_config', ''))), f'{path}: pretrain_config'
+        init = cfg.model.img_backbone.init_cfg
+        assert init.prefix == 'backbone.' and init.checkpoint == cfg.pretrained_backbone, path
+        # the extraction's default output: <work dir of the pretraining config>/backbone.pth
+        name = osp.splitext(osp.basename(cfg.pretrain_config))[0]
+        assert cfg.pretrained_backbone == f'work_dirs/{name}/backbone.pth', path
+
+
+def _pretraining_model(config: str):
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    model = cfg.model
+    for head in (model.get('heads') or {}).values():
+        if head is not None and head.get('type') == 'LiDARBEVDistillHead':
+            head.teacher.checkpoint = None  # no trained teacher here: the checkpoint layout is what is tested
+            head.allow_untrained_teacher = True
+    init_default_scope('mmdet3d')
+    torch.manual_seed(0)
+    return MODELS.build(model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', DOWNSTREAM)
+def test_downstream_config_loads_its_pretraining_checkpoint(config, tmp_path):
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    if cfg.get('custom_imports'):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
+    pretrainer = _pretraining_model(cfg.pretrain_config)
+    encoder_state = {
+        k[len('encoder.backbone.'):]: v
+        for k, v in pretrainer.state_dict().items() if k.startswith('encoder.backbone.')
+    }
+    assert encoder_state
+    work = tmp_path / 'work'
+    work.mkdir()
+    torch.save(dict(state_dict=pretrainer.state_dict(), meta=dict(epoch=1)), work / 'epoch_1.pth')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
+    del pretrainer
+    assert extract_backbone.main([str(work)]) == 0  # the README's extraction step
+    extracted = str(work / 'backbone.pth')
+
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    bcfg = dict(cfg.model.img_backbone)
+    bcfg['init_cfg'] = dict(bcfg['init_cfg'], checkpoint=extracted)
+    backbone = MODELS.build(bcfg)
+    state = extract_backbone.extract(extract_backbone.load_state_dict(extracted), 'backbone.')
+    missing, unexpected, mismatch = extract_backbone.compare_keys(state, MODELS.build(dict(bcfg, init_cfg=None)))
+    assert (missing, unexpected, mismatch) == ([], [], []), (config, missing[:5], unexpected[:5], mismatch[:5])
+    backbone.init_weights()  # mmengine's PretrainedInit with prefix='backbone.'
+    own = backbone.state_dict()
+    same = [k for k, v in encoder_state.items() if k in own and v.shape == own[k].shape]
+    assert len(same) >= 0.9 * len(own), (len(same), len(own))
+    assert all(torch.equal(own[k], encoder_state[k]) for k in same), config
