@@ -46,12 +46,12 @@ PROJECT_NAMES = {
              ('TASK_UTILS', 'IoUCost'), ('TASK_UTILS', 'NMSFreeClsCoder'), ('TASK_UTILS', 'NMSFreeCoder'),
              ('TASK_UTILS', 'SinePositionalEncoding3D'), ('TRANSFORMS', 'GlobalRotScaleTransImage'),
              ('TRANSFORMS', 'ResizeCropFlipImage')],
-    'TPVFormer': [('DATASETS', 'NuScenesSegDataset'), ('MODELS', 'GridMask'),
-                  ('MODELS', 'TPVCrossViewHybridAttention'), ('MODELS', 'TPVFormer'),
-                  ('MODELS', 'TPVFormerDataPreprocessor'), ('MODELS', 'TPVFormerDecoder'), ('MODELS', 'TPVFormerEncoder'),
-                  ('MODELS', 'TPVFormerLayer'), ('MODELS', 'TPVFormerPositionalEncoding'),
-                  ('MODELS', 'TPVImageCrossAttention'), ('MODELS', 'TPVMSDeformableAttention3D'),
-                  ('TRANSFORMS', 'BEVLoadMultiViewImageFromFiles'), ('TRANSFORMS', 'SegLabelMapping')],
+    'TPVFormer': [('DATASETS', 'NuScenesSegDataset'), ('MODELS', 'GridMask'), ('MODELS', 'TPVCrossViewHybridAttention'),
+                  ('MODELS', 'TPVFormer'), ('MODELS', 'TPVFormerDataPreprocessor'), ('MODELS', 'TPVFormerDecoder'),
+                  ('MODELS', 'TPVFormerEncoder'), ('MODELS', 'TPVFormerLayer'),
+                  ('MODELS', 'TPVFormerPositionalEncoding'), ('MODELS', 'TPVImageCrossAttention'),
+                  ('MODELS', 'TPVMSDeformableAttention3D'), ('TRANSFORMS', 'BEVLoadMultiViewImageFromFiles'),
+                  ('TRANSFORMS', 'SegLabelMapping')],
     'TR3D': [('MODELS', 'TR3DAxisAlignedIoULoss'), ('MODELS', 'TR3DHead'), ('MODELS', 'TR3DMinkResNet'),
              ('MODELS', 'TR3DNeck'), ('MODELS', 'TR3DRotatedIoU3DLoss'), ('TRANSFORMS', 'TR3DPointSample')],
     'example_project': [('MODELS', 'DummyResNet')],
@@ -92,8 +92,11 @@ print('ok')
 
 @pytest.mark.parametrize('order', ['plugin_first', 'projects_first'])
 def test_mmdet3d_projects_and_the_plugin_import_in_either_order(order):
-    proc = subprocess.run([sys.executable, '-c', SCRIPT, json.dumps(PROJECT_NAMES), order], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', SCRIPT, json.dumps(PROJECT_NAMES), order],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith('ok'), proc.stderr[-3000:]
 
 
@@ -111,7 +114,7 @@ print(json.dumps({n: sorted(set(getattr(R, n).module_dict) - before[n]) for n in
     proc = subprocess.run([sys.executable, '-c', script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ours = json.loads(proc.stdout.strip().splitlines()[-1])
-    clashes = sorted((reg, name) for entries in PROJECT_NAMES.values() for reg, name in entries
-                     if name in ours.get(reg, []))
+    clashes = sorted(
+        (reg, name) for entries in PROJECT_NAMES.values() for reg, name in entries if name in ours.get(reg, []))
     assert clashes == []
     assert len(ours['MODELS']) > 40 and ours['TASK_UTILS']  # the plugin did register its modules

@@ -3,7 +3,7 @@
 # (Sense-X/GeoMIM pretrain/geomim_config/pretrain_base_50ep.yaml): CBGS resampling of the train set, drop path 0.0, a
 # random BEV flip of points and cameras (RandomFlip3D), teacher voxels (120k, 160k); the teacher sees the key frame
 # + 9 LiDAR sweeps with the time-lag column. Not reproduced: the official ObjectPaste pastes GT objects into the
-# LiDAR target only (not into the images; a known defect of that pipeline), and its GridMask has probability 0.
+# LiDAR target only (not into the images; a known defect of that pipeline), and its ImageGridMask has probability 0.
 # bash tools/dist_train.sh configs/geomim/geomim_swin-b_16xb2-50e_nus.py 8   (x2 nodes)
 # The pretrained backbone: encoder.backbone.* of the checkpoint (tools/model_converters/extract_backbone.py).
 _base_ = [

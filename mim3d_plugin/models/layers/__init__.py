@@ -1,2 +1,2 @@
 from .cross_view_attention import CrossViewAttention  # noqa: F401
-from .grid_mask import GridMask  # noqa: F401
+from .image_grid_mask import ImageGridMask  # noqa: F401

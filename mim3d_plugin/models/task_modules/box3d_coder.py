@@ -1,7 +1,8 @@
 """Normalised 3D box encoding and the NMS-free box coder of DETR-style 3D heads.
 
 Reproduces the box parametrisation of DETR3D / BEVFormer (``normalize_bbox`` and
-``NMSFreeCoder`` in ``projects/mmdet3d_plugin`` of fundamentalvision/BEVFormer)
+``NMSFreeCoder`` in ``projects/mmdet3d_plugin`` of fundamentalvision/BEVFormer; registered here as
+``NMSFreeBBox3DCoder``, as mmdet3d's DETR3D and PETR projects register ``NMSFreeCoder`` in the same registry)
 on mmdet3d 1.x LiDAR boxes: ``(x, y, z, dx, dy, dz, yaw, vx, vy)`` with ``z`` the
 *gravity* centre, ``dx/dy/dz`` the sizes along the box's own x/y/z axes (m) and
 ``yaw`` in rad (mmdet3d 1.x LiDAR convention).
@@ -59,7 +60,7 @@ def denormalize_bbox3d(norm_bboxes: Tensor) -> Tensor:
 
 
 @TASK_UTILS.register_module()
-class NMSFreeCoder:
+class NMSFreeBBox3DCoder:
     """Decode the set predictions of a DETR-style 3D head without NMS.
 
     Takes the top ``max_num`` (query, class) pairs by sigmoid score, decodes
@@ -86,7 +87,7 @@ class NMSFreeCoder:
         # because our boxes are regressed in metres, not in [0, 1].
         self.post_center_range = None if post_center_range is None else list(post_center_range)
         if self.post_center_range is not None and len(self.post_center_range) != 6:
-            raise ValueError(f'NMSFreeCoder: post_center_range needs 6 numbers, got {post_center_range}')
+            raise ValueError(f'NMSFreeBBox3DCoder: post_center_range needs 6 numbers, got {post_center_range}')
         self.max_num = max_num
         self.score_threshold = score_threshold
         self.num_classes = num_classes
@@ -108,7 +109,7 @@ class NMSFreeCoder:
             ``(K,)``, ``labels`` ``(K,)`` with ``K <= max_num``.
         """
         if cls_scores.shape[-1] != self.num_classes:
-            raise ValueError(f'NMSFreeCoder: cls_scores has {cls_scores.shape[-1]} classes, '
+            raise ValueError(f'NMSFreeBBox3DCoder: cls_scores has {cls_scores.shape[-1]} classes, '
                              f'expected num_classes={self.num_classes}')
         scores = cls_scores.sigmoid().flatten()
         k = min(self.max_num, scores.numel())

@@ -1,4 +1,4 @@
-"""Matching costs for 3D set prediction (used by :class:`HungarianAssigner3D`)."""
+"""Matching costs for 3D set prediction (used by :class:`HungarianBBox3DAssigner`)."""
 from typing import Optional, Union
 
 import torch
@@ -9,8 +9,9 @@ from torch import Tensor
 
 
 @TASK_UTILS.register_module()
-class BBox3DL1Cost(BaseMatchCost):
-    """L1 distance between normalised 3D boxes (DETR3D's ``BBox3DL1Cost``).
+class BBox3DL1MatchCost(BaseMatchCost):
+    """L1 distance between normalised 3D boxes (DETR3D's ``BBox3DL1Cost``; named apart from it because mmdet3d's
+    DETR3D and PETR projects register that name in the same registry).
 
     ``pred_instances.bboxes`` ``(Q, D)`` and ``gt_instances.bboxes`` ``(G, D)``
     are normalised boxes (:func:`normalize_bbox3d`); the cost is the L1 distance
@@ -34,6 +35,6 @@ class BBox3DL1Cost(BaseMatchCost):
         """Returns the ``(Q, G)`` weighted cost."""
         pred, gt = pred_instances.bboxes, gt_instances.bboxes
         if pred.shape[-1] < self.num_dims or gt.shape[-1] < self.num_dims:
-            raise ValueError(f'BBox3DL1Cost: boxes need >= {self.num_dims} entries, got pred {tuple(pred.shape)} '
+            raise ValueError(f'BBox3DL1MatchCost: boxes need >= {self.num_dims} entries, got pred {tuple(pred.shape)} '
                              f'and gt {tuple(gt.shape)}')
         return torch.cdist(pred[:, :self.num_dims], gt[:, :self.num_dims].to(pred.dtype), p=1) * self.weight

@@ -41,7 +41,7 @@ class BEVFormer(Base3DDetector):
         img_backbone (dict): image backbone (ResNet, GeoMIM Swin, MaskConvNeXt, Mask3D ViT).
         img_neck (dict): neck producing ``num_feature_levels`` maps of ``embed_dims`` channels.
         pts_bbox_head (dict): :class:`BEVFormerHead` config.
-        grid_mask (dict, optional): :class:`GridMask` config applied to the current
+        grid_mask (dict, optional): :class:`ImageGridMask` config applied to the current
             frame's images in training. Default: None.
         use_temporal (bool): use the earlier frames when given. Default: True.
         prev_bev_align (str): how the previous BEV meets the current frame. ``'rigid'`` (default): warped by the

@@ -78,8 +78,8 @@ class BEVFormerHead(BaseModule):
         encoder (dict): :class:`BEVFormerEncoder` config (its ``bev_shape`` and
             ``point_cloud_range`` are set from this head).
         decoder (dict): :class:`BEVFormerDecoder` config.
-        bbox_coder (dict): :class:`NMSFreeCoder` config.
-        assigner (dict): :class:`HungarianAssigner3D` config.
+        bbox_coder (dict): :class:`NMSFreeBBox3DCoder` config.
+        assigner (dict): :class:`HungarianBBox3DAssigner` config.
         loss_cls (dict): classification loss (mmdet ``FocalLoss``).
         loss_bbox (dict): box loss (mmdet ``L1Loss``).
         code_weights (Sequence[float]): per-entry box loss weights (10).
@@ -97,9 +97,11 @@ class BEVFormerHead(BaseModule):
                  decoder: dict,
                  bbox_coder: dict,
                  assigner: dict = dict(
-                     type='HungarianAssigner3D',
-                     match_costs=[dict(type='mmdet.FocalLossCost', weight=2.0),
-                                  dict(type='BBox3DL1Cost', weight=0.25)]),
+                     type='HungarianBBox3DAssigner',
+                     match_costs=[
+                         dict(type='mmdet.FocalLossCost', weight=2.0),
+                         dict(type='BBox3DL1MatchCost', weight=0.25)
+                     ]),
                  loss_cls: dict = dict(
                      type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
                  loss_bbox: dict = dict(type='mmdet.L1Loss', loss_weight=0.25),

@@ -60,7 +60,7 @@ model = dict(
     data_preprocessor=data_preprocessor,
     img_backbone=img_backbone,
     img_neck=img_neck,
-    grid_mask=dict(type='GridMask', use_h=True, use_w=True, rotate=1, offset=False, ratio=0.5, mode=1, prob=0.7),
+    grid_mask=dict(type='ImageGridMask', use_h=True, use_w=True, rotate=1, offset=False, ratio=0.5, mode=1, prob=0.7),
     use_temporal=True,
     pts_bbox_head=dict(
         type='BEVFormerHead',
@@ -101,17 +101,17 @@ model = dict(
                 self_attn_cfg=dict(embed_dims=embed_dims, num_heads=8, dropout=0.1, batch_first=True),
                 cross_attn_cfg=dict(embed_dims=embed_dims, num_heads=8, num_levels=1, num_points=4, batch_first=True),
                 ffn_cfg=_ffn)),
-        bbox_coder=dict(type='NMSFreeCoder', post_center_range=post_center_range, max_num=300, num_classes=10),
+        bbox_coder=dict(type='NMSFreeBBox3DCoder', post_center_range=post_center_range, max_num=300, num_classes=10),
         assigner=dict(
-            type='HungarianAssigner3D',
+            type='HungarianBBox3DAssigner',
             match_costs=[dict(type='mmdet.FocalLossCost', weight=2.0),
-                         dict(type='BBox3DL1Cost', weight=0.25)]),
+                         dict(type='BBox3DL1MatchCost', weight=0.25)]),
         loss_cls=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
         loss_bbox=dict(type='mmdet.L1Loss', loss_weight=0.25),
         code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2]))
 
 # ---------------------------------------------------------------- data: clips of `queue_length` key frames
-# BEVFormer uses no random geometric image augmentation (GridMask is in the model); each frame's own
+# BEVFormer uses no random geometric image augmentation (ImageGridMask is in the model); each frame's own
 # lidar2img carries its (deterministic) resize.
 img_aug = dict(
     type='MultiViewImageAug',

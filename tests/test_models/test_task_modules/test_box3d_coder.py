@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mim3d_plugin.models.task_modules import NMSFreeCoder, denormalize_bbox3d, normalize_bbox3d
+from mim3d_plugin.models.task_modules import NMSFreeBBox3DCoder, denormalize_bbox3d, normalize_bbox3d
 
 
 def test_normalize_round_trip_and_layout():
@@ -21,7 +21,8 @@ def test_normalize_round_trip_and_layout():
 
 
 def test_nms_free_coder_topk_and_filters():
-    coder = NMSFreeCoder(post_center_range=[-10, -10, -5, 10, 10, 5], max_num=3, score_threshold=0.1, num_classes=2)
+    coder = NMSFreeBBox3DCoder(
+        post_center_range=[-10, -10, -5, 10, 10, 5], max_num=3, score_threshold=0.1, num_classes=2)
     logits = torch.full((4, 2), -10.0)
     logits[0, 1] = 3.0  # best: query 0, class 1
     logits[2, 0] = 2.0  # second: query 2, class 0

@@ -32,7 +32,7 @@ def tiny_model_cfg(num_query: int = 12, use_temporal: bool = True) -> dict:
             start_level=0,
             add_extra_convs='on_output',
             relu_before_extra_convs=True),
-        grid_mask=dict(type='GridMask', prob=0.7),
+        grid_mask=dict(type='ImageGridMask', prob=0.7),
         use_temporal=use_temporal,
         pts_bbox_head=dict(
             type='BEVFormerHead',
@@ -62,7 +62,7 @@ def tiny_model_cfg(num_query: int = 12, use_temporal: bool = True) -> dict:
                     cross_attn_cfg=dict(embed_dims=EMBED, num_heads=2, num_levels=1, num_points=2, batch_first=True),
                     ffn_cfg=ffn)),
             bbox_coder=dict(
-                type='NMSFreeCoder', post_center_range=[-15, -15, -5, 15, 15, 5], max_num=20, num_classes=10)))
+                type='NMSFreeBBox3DCoder', post_center_range=[-15, -15, -5, 15, 15, 5], max_num=20, num_classes=10)))
 
 
 def camera_rig(n_cam: int = 2) -> dict:

@@ -1,4 +1,5 @@
-"""GridMask image augmentation applied inside the detector (BEVFormer / DETR3D recipe)."""
+"""GridMask image augmentation applied inside the detector (BEVFormer / DETR3D recipe), registered as ``ImageGridMask``
+(mmdet3d's TPVFormer project registers ``GridMask`` in the same registry)."""
 from typing import Optional
 
 import torch
@@ -7,7 +8,7 @@ from torch import Tensor, nn
 
 
 @MODELS.register_module()
-class GridMask(nn.Module):
+class ImageGridMask(nn.Module):
     """Zero (or keep) a random rotated grid of square blocks in every image during training.
 
     GridMask (Chen et al., 2020, https://arxiv.org/abs/2001.04086) as used by
@@ -36,9 +37,9 @@ class GridMask(nn.Module):
                  prob: float = 0.7) -> None:
         super().__init__()
         if not 0 < ratio < 1:
-            raise ValueError(f'GridMask: ratio must be in (0, 1), got {ratio}')
+            raise ValueError(f'ImageGridMask: ratio must be in (0, 1), got {ratio}')
         if mode not in (0, 1):
-            raise ValueError(f'GridMask: mode must be 0 or 1, got {mode}')
+            raise ValueError(f'ImageGridMask: mode must be 0 or 1, got {mode}')
         self.use_h, self.use_w, self.rotate, self.offset = use_h, use_w, rotate, offset
         self.ratio, self.mode, self.prob = ratio, mode, prob
 

@@ -13,14 +13,14 @@ def _assigner():
     init_default_scope('mmdet3d')
     return TASK_UTILS.build(
         dict(
-            type='HungarianAssigner3D',
+            type='HungarianBBox3DAssigner',
             match_costs=[dict(type='mmdet.FocalLossCost', weight=2.0),
-                         dict(type='BBox3DL1Cost', weight=0.25)]))
+                         dict(type='BBox3DL1MatchCost', weight=0.25)]))
 
 
 def test_bbox3d_l1_cost_is_l1_over_first_dims():
     init_default_scope('mmdet3d')
-    cost = TASK_UTILS.build(dict(type='BBox3DL1Cost', weight=2.0))
+    cost = TASK_UTILS.build(dict(type='BBox3DL1MatchCost', weight=2.0))
     pred = torch.randn(5, 10)
     gt = torch.randn(3, 10)
     c = cost(InstanceData(bboxes=pred), InstanceData(bboxes=gt))

@@ -8,11 +8,12 @@ from mmengine.structures import InstanceData
 
 
 @TASK_UTILS.register_module()
-class HungarianAssigner3D(HungarianAssigner):
-    """Hungarian assigner for DETR-style 3D heads (DETR3D / BEVFormer ``HungarianAssigner3D``).
+class HungarianBBox3DAssigner(HungarianAssigner):
+    """Hungarian assigner for DETR-style 3D heads (the official DETR3D / BEVFormer ``HungarianAssigner3D``; named
+    apart from it because mmdet3d's own projects/ register that name in the same registry).
 
     mmdet's :class:`HungarianAssigner` with two changes: match costs are built
-    from mmdet3d's ``TASK_UTILS`` (so ``BBox3DL1Cost`` and, with the ``mmdet.``
+    from mmdet3d's ``TASK_UTILS`` (so ``BBox3DL1MatchCost`` and, with the ``mmdet.``
     prefix, mmdet's ``FocalLossCost`` both resolve), and non-finite costs (a
     diverged prediction) are replaced by a large finite value instead of
     crashing scipy's ``linear_sum_assignment``.
@@ -24,14 +25,14 @@ class HungarianAssigner3D(HungarianAssigner):
     Args:
         match_costs (list[dict] | dict): match cost configs, e.g.
             ``[dict(type='mmdet.FocalLossCost', weight=2.0),
-            dict(type='BBox3DL1Cost', weight=0.25)]``.
+            dict(type='BBox3DL1MatchCost', weight=0.25)]``.
     """
 
     def __init__(self, match_costs: Union[List[dict], dict]) -> None:
         if isinstance(match_costs, dict):
             match_costs = [match_costs]
         if not match_costs:
-            raise ValueError('HungarianAssigner3D: match_costs must not be empty')
+            raise ValueError('HungarianBBox3DAssigner: match_costs must not be empty')
         self.match_costs = [_FiniteCost(TASK_UTILS.build(cfg)) for cfg in match_costs]
 
     def assign(self,
