@@ -33,8 +33,8 @@ def _infos_ok(folder: str) -> bool:
             check_info_file(infos, path)
         except (ValueError, EOFError, OSError):
             return False
-        if any('cam_sweeps' not in info or 'can_bus' not in info for info in infos['data_list']):
-            return False  # written before cam_sweeps / can_bus existed
+        if any(k not in info for info in infos['data_list'] for k in ('cam_sweeps', 'can_bus', 'cam_instances')):
+            return False  # written before cam_sweeps / can_bus / cam_instances existed
     return True
 
 

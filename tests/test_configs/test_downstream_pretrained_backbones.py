@@ -1,9 +1,9 @@
 """Every downstream config that starts its backbone from one of our pretrainings loads a checkpoint of the pretraining
 config it names with no missing and no unexpected backbone key.
 
-For each detector config under ``projects/*/configs`` whose ``img_backbone.init_cfg`` is ``Pretrained`` from a local
-file (not an ImageNet URL): build the model of its ``pretrain_config`` (not trained: the layout is what matters),
-write its checkpoint as ``tools/train.py`` would into a work dir, run the README's extraction step
+For each detector config under ``projects/*/configs`` and ``configs/finetune`` whose backbone (``img_backbone`` of
+our detectors, ``backbone`` of mmdet3d's) has a ``Pretrained`` ``init_cfg`` from a local file (not an ImageNet URL):
+build the model of its ``pretrain_config`` (not trained: the layout is what matters), write its checkpoint as ``tools/train.py`` would into a work dir, run the README's extraction step
 (``tools/model_converters/extract_backbone.py WORK_DIR``), build the detector with ``init_cfg.checkpoint`` pointing at
 the extracted file, and load it: 0 missing / 0 unexpected / 0 shape mismatches, and after mmengine's ``init_weights``
 every backbone weight equals the pretraining encoder's (resized position embeddings aside).
@@ -27,11 +27,17 @@ import extract_backbone  # noqa: E402
 URL_PREFIXES = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'mmcls://')
 
 
+def _backbone_key(model) -> str:
+    return 'img_backbone' if 'img_backbone' in model else 'backbone'
+
+
 def _downstream_configs():
     out = []
-    for path in sorted(glob.glob(osp.join(ROOT, 'projects', '*', 'configs', '*.py'))):
+    for path in sorted(
+            glob.glob(osp.join(ROOT, 'projects', '*', 'configs', '*.py'))
+            + glob.glob(osp.join(ROOT, 'configs', 'finetune', '*.py'))):
         cfg = Config.fromfile(path)
-        init = (cfg.model.get('img_backbone') or {}).get('init_cfg') or {}
+        init = (cfg.model.get(_backbone_key(cfg.model)) or {}).get('init_cfg') or {}
         if init.get('type') == 'Pretrained' and not str(init.get('checkpoint', '')).startswith(URL_PREFIXES):
             out.append(osp.relpath(path, ROOT))
     return out
@@ -41,11 +47,11 @@ DOWNSTREAM = _downstream_configs()
 
 
 def test_every_local_pretrained_backbone_names_its_pretraining():
-    assert len(DOWNSTREAM) >= 9, DOWNSTREAM
+    assert len(DOWNSTREAM) >= 15, DOWNSTREAM
     for path in DOWNSTREAM:
         cfg = Config.fromfile(osp.join(ROOT, path))
         assert osp.isfile(osp.join(ROOT, cfg.get('pretrain_config', ''))), f'{path}: pretrain_config'
-        init = cfg.model.img_backbone.init_cfg
+        init = cfg.model[_backbone_key(cfg.model)].init_cfg
         assert init.prefix == 'backbone.' and init.checkpoint == cfg.pretrained_backbone, path
         # the extraction's default output: <work dir of the pretraining config>/backbone.pth
         name = osp.splitext(osp.basename(cfg.pretrain_config))[0]
@@ -86,7 +92,7 @@ def test_downstream_config_loads_its_pretraining_checkpoint(config, tmp_path):
     extracted = str(work / 'backbone.pth')
 
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
-    bcfg = dict(cfg.model.img_backbone)
+    bcfg = dict(cfg.model[_backbone_key(cfg.model)])
     bcfg['init_cfg'] = dict(bcfg['init_cfg'], checkpoint=extracted)
     backbone = MODELS.build(bcfg)
     state = extract_backbone.extract(extract_backbone.load_state_dict(extracted), 'backbone.')

@@ -38,6 +38,10 @@ Per frame (one key frame = one nuScenes ``sample``)::
                      (index into the 10 detection classes, -1 for other categories),
                      velocity [vx, vy] m/s LiDAR frame (nan where the devkit has none),
                      num_lidar_pts, num_radar_pts, bbox_3d_isvalid (lidar+radar pts > 0)}]
+    cam_instances   {CAM_*: [the boxes seen by that camera, as mmdet3d's converter writes them for its mono3d
+                     datasets (mmdet3d.datasets.convert_utils.get_nuscenes_2d_boxes): bbox (2D, px), bbox_label,
+                     bbox_3d (camera frame: centre, l/h/w, yaw), velocity, center_2d (px), depth (m),
+                     attr_label]}
 
 ``lidar2cam`` goes through the global frame (LiDAR ego pose at the LiDAR time,
 camera ego pose at the camera time) as mmdet3d's ``obtain_sensor2top`` does,
@@ -316,6 +320,12 @@ def build_frame_info(nusc,
     info['lidar_sweeps'], missing = _lidar_sweeps(nusc, lidar_sd, lidar2global, max_sweeps)
     info['instances'] = _instances(nusc, sample, lidar_token, lidar2ego, ego2global,
                                    classes) if with_annotations else []
+    if with_annotations:  # the per-camera boxes of mmdet3d's mono3d datasets (FCOS3D, PGD), as mmdet3d writes them
+        from mmdet3d.datasets.convert_utils import get_nuscenes_2d_boxes
+        info['cam_instances'] = {
+            cam: get_nuscenes_2d_boxes(nusc, info['images'][cam]['sample_data_token'], ['', '1', '2', '3', '4'])
+            for cam in cameras
+        }
     return info, missing
 
 

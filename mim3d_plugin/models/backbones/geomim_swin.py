@@ -239,13 +239,16 @@ class GeoMIMSwin(MixMIMTransformer):
         qkv_bias (bool): qkv bias. Defaults to True.
         norm_cfg (dict): norm layer. Defaults to ``dict(type='LN')``.
         drop_rate / attn_drop_rate / drop_path_rate (float): dropout rates. Default 0.
-        out_indices (Sequence[int]): stages (0..3) whose normed maps are returned when not masking,
-            strides 4/8/16/32 px. Defaults to (2, 3).
+        out_indices (Sequence[int]): stages (0..3) whose normed maps are returned when not masking, in increasing
+            stride (4/8/16/32 px), as mmdet's / mmpretrain's Swin: the maps an FPN expects. Defaults to (0, 1, 2, 3);
+            GeoMIM's own fine-tuning (BEVDet) uses (2, 3), the stages it pretrained with their output norms.
         with_fusion (bool, optional): build the stage-3/4 :class:`TopDownFusion` (stride-16 output),
             required for masked pretraining. None (default) -> ``use_mask or out_fused``, so a fine-tuning
             backbone has no unused parameters (the pretraining checkpoint's ``fusion.*`` keys are then
             reported as unexpected and ignored).
-        out_fused (bool): when not masking, append the fused stride-16 map to the outputs. Default False.
+        out_fused (bool): when not masking, the stride-16 output (stage 2, which must be in ``out_indices``) is the
+            pretrained fused map (stages 3 and 4 fused top-down, what the GeoMIM decoder read) instead of stage 3's
+            own map; the strides stay increasing. Default False.
         fusion_window_size (int): window of the fusion block at stride 16. Defaults to 7 (the official
             ``up_smooth_p4`` is a ``SwinBlock`` with its default window 7).
         use_mask (bool): pretraining mode: forward always masks (a mask is generated when none is
@@ -282,7 +285,7 @@ class GeoMIMSwin(MixMIMTransformer):
                  drop_rate: float = 0.,
                  attn_drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
-                 out_indices: Sequence[int] = (2, 3),
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
                  with_fusion: Optional[bool] = None,
                  out_fused: bool = False,
                  fusion_window_size: int = 7,
@@ -313,8 +316,11 @@ class GeoMIMSwin(MixMIMTransformer):
         if len(window_size) != 4:
             raise ValueError(f'GeoMIMSwin: window_size must be an int or 4 ints, got {window_size}')
         out_indices = tuple(out_indices)
-        if not all(0 <= i < 4 for i in out_indices):
-            raise ValueError(f'GeoMIMSwin: out_indices must be in 0..3, got {out_indices}')
+        if not all(0 <= i < 4 for i in out_indices) or list(out_indices) != sorted(set(out_indices)):
+            raise ValueError(f'GeoMIMSwin: out_indices must be increasing stage indices in 0..3, got {out_indices}')
+        if out_fused and 2 not in out_indices:
+            raise ValueError(f'GeoMIMSwin: out_fused replaces the stride-16 output (stage 2), which out_indices='
+                             f'{out_indices} does not hold; add 2')
         max_stride = patch_size * 2**(self.num_layers - 1)
         if mask_unit % max_stride != 0:
             raise ValueError(f'GeoMIMSwin: mask_unit ({mask_unit} px) must be a multiple of the stage-4 '
@@ -370,7 +376,9 @@ class GeoMIMSwin(MixMIMTransformer):
                     use_checkpoint=use_checkpoint,
                     mask_padding=mask_padding))
         self.num_features = [self.embed_dims * 2**i for i in range(self.num_layers)]
-        self.norm_indices = sorted(set(out_indices) | ({2, 3} if with_fusion else set()))
+        # masked pretraining outputs the fused map only (stage-3/4 norms); otherwise the norms of out_indices (and of
+        # the fusion's inputs)
+        self.norm_indices = [2, 3] if use_mask else sorted(set(out_indices) | ({2, 3} if with_fusion else set()))
         for i in self.norm_indices:
             self.add_module(f'norm{i}', build_norm_layer(norm_cfg, self.num_features[i])[1])
         self.fusion = TopDownFusion(self.num_features[3], self.num_features[2], self.num_heads[2], fusion_window_size,
@@ -490,7 +498,7 @@ class GeoMIMSwin(MixMIMTransformer):
             for 4-D input) with ``C3 = 4 * embed_dims`` holding the features of both groups, each
             computed from its own group only, and the mask used (same layout as the input mask).
             Not masked: the normed maps of ``out_indices`` ``(B*N or B, N, C_i, H/s_i, W/s_i)``,
-            ``s_i = 4 * 2**i``, then the fused stride-16 map if ``out_fused``.
+            ``s_i = 4 * 2**i``, in increasing stride; with ``out_fused`` the stride-16 one is the fused map.
         """
         if imgs.dim() == 5:
             B, N = imgs.shape[:2]
@@ -539,7 +547,4 @@ class GeoMIMSwin(MixMIMTransformer):
             fused = to_map(self.fusion(outs[2], shapes[2], outs[3], shapes[3], fused_groups), shapes[2])
         if masked:
             return fused, mask
-        results = [to_map(outs[i], shapes[i]) for i in self.out_indices]
-        if self.out_fused:
-            results.append(fused)
-        return tuple(results)
+        return tuple(fused if (i == 2 and self.out_fused) else to_map(outs[i], shapes[i]) for i in self.out_indices)

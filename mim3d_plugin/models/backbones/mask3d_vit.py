@@ -21,6 +21,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmdet3d.registry import MODELS
@@ -41,11 +42,19 @@ class Mask3DViT(MAEViT):
         img_size (int | tuple[int, int]): pretraining input (H, W) in px; sets the patch grid.
         patch_size (int): patch size in px. Defaults to 16.
         out_indices (int | Sequence[int]): layers returned by the downstream (unmasked) forward.
+            Default -1 (the last layer).
         out_type (str): downstream output type (mmpretrain), ``'featmap'`` gives (B, C, h, w).
+        pyramid_strides (Sequence[int], optional): the downstream output as a feature pyramid of the last
+            ``out_indices`` map at these strides (px), ViTDet's simple feature pyramid (Li et al., ECCV 2022, Sec. 3:
+            every scale from the single last map, in parallel) with parameter-free rescaling (bilinear upsampling,
+            max pooling) so that every backbone parameter is a pretrained one; the learnable projections are the
+            neck's (mmdet's ``FPN`` on top: ``in_channels=[C] * len(pyramid_strides)``). Default ``(4, 8, 16, 32)``,
+            the maps an mmdet / mmdet3d FPN expects; None: one stride-``patch_size`` map per ``out_indices`` layer.
         mask_ratio (float): fraction of RGB patches dropped in pretraining. Defaults to 0.75.
         depth_mask_ratio (float): fraction of depth patches dropped. Defaults to 0.75.
-        with_depth_encoder (bool): build the depth encoder and fusion (pretraining); set False
-            for a downstream backbone. Defaults to True.
+        with_depth_encoder (bool): build the depth encoder and fusion (pretraining, set by the Mask3D configs); a
+            fine-tuning backbone has none (no unused parameters) and ignores those keys of a pretraining checkpoint.
+            Defaults to False.
         depth_in_channels (int): channels of the depth input (normalised depth, validity).
         depth_embed_dims (int): width of the depth encoder. Defaults to 384.
         depth_num_layers (int): transformer layers of the depth encoder (0 = patch embedding
@@ -62,9 +71,10 @@ class Mask3DViT(MAEViT):
                  patch_size: int = 16,
                  out_indices: Union[int, Sequence[int]] = -1,
                  out_type: str = 'featmap',
+                 pyramid_strides: Optional[Sequence[int]] = (4, 8, 16, 32),
                  mask_ratio: float = 0.75,
                  depth_mask_ratio: float = 0.75,
-                 with_depth_encoder: bool = True,
+                 with_depth_encoder: bool = False,
                  depth_in_channels: int = 2,
                  depth_embed_dims: int = 384,
                  depth_num_layers: int = 2,
@@ -82,6 +92,19 @@ class Mask3DViT(MAEViT):
         if not self.final_norm:
             raise ValueError('Mask3DViT needs final_norm=True (the bottleneck is normalised)')
         self.patch_size = patch_size
+        if pyramid_strides is not None:
+            pyramid_strides = tuple(int(v) for v in pyramid_strides)
+            bad = [v for v in pyramid_strides if not (v % patch_size == 0 or patch_size % v == 0)]
+            if bad or list(pyramid_strides) != sorted(set(pyramid_strides)):
+                raise ValueError(f'Mask3DViT: pyramid_strides must be increasing strides that divide or are multiples '
+                                 f'of patch_size={patch_size} px, got {pyramid_strides}')
+            if len(self.out_indices) != 1:
+                raise ValueError(f'Mask3DViT: the simple feature pyramid is built from one map; out_indices must be '
+                                 f'one layer with pyramid_strides, got {list(self.out_indices)} (pyramid_strides=None '
+                                 'returns every out_indices map)')
+            if self.out_type != 'featmap':
+                raise ValueError(f"Mask3DViT: pyramid_strides needs out_type='featmap', got {self.out_type!r}")
+        self.pyramid_strides = pyramid_strides
         self.depth_mask_ratio = depth_mask_ratio
         self.with_depth_encoder = with_depth_encoder
         self.pretrained_patch_resolution = pretrained_patch_resolution
@@ -123,6 +146,19 @@ class Mask3DViT(MAEViT):
             nn.init.xavier_uniform_(w.view(w.shape[0], -1))
             nn.init.normal_(self.rgb_mask_token, std=.02)
             nn.init.normal_(self.depth_mask_token, std=.02)
+
+    def simple_pyramid(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """ViTDet's simple feature pyramid of the last map ``(B, C, H / p, W / p)``: one ``(B, C, H / s, W / s)`` map
+        per ``pyramid_strides`` ``s`` (bilinear upsampling for ``s < p``, max pooling for ``s > p``)."""
+        outs = []
+        for s in self.pyramid_strides:
+            if s < self.patch_size:
+                outs.append(F.interpolate(x, scale_factor=self.patch_size // s, mode='bilinear', align_corners=False))
+            elif s > self.patch_size:
+                outs.append(F.max_pool2d(x, kernel_size=s // self.patch_size, stride=s // self.patch_size))
+            else:
+                outs.append(x)
+        return tuple(outs)
 
     PRETRAINING_KEYS = ('depth_patch_embed.', 'depth_pos_embed', 'depth_layers.', 'depth_norm.', 'depth_proj.',
                         'rgb_mask_token', 'depth_mask_token')
@@ -224,7 +260,8 @@ class Mask3DViT(MAEViT):
             1 = dropped, and ``hw`` = (h, w).
         """
         if depth is None:
-            return super(MAEViT, self).forward(img)
+            outs = super(MAEViT, self).forward(img)
+            return outs if self.pyramid_strides is None else self.simple_pyramid(outs[-1])
         if not self.with_depth_encoder:
             raise RuntimeError('Mask3DViT built with with_depth_encoder=False cannot take depth')
         H, W = img.shape[-2:]

@@ -15,7 +15,7 @@ so parameter names are those of mmpretrain ConvNeXt checkpoints and of the
 downstream backbone: ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
 loads either an ImageNet ConvNeXt or a MIM4D-pretrained one.
 """
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmdet3d.registry import MODELS
@@ -39,14 +39,35 @@ class MaskConvNeXt(ConvNeXt):
     Args:
         mask_ratio (float): fraction of patches masked by :meth:`random_mask`.
             MIM4D: 0.3. Default: 0.3.
-        mask_patch_size (int): side of a mask patch in input px. Default: 32.
-        **kwargs: :class:`mmpretrain.models.backbones.ConvNeXt` arguments
-            (``arch``, ``out_indices``, ``drop_path_rate``, ``gap_before_final_norm``
-            (set False for dense maps), ``init_cfg``...).
+        mask_patch_size (int): side of a mask patch in input px, a multiple of the stage-4 stride (32) so that
+            every stage's cells lie in one patch. Default: 32.
+        out_indices (Sequence[int]): stages whose normed maps are returned, strides 4 / 8 / 16 / 32 px. Default
+            ``(0, 1, 2, 3)``, the maps an mmdet / mmdet3d FPN expects (mmpretrain's classifier default is the last
+            stage only).
+        gap_before_final_norm (bool): pool each output to a ``(B, C)`` vector (mmpretrain's classifier output).
+            Default False: dense ``(B, C, H / s, W / s)`` maps, what detectors and the masked forward need.
+        **kwargs: the other :class:`mmpretrain.models.backbones.ConvNeXt` arguments (``arch``, ``drop_path_rate``,
+            ``frozen_stages``, ``init_cfg``...).
+
+    Raises:
+        ValueError: a mask ratio outside [0, 1), a mask patch that is not a multiple of 32 px, out_indices that
+            are not increasing stages.
     """
 
-    def __init__(self, mask_ratio: float = 0.3, mask_patch_size: int = 32, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self,
+                 mask_ratio: float = 0.3,
+                 mask_patch_size: int = 32,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 gap_before_final_norm: bool = False,
+                 **kwargs) -> None:
+        indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
+        positive = [i % 4 for i in indices]
+        if not positive or positive != sorted(set(positive)) or any(not -4 <= i < 4 for i in indices):
+            raise ValueError(f'MaskConvNeXt: out_indices must be increasing stage indices in 0..3, got {out_indices}')
+        if mask_patch_size <= 0 or mask_patch_size % 32:
+            raise ValueError(f'MaskConvNeXt: mask_patch_size must be a multiple of the 32 px stage-4 stride, got '
+                             f'{mask_patch_size}')
+        super().__init__(out_indices=out_indices, gap_before_final_norm=gap_before_final_norm, **kwargs)
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f'MaskConvNeXt: mask_ratio must be in [0, 1), got {mask_ratio}')
         self.mask_ratio = mask_ratio

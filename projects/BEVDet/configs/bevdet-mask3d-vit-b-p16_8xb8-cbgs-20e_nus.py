@@ -20,6 +20,7 @@ model = dict(
         out_indices=(7, 11),
         out_type='featmap',
         with_depth_encoder=False,
+        pyramid_strides=None,  # the stride-16 maps of the out_indices layers, fused by the neck
         drop_path_rate=0.1,
         pretrained_patch_resolution=(16, 44),
         init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint=pretrained_backbone)),

@@ -25,6 +25,7 @@ model = dict(
         out_indices=(1, 3),
         out_type='featmap',
         with_depth_encoder=False,
+        pyramid_strides=None,  # the stride-16 maps of the out_indices layers, fused by the neck
         drop_path_rate=0.1,
         init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint=pretrained_backbone)),
     img_neck=dict(_delete_=True, type='CustomFPN', in_channels=[vit_width, vit_width], out_channels=256, out_ids=(0, )),

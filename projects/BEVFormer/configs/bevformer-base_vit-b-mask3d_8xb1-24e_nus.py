@@ -20,6 +20,7 @@ model = dict(
         out_indices=-1,
         out_type='featmap',
         with_depth_encoder=False,
+        pyramid_strides=None,
         mask_ratio=0.0,
         drop_path_rate=0.1,
         pretrained_patch_resolution=(16, 44),

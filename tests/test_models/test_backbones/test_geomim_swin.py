@@ -24,13 +24,23 @@ def _pixel_mask(mask: torch.Tensor, unit: int = 32) -> torch.Tensor:
 
 def test_shapes_non_square_unmasked_multiscale():
     torch.manual_seed(0)
-    model = GeoMIMSwin(arch=TINY, img_size=(128, 352), out_indices=(0, 1, 2, 3), out_fused=True)
+    model = GeoMIMSwin(arch=TINY, img_size=(128, 352), out_fused=True)  # default: the 4 stages, increasing strides
     outs = model(torch.randn(2, 3, 128, 352))  # 32x88 tokens: not multiples of the 16-token window
-    expected = [(2, 32, 32, 88), (2, 64, 16, 44), (2, 128, 8, 22), (2, 256, 4, 11), (2, 128, 8, 22)]
+    expected = [(2, 32, 32, 88), (2, 64, 16, 44), (2, 128, 8, 22), (2, 256, 4, 11)]
     assert [tuple(o.shape) for o in outs] == expected
+    plain = GeoMIMSwin(arch=TINY, img_size=(128, 352), with_fusion=True)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(1, 3, 128, 352)
+    fused_outs, plain_outs = model(x), plain(x)
+    assert all(torch.equal(fused_outs[i], plain_outs[i]) for i in (0, 1, 3))
+    assert not torch.allclose(fused_outs[2], plain_outs[2])  # the stride-16 map is the fused one
     outs = model(torch.randn(1, 2, 3, 100, 150))  # (B, N, ...) input, sizes not multiples of 32
-    assert [tuple(o.shape[:3]) for o in outs] == [(1, 2, 32), (1, 2, 64), (1, 2, 128), (1, 2, 256), (1, 2, 128)]
+    assert [tuple(o.shape[:3]) for o in outs] == [(1, 2, 32), (1, 2, 64), (1, 2, 128), (1, 2, 256)]
     assert tuple(outs[0].shape[-2:]) == (25, 38) and tuple(outs[3].shape[-2:]) == (4, 5)
+    with pytest.raises(ValueError, match='replaces the stride-16 output'):
+        GeoMIMSwin(arch=TINY, out_indices=(3, ), out_fused=True)
+    with pytest.raises(ValueError, match='increasing stage indices'):
+        GeoMIMSwin(arch=TINY, out_indices=(3, 2))
 
 
 def test_masked_forward_shapes_and_returned_mask():

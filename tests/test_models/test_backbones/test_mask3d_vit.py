@@ -11,7 +11,14 @@ ARCH = dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128)
 
 
 def _vit(**kw):
-    cfg = dict(arch=ARCH, img_size=(32, 48), patch_size=16, depth_embed_dims=32, depth_num_layers=1, depth_num_heads=2)
+    cfg = dict(
+        arch=ARCH,
+        img_size=(32, 48),
+        patch_size=16,
+        with_depth_encoder=True,
+        depth_embed_dims=32,
+        depth_num_layers=1,
+        depth_num_heads=2)
     cfg.update(kw)
     m = Mask3DViT(**cfg)
     m.init_weights()
@@ -89,7 +96,7 @@ def test_downstream_featmaps_checkpoint_and_fpn(tmp_path):
         img_size=(32, 48),
         patch_size=16,
         out_indices=(0, 1),
-        with_depth_encoder=False,
+        pyramid_strides=None,  # one stride-16 map per layer
         init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
     down.init_weights()
     torch.testing.assert_close(down.layers[1].attn.qkv.weight, pre.layers[1].attn.qkv.weight)

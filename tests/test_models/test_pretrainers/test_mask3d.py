@@ -126,7 +126,8 @@ def test_multiview_inputs_are_flattened():
         out = model(inputs, mode='predict')
         feats = model(inputs, mode='tensor')
     assert len(out) == 2 and out[0].depth['pred_depth'].shape == (3, 32, 48)
-    assert feats[0].shape == (6, 64, 2, 3)
+    # mode='tensor': the backbone's downstream output, the simple feature pyramid at strides 4 / 8 / 16 / 32
+    assert [tuple(f.shape) for f in feats] == [(6, 64, 8, 12), (6, 64, 4, 6), (6, 64, 2, 3), (6, 64, 1, 1)]
     with pytest.raises(ValueError, match='does not match'):
         model(dict(imgs=torch.randn(2, 3, 3, 32, 48), depth=torch.rand(2, 2, 32, 48)), mode='loss')
     with pytest.raises(KeyError, match='depth'):
