@@ -3,7 +3,8 @@ config it names with no missing and no unexpected backbone key.
 
 For each detector config under ``projects/*/configs`` and ``configs/finetune`` whose backbone (``img_backbone`` of
 our detectors, ``backbone`` of mmdet3d's) has a ``Pretrained`` ``init_cfg`` from a local file (not an ImageNet URL):
-build the model of its ``pretrain_config`` (not trained: the layout is what matters), write its checkpoint as ``tools/train.py`` would into a work dir, run the README's extraction step
+build the model of its ``pretrain_config`` (not trained: the layout is what matters), write its checkpoint as
+``tools/train.py`` would into a work dir, run the README's extraction step
 (``tools/model_converters/extract_backbone.py WORK_DIR``), build the detector with ``init_cfg.checkpoint`` pointing at
 the extracted file, and load it: 0 missing / 0 unexpected / 0 shape mismatches, and after mmengine's ``init_weights``
 every backbone weight equals the pretraining encoder's (resized position embeddings aside).
