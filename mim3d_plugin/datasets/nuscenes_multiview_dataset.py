@@ -185,7 +185,8 @@ class NuScenesMultiViewDataset(NuScenesDataset):
         return data_list
 
     def parse_ann_info(self, info: dict) -> dict:
-        """mmdet3d's nuScenes annotations (boxes with ``num_lidar_pts > 0``, bottom-centred
+        """mmdet3d's nuScenes annotations (boxes with ``num_lidar_pts > 0``, or with LiDAR or radar points
+        (``bbox_3d_isvalid``) when ``use_valid_flag=True`` as the official BEVDet / BEVFormer configs), bottom-centred
         ``LiDARInstance3DBoxes`` (x, y, z, l, w, h, yaw, vx, vy), NaN velocity -> 0) without the
         boxes of categories outside ``classes`` (label -1), so no -1 label reaches a head."""
         ann_info = super().parse_ann_info(info)

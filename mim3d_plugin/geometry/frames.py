@@ -117,3 +117,36 @@ def rotation_z(yaw: Tensor, dtype: Optional[torch.dtype] = None) -> Tensor:
     c, s = torch.cos(yaw), torch.sin(yaw)
     z, o = torch.zeros_like(c), torch.ones_like(c)
     return torch.stack([c, -s, z, s, c, z, z, z, o], dim=-1).reshape(yaw.shape + (3, 3))
+
+
+def transform_boxes(boxes: Tensor, src2dst: Tensor) -> Tensor:
+    """Re-express 3D boxes in another frame by a rigid transform.
+
+    Args:
+        boxes (Tensor): ``(K, 7)`` or ``(K, 9)`` boxes ``(x, y, z, dx, dy, dz, yaw[, vx, vy])`` in the source frame:
+            the *gravity* centre (m), sizes along the box's own axes (m), yaw about +z from +x (rad), velocity (m/s).
+        src2dst (Tensor): ``(4, 4)`` rigid transform.
+
+    Returns:
+        Tensor: ``(K, 7)`` / ``(K, 9)`` in the destination frame: centre ``R c + t``; yaw of the rotated heading
+        ``R (cos yaw, sin yaw, 0)`` projected onto the xy plane (``atan2``; nuScenes devkit ``yaw_pitch_roll[0]`` of
+        the rotated orientation); velocity ``(R (vx, vy, 0))[:2]`` (a translation does not move a velocity); sizes
+        unchanged. With a rotation about z only it is exact and invertible.
+
+    Raises:
+        ValueError: boxes not ``(K, 7)`` / ``(K, 9)`` or ``src2dst`` not ``(4, 4)``.
+    """
+    if boxes.dim() != 2 or boxes.shape[-1] not in (7, 9):
+        raise ValueError(f'transform_boxes: boxes must be (K, 7) or (K, 9), got {tuple(boxes.shape)}')
+    if tuple(src2dst.shape) != (4, 4):
+        raise ValueError(f'transform_boxes: src2dst must be (4, 4), got {tuple(src2dst.shape)}')
+    mat = src2dst.to(boxes.dtype)
+    rot = mat[:3, :3]
+    out = boxes.clone()
+    out[:, :3] = boxes[:, :3] @ rot.T + mat[:3, 3]
+    zeros = torch.zeros_like(boxes[:, 6])
+    heading = torch.stack([boxes[:, 6].cos(), boxes[:, 6].sin(), zeros], -1) @ rot.T
+    out[:, 6] = torch.atan2(heading[:, 1], heading[:, 0])
+    if boxes.shape[-1] == 9:
+        out[:, 7:9] = (torch.cat([boxes[:, 7:9], zeros[:, None]], -1) @ rot.T)[:, :2]
+    return out

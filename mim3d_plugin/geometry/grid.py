@@ -77,7 +77,7 @@ class VoxelGrid:
         Args:
             points (Tensor): ``(..., 3)`` metres.
             rounding (str): ``'floor'`` (default): a point belongs to the voxel that contains it. ``'trunc'``:
-                the official BEVDet dev2.0 / BEVFusion index (``((p - lower) / size).long()``, truncation toward
+                the official BEVDet dev2.1 / BEVFusion index (``((p - lower) / size).long()``, truncation toward
                 zero), which also puts points up to one voxel *below* the lower bound of x, y or z into the
                 first voxel (e.g. z in (-13, -5) m into the single 8 m z cell of BEVDet's -5..3 m range).
 

@@ -55,3 +55,35 @@ def test_mini_overlay_builds_and_loads(nus_infos, monkeypatch):
     assert sample['data_samples'].metainfo['sample_idx'] == 0 and 'depth' in sample['inputs']
     metric = METRICS.build(dict(det.val_evaluator, **mini.nus_mini_evaluator))
     assert osp.isfile(metric.ann_file) and osp.isdir(osp.join(metric.data_root, 'v1.0-mini'))
+
+
+DETECTION_CONFIGS = [
+    'projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py',
+    'projects/BEVDet/configs/bevdet4d-r50-official_8xb8-cbgs-20e_nus.py',
+    'projects/BEVDet/configs/bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py',
+    'projects/BEVDet/configs/bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py',
+    'projects/BEVFormer/configs/bevformer-base_r101-dcn_8xb1-24e_nus.py',
+    'projects/BEVFormer/configs/bevformer-tiny_r50_8xb1-24e_nus.py',
+    'projects/BEVFormer/configs/bevformer-tiny_r18_1xb1-4e_nus-mini.py',
+]
+
+
+@pytest.mark.slow
+def test_detection_training_keeps_boxes_with_lidar_or_radar_points(nus_infos, monkeypatch):
+    """use_valid_flag=True (official BEVDet / BEVFormer configs): the training boxes are those with LiDAR *or*
+    radar points (bbox_3d_isvalid of the info files), 1752 on the bundled train scene; LiDAR-only would keep 1481."""
+    from mmdet3d.registry import DATASETS
+
+    import mim3d_plugin  # noqa: F401
+    monkeypatch.chdir(ROOT)
+    init_default_scope('mmdet3d')
+    for path in DETECTION_CONFIGS:
+        ds = Config.fromfile(osp.join(ROOT, path)).train_dataloader.dataset
+        ds = ds.dataset if ds.type == 'CBGSDataset' else ds
+        assert ds.get('use_valid_flag') is True, path
+    mini = Config.fromfile(osp.join(ROOT, DETECTION_CONFIGS[3])).train_dataloader.dataset
+    counts = {}
+    for flag in (True, False):
+        dataset = DATASETS.build(dict(mini, pipeline=[], use_valid_flag=flag))
+        counts[flag] = sum(len(dataset.get_data_info(i)['ann_info']['gt_labels_3d']) for i in range(len(dataset)))
+    assert counts == {True: 1752, False: 1481}

@@ -69,3 +69,32 @@ def test_pad_intrinsics():
     assert pad_intrinsics(padded) is padded
     with pytest.raises(ValueError, match='cam2img'):
         pad_intrinsics(torch.eye(2))
+
+
+def test_transform_boxes_by_a_z_rotation_is_exact_and_invertible():
+    """A yaw-only rigid transform: centres moved, yaw increased by the angle (wrapped), velocity rotated, sizes kept;
+    the inverse brings the boxes back; a heading keeps pointing where the transformed box front points."""
+    import math
+
+    from mim3d_plugin.geometry import invert_rigid, make_transform, rotation_z, transform_boxes
+    g = torch.Generator().manual_seed(0)
+    boxes = torch.cat([
+        torch.randn(6, 3, generator=g) * 10,
+        torch.rand(6, 3, generator=g) + 0.5, (torch.rand(6, 1, generator=g) * 2 - 1) * math.pi,
+        torch.randn(6, 2, generator=g)
+    ], -1).double()
+    angle = 1.2
+    mat = make_transform(rotation_z(torch.tensor(angle, dtype=torch.float64)), torch.tensor([1.0, -2.0, 0.5]).double())
+    out = transform_boxes(boxes, mat)
+    rot = mat[:3, :3]
+    assert torch.allclose(out[:, :3], boxes[:, :3] @ rot.T + mat[:3, 3])
+    assert torch.allclose(out[:, 3:6], boxes[:, 3:6])
+    dyaw = torch.remainder(out[:, 6] - boxes[:, 6] - angle + math.pi, 2 * math.pi) - math.pi
+    assert dyaw.abs().max() < 1e-12
+    assert torch.allclose(out[:, 7:9], boxes[:, 7:9] @ rot[:2, :2].T)
+    back = transform_boxes(out, invert_rigid(mat))
+    dback = torch.remainder(back[:, 6] - boxes[:, 6] + math.pi, 2 * math.pi) - math.pi
+    assert torch.allclose(back[:, [0, 1, 2, 3, 4, 5, 7, 8]],
+                          boxes[:, [0, 1, 2, 3, 4, 5, 7, 8]]) and dback.abs().max() < 1e-12
+    with pytest.raises(ValueError, match=r'\(K, 7\) or \(K, 9\)'):
+        transform_boxes(boxes[:, :8], mat)

@@ -62,7 +62,7 @@ def test_normalize_matches_grid_sample():
 
 
 def test_flat_index_official_truncation_keeps_points_one_voxel_below_the_range():
-    """BEVDet dev2.0 / BEVFusion index with ``.long()`` (truncation toward zero): a point up to one voxel below the
+    """BEVDet dev2.1 / BEVFusion index with ``.long()`` (truncation toward zero): a point up to one voxel below the
     lower bound lands in the first voxel; floor (our default) drops it. Above the range both drop it."""
     grid = VoxelGrid([-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], [0.8, 0.8, 8.0])
     pts = torch.tensor([

@@ -1,6 +1,6 @@
-"""tools/model_converters/bevdet_official_to_mim3d.py on state dicts of the official BEVDet dev2.0 detectors.
+"""tools/model_converters/bevdet_official_to_mim3d.py on state dicts of the official BEVDet dev2.1 detectors.
 
-The official BEVDet-R50-CBGS and BEVDet4D-R50-CBGS (HuangJunJie2017/BEVDet dev2.0, as vendored in Sense-X/GeoMIM
+The official BEVDet-R50-CBGS and BEVDet4D-R50-CBGS (HuangJunJie2017/BEVDet dev2.1, as vendored in Sense-X/GeoMIM
 ``bevdet/``: ``necks/fpn.py`` CustomFPN, ``necks/view_transformer.py`` LSSViewTransformer, ``backbones/resnet.py``
 CustomResNet, ``necks/lss_fpn.py`` FPN_LSS, mmdet3d's CenterHead) are re-built below from their definitions (module
 names, op order; the lifting re-derived from ``get_lidar_coor`` + ``voxel_pooling_prepare_v2`` + ``bev_pool_v2``),
@@ -103,7 +103,7 @@ class OfficialFPNLSS(nn.Module):
 
 
 class OfficialLSS(nn.Module):
-    """dev2.0 ``LSSViewTransformer``: depth_net, softmax over D, and the lifting of ``get_lidar_coor`` +
+    """dev2.1 ``LSSViewTransformer``: depth_net, softmax over D, and the lifting of ``get_lidar_coor`` +
     ``voxel_pooling_prepare_v2`` (``((p - lower) / interval).long()``, kept inside the grid) + ``bev_pool_v2``."""
 
     def __init__(self, grid, input_size, downsample, in_channels, out_channels):

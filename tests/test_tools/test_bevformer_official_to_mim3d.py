@@ -93,6 +93,9 @@ def official_head(bev, levels, enc_layers):
 
     head.cls_branches = nn.ModuleList([cls_branch() for _ in range(DEC_LAYERS)])
     head.reg_branches = nn.ModuleList([reg_branch() for _ in range(DEC_LAYERS)])
+    # official BEVFormerHead.__init__: an nn.Parameter of the default weights, saved in every checkpoint
+    head.code_weights = nn.Parameter(
+        torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2], requires_grad=False), requires_grad=False)
     return head
 
 
@@ -113,6 +116,9 @@ def test_official_checkpoint_fills_our_config_key_for_key(variant, tmp_path):
     model.load_state_dict(out, strict=True)
     assert 'pts_bbox_head.transformer.encoder.layers.0.attentions.1.output_proj.weight -> ' \
            'pts_bbox_head.encoder.layers.0.spatial_cross_attention.output_proj.weight' in report['renamed']
+    assert report['dropped'] == ["pts_bbox_head.code_weights (equal to the config's code_weights in our box order)"]
+    # the output layer of every decoder layer's branches is mapped (6 layers x weight + bias x cls / reg)
+    assert len(report['transformed']) == 2 * 2 * DEC_LAYERS
     assert torch.equal(model.pts_bbox_head.can_bus_mlp.norm.weight,
                        state['pts_bbox_head.transformer.can_bus_mlp.norm.weight'])
 
@@ -122,3 +128,62 @@ def test_unknown_parts_are_refused():
         conv.convert({'img_backbone.conv1.weight': torch.zeros(1)})
     with pytest.raises(ValueError, match='no counterpart'):
         conv.convert({'pts_bbox_head.transformer.encoder.layers.0.attentions.2.value_proj.weight': torch.zeros(1)})
+
+
+OFFICIAL_CLASSES = [
+    'car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle', 'bicycle', 'pedestrian',
+    'traffic_cone'
+]  # projects/configs/bevformer/bevformer_base.py class_names
+
+
+def test_output_rows_follow_the_official_class_order_and_box_code():
+    """Every output row, re-derived: class rows by name; box rows (cx, cy, log w, log l, cz, log h, sin yaw0,
+    cos yaw0, vx, vy) with (w, l) = (dy, dx), yaw0 = -yaw - pi/2 -> (x, y, z, log dx, log dy, log dz, sin yaw,
+    cos yaw, vx, vy); sin yaw = sin(-yaw0 - pi/2) = -cos yaw0, cos yaw = -sin yaw0."""
+    torch.manual_seed(0)
+    state = {'pts_bbox_head.transformer.level_embeds': torch.zeros(1, C)}
+    for i in range(2):
+        state[f'pts_bbox_head.cls_branches.{i}.6.weight'] = torch.randn(CLASSES, C)
+        state[f'pts_bbox_head.cls_branches.{i}.6.bias'] = torch.randn(CLASSES)
+        state[f'pts_bbox_head.cls_branches.{i}.0.weight'] = torch.randn(C, C)  # a hidden layer: untouched
+        state[f'pts_bbox_head.reg_branches.{i}.4.weight'] = torch.randn(CODE, C)
+        state[f'pts_bbox_head.reg_branches.{i}.4.bias'] = torch.randn(CODE)
+    classes = conv.NUSCENES_CLASSES
+    out, _ = conv.convert(dict(state), classes)
+    for i in range(2):
+        w = state[f'pts_bbox_head.cls_branches.{i}.6.weight']
+        for k, name in enumerate(classes):
+            assert torch.equal(out[f'pts_bbox_head.cls_branches.{i}.6.weight'][k], w[OFFICIAL_CLASSES.index(name)])
+        assert torch.equal(out[f'pts_bbox_head.cls_branches.{i}.0.weight'],
+                           state[f'pts_bbox_head.cls_branches.{i}.0.weight'])
+        off_w = state[f'pts_bbox_head.reg_branches.{i}.4.weight']
+        off_b = state[f'pts_bbox_head.reg_branches.{i}.4.bias']
+        h = torch.randn(5, C)
+        off = h @ off_w.T + off_b
+        ours = h @ out[f'pts_bbox_head.reg_branches.{i}.4.weight'].T + out[f'pts_bbox_head.reg_branches.{i}.4.bias']
+        cx, cy, lw, ll, cz, lh, s0, c0, vx, vy = off.unbind(-1)
+        expected = torch.stack([cx, cy, cz, ll, lw, lh, -c0, -s0, vx, vy], -1)
+        assert (ours - expected).abs().max() < 1e-5
+        # the decoded yaw: atan2 of our rows is -yaw0 - pi/2 (mod 2 pi)
+        yaw0 = torch.atan2(s0, c0)
+        yaw = torch.atan2(ours[:, 6], ours[:, 7])
+        assert torch.allclose(
+            torch.remainder(yaw + yaw0 + torch.pi / 2 + torch.pi, 2 * torch.pi) - torch.pi, torch.zeros(5), atol=1e-5)
+
+
+def test_code_weights_must_equal_the_config_and_classes_must_be_the_official_ones():
+    state = {
+        'pts_bbox_head.transformer.level_embeds': torch.zeros(1, C),
+        'pts_bbox_head.code_weights': torch.tensor([1.0] * 8 + [0.5, 0.5]),
+        'pts_bbox_head.cls_branches.0.6.weight': torch.zeros(CLASSES, C),
+        'pts_bbox_head.cls_branches.0.6.bias': torch.zeros(CLASSES),
+        'pts_bbox_head.reg_branches.0.4.weight': torch.zeros(CODE, C),
+        'pts_bbox_head.reg_branches.0.4.bias': torch.zeros(CODE),
+    }
+    with pytest.raises(ValueError, match=r'code_weights of the checkpoint.*0\.5.*differ from the config'):
+        conv.convert(dict(state))
+    out, report = conv.convert(dict(state), code_weights=[1.0] * 8 + [0.5, 0.5])
+    assert 'pts_bbox_head.code_weights' not in out and len(report['dropped']) == 1
+    with pytest.raises(ValueError, match='not a permutation of the official'):
+        conv.convert(
+            dict(state), classes=list(conv.NUSCENES_CLASSES[:9]) + ['animal'], code_weights=[1.0] * 8 + [0.5, 0.5])

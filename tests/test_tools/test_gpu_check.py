@@ -32,7 +32,8 @@ def test_paper_configs_read_the_bundled_frames_after_retargeting(path, nus_root,
         import importlib
         for mod in cfg.custom_imports['imports']:
             importlib.import_module(mod)
-    gpu_check.retarget_data(cfg, nus_root, nus_infos)
+    from mim3d_plugin.datasets.retarget import retarget_data
+    retarget_data(cfg, nus_root, nus_infos)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     assert len(dataset) >= 40
     sample = dataset[0]

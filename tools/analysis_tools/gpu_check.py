@@ -52,35 +52,6 @@ def peak_tflops(device_name: str, dtype: str):
     return None
 
 
-def retarget_data(cfg, nus_root: str, info_dir: str):
-    """Point every dataset / evaluator of ``cfg`` at ``nus_root`` (data_prefix paths) and ``info_dir`` (info files)."""
-
-    def walk(node):
-        if isinstance(node, dict):
-            if 'ann_file' in node and isinstance(node['ann_file'], str) and node['ann_file'].endswith('.pkl'):
-                node['ann_file'] = osp.join(info_dir, osp.basename(node['ann_file']))
-                if 'data_root' in node:
-                    node['data_root'] = ''
-            if isinstance(node.get('data_prefix'), dict):
-                node['data_prefix'] = {
-                    k: (osp.join(nus_root,
-                                 v.split('nuscenes/', 1)[-1]) if isinstance(v, str) else v)
-                    for k, v in node['data_prefix'].items()
-                }
-            if node.get('type') == 'NuScenesMetric':
-                node['data_root'] = nus_root
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator', 'test_evaluator'):
-        if cfg.get(key) is not None:
-            walk(cfg[key])
-    return cfg
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description='benchmark.py on every paper-scale config, on a GPU')
     p.add_argument('--configs', nargs='+', default=CONFIGS)
@@ -94,6 +65,8 @@ def main(argv=None):
 
     import torch
     from mmengine.config import Config
+
+    from mim3d_plugin.datasets.retarget import retarget_data
     if not torch.cuda.is_available():
         raise SystemExit('gpu_check: no CUDA device; the GPU figures stay unmeasured (run this on a GPU machine)')
     device = torch.cuda.get_device_name(0)

@@ -1,4 +1,4 @@
-"""Convert an official BEVDet checkpoint (HuangJunJie2017/BEVDet dev2.0 layout: BEVDet, BEVDet4D; also the GeoMIM
+"""Convert an official BEVDet checkpoint (HuangJunJie2017/BEVDet dev2.1 layout: BEVDet, BEVDet4D; also the GeoMIM
 fine-tunes, Sense-X/GeoMIM ``bevdet/``) to the mim3d BEVDet project (``projects/BEVDet``).
 
 Most modules keep their official names (mmdet ``ResNet``; ``CustomFPN`` = our ``CustomFPN``;
@@ -20,10 +20,15 @@ BN)
 detector the checkpoint is meant for and reports missing / unexpected keys and shape mismatches (exit status 1 on
 any); the configs that match the released checkpoints:
 
-- BEVDet-R50-CBGS (dev2.0 ``configs/bevdet/bevdet-r50-cbgs.py``):
+- BEVDet-R50-CBGS (dev2.1 ``configs/bevdet/bevdet-r50-cbgs.py``):
   ``projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py``
 - BEVDet4D-R50-CBGS (``bevdet-r50-4d-cbgs.py``): ``projects/BEVDet/configs/bevdet4d-r50-official_8xb8-cbgs-20e_nus.py``
 - BEVDet4D-Swin-B GeoMIM (``bevdet-swinb-4d-256x704-cbgs-geomim.py``): ``bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py``
+
+The official weights live in the ego frame at the ``CAM_FRONT`` exposure and BEVDet4D lifts the previous frame
+straight into the key frame: these configs build the frame with ``LiDARToEgoFrame`` and the 4D ones use
+``adjacent_alignment='lift'``, so ``tools/test.py`` decodes converted weights as the official code does
+(``projects/BEVDet/tools/gt_through_head.py --gt official``).
 
 Usage::
 
@@ -97,7 +102,7 @@ def convert(
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description='official BEVDet (dev2.0) checkpoint -> mim3d projects/BEVDet')
+    p = argparse.ArgumentParser(description='official BEVDet (dev2.1) checkpoint -> mim3d projects/BEVDet')
     p.add_argument('src')
     p.add_argument('dst')
     p.add_argument('--config', help='mim3d detector config to check the keys and shapes against')

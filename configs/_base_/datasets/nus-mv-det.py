@@ -62,6 +62,8 @@ train_dataloader = dict(
         modality=input_modality,
         data_prefix=data_prefix,
         test_mode=False,
+        # training boxes with LiDAR or radar points (bbox_3d_isvalid), as the official BEVDet / BEVFormer configs
+        use_valid_flag=True,
         filter_empty_gt=False,
         box_type_3d='LiDAR',
         backend_args=backend_args))

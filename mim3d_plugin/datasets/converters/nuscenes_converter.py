@@ -335,11 +335,27 @@ def _can_bus_api(root_path: str, can_bus_root: Optional[str]):
     if not osp.isdir(osp.join(root, 'can_bus')):
         if can_bus_root is not None:
             raise FileNotFoundError(f'create_nuscenes_infos: no can_bus/ folder under can_bus_root={can_bus_root}')
-        logger.info(f'no CAN-bus expansion under {root_path}/can_bus: the 9 CAN values of can_bus are 0 '
-                    '(official BEVFormer converter fallback)')
+        logger.warning(f'no CAN-bus expansion under {root_path}/can_bus: the 9 CAN values (acceleration, rotation '
+                       'rate, velocity) of every can_bus vector are written as 0. The official BEVFormer converter '
+                       'raises here; BEVFormer configs with use_can_bus (official weights) then see zeros where they '
+                       'were trained on measured values. Download the nuScenes CAN bus expansion and pass '
+                       '--can-bus-root.')
         return None
     from nuscenes.can_bus.can_bus_api import NuScenesCanBus
     return NuScenesCanBus(dataroot=root)
+
+
+def warn_zero_can_bus(data_list: Sequence[dict], where: str, with_expansion: bool) -> int:
+    """Warn (in the conversion summary) about key frames whose 9 CAN values of ``can_bus`` are all 0; returns their
+    number. Official BEVFormer weights were trained on measured values there."""
+    zero = [i for i in data_list if 'can_bus' in i and not np.any(np.asarray(i['can_bus'][7:16]))]
+    if zero:
+        why = ('scenes without CAN-bus messages in the expansion (the official keeps zeros there too)'
+               if with_expansion else 'no CAN-bus expansion was read (--can-bus-root)')
+        scenes = sorted({str(i.get('scene_name', '?')) for i in zero})
+        logger.warning(f'{where}: {len(zero)} of {len(data_list)} key frames have can_bus acceleration / rotation '
+                       f'rate / velocity all 0 ({why}; scenes {scenes[:10]}{" ..." if len(scenes) > 10 else ""})')
+    return len(zero)
 
 
 def _metainfo(version: str, classes: Sequence[str], split: str, scenes: Sequence[str]) -> dict:
@@ -431,6 +447,7 @@ def create_nuscenes_infos(root_path: str,
             'pkl')
         n_boxes = sum(len(i['instances']) for i in data_lists[split])
         logger.info(f'{path}: {len(data_lists[split])} key frames, {n_boxes} boxes, scenes {list(scenes)}')
+        warn_zero_can_bus(data_lists[split], path, nusc_can is not None)
         written[split] = path
     return written
 
@@ -502,4 +519,5 @@ def update_infos(info_file: str,
     os.replace(tmp, out_file)
     logger.info(f'{out_file}: temporal links added to {added["scene"]} frames, camera ego poses to '
                 f'{added["cams"]} views, camera sweeps to {added["sweeps"]} views')
+    warn_zero_can_bus(data['data_list'], out_file, nusc_can is not None)
     return out_file

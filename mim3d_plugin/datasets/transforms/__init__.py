@@ -1,5 +1,6 @@
 """Data transforms registered in mmdet3d's ``TRANSFORMS``."""
 from .bev_aug import BEVAug
+from .ego_frame import LiDARToEgoFrame, lidar2keyego_of
 from .load_lidar_sweeps import LoadLiDARSweeps
 from .load_multiview_images import LoadMultiViewImages
 from .multiview_image_aug import MultiViewImageAug
@@ -9,7 +10,7 @@ from .points_to_multiview_depth import PointsToMultiViewDepth
 
 __all__ = [
     'LoadLiDARSweeps', 'LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth',
-    'PackMultiViewInputs', 'MultiViewPhotoMetricDistortion'
+    'PackMultiViewInputs', 'MultiViewPhotoMetricDistortion', 'LiDARToEgoFrame', 'lidar2keyego_of'
 ]
 from .multi_frame import MultiFrameMultiView  # noqa: F401,E402
 from .rgbd_loading import LoadRGBDFrame  # noqa: F401,E402

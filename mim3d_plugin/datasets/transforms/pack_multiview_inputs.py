@@ -7,7 +7,7 @@ from mmdet3d.datasets.transforms import Pack3DDetInputs
 from mmdet3d.registry import TRANSFORMS
 
 MATRIX_KEYS = ('cam2img', 'ori_cam2img', 'lidar2cam', 'lidar2img', 'ori_lidar2img', 'cam2ego', 'img_aug_matrix',
-               'bev_aug_matrix', 'lidar2ego', 'ego2global')
+               'bev_aug_matrix', 'lidar2ego', 'ego2global', 'lidar2keyego')
 DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'box_mode_3d', 'box_type_3d',
                      'num_pts_feats', 'sample_idx', 'lidar_path', 'token', 'scene_token', 'prev', 'next', 'timestamp',
                      'cam_names', 'num_views') + MATRIX_KEYS

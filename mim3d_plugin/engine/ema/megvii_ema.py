@@ -1,6 +1,6 @@
-"""The EMA of BEVDet dev2.0 / BEVDepth (``MEGVIIEMAHook`` + ``ModelEMA``) as an mmengine averaged model.
+"""The EMA of BEVDet dev2.1 / BEVDepth (``MEGVIIEMAHook`` + ``ModelEMA``) as an mmengine averaged model.
 
-Official (HuangJunJie2017/BEVDet dev2.0 ``mmdet3d/core/hook/ema.py``; Sense-X/GeoMIM ``bevdet/``): the EMA model is a
+Official (HuangJunJie2017/BEVDet dev2.1 ``mmdet3d/core/hook/ema.py``; Sense-X/GeoMIM ``bevdet/``): the EMA model is a
 copy of the model at the start of training, its update counter starts at ``init_updates`` (10560 in the released
 configs), and every training iteration does ``updates += 1; d = decay * (1 - exp(-updates / 2000));
 ema = d * ema + (1 - d) * model`` on every floating-point parameter and buffer.
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 @MODELS.register_module()
 class MEGVIIEMA(BaseAveragedModel):
-    """BEVDet dev2.0's ``ModelEMA``: ``d = decay * (1 - exp(-updates / gamma))``, ``updates`` from ``init_updates``.
+    """BEVDet dev2.1's ``ModelEMA``: ``d = decay * (1 - exp(-updates / gamma))``, ``updates`` from ``init_updates``.
 
     Args:
         model (nn.Module): the model to average (copied at construction, as the official ``deepcopy``).

@@ -74,7 +74,7 @@ class LSSViewTransformer(BaseModule):
             ``linspace(0, W - 1, w)``; use it with official weights). See
             :func:`mim3d_plugin.geometry.create_frustum`. Default: ``'center'``.
         coord_rounding (str): voxel of a frustum point, ``'floor'`` (the voxel that contains it) or
-            ``'trunc'`` (official BEVDet dev2.0 ``voxel_pooling_prepare_v2`` and BEVFusion ``bev_pool``:
+            ``'trunc'`` (official BEVDet dev2.1 ``voxel_pooling_prepare_v2`` and BEVFusion ``bev_pool``:
             ``.long()`` truncates toward zero, so points up to one voxel below the lower bound of x, y or z,
             e.g. z in (-13, -5) m for BEVDet's single 8 m z cell, are pooled into the first voxel; use it with
             official weights). Default: ``'floor'``.

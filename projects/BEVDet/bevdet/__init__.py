@@ -5,5 +5,9 @@ from .bevdet4d import BEVDet4D
 from .bevdet4d_dataset import BEVDet4DDataset
 from .custom_fpn import CustomFPN
 from .scale_nms_center_head import ScaleNMSCenterHead
+from .sequential_control_hook import SequentialControlHook
 
-__all__ = ['BEVDet', 'CustomFPN', 'BEVDet4D', 'BEVResNet', 'LSSFPN', 'BEVDet4DDataset', 'ScaleNMSCenterHead']
+__all__ = [
+    'BEVDet', 'CustomFPN', 'BEVDet4D', 'BEVResNet', 'LSSFPN', 'BEVDet4DDataset', 'ScaleNMSCenterHead',
+    'SequentialControlHook'
+]

@@ -8,6 +8,8 @@ transformer is the plugin's :class:`LSSViewTransformer`; the head is mmdet3d's
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+import torch
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
@@ -15,7 +17,29 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from mim3d_plugin.geometry import transform_boxes
 from mim3d_plugin.models.utils import stack_meta
+
+
+def boxes_to_lidar_frame(results: List[InstanceData], samples: List[Det3DDataSample]) -> List[InstanceData]:
+    """Predicted boxes of frames built in the ego frame (metainfo ``lidar2keyego``, set by ``LiDARToEgoFrame``) back
+    into their LiDAR frame, where mmdet3d's ``NuScenesMetric`` expects them (its LiDAR -> ego -> global then equals
+    the official BEVDet's ego -> global); results of LiDAR-frame samples are returned as they are.
+
+    Args:
+        results (list[InstanceData]): per sample ``bboxes_3d`` (``LiDARInstance3DBoxes``, bottom centre, 9 values).
+        samples (list[Det3DDataSample]): the samples, metainfo ``lidar2keyego`` ``(4, 4)`` where ego-frame.
+    """
+    for res, sample in zip(results, samples):
+        mat = sample.metainfo.get('lidar2keyego')
+        if mat is None or len(res.bboxes_3d) == 0:
+            continue
+        boxes = res.bboxes_3d
+        raw = torch.cat([boxes.gravity_center, boxes.tensor[:, 3:]], -1)
+        keyego2lidar = torch.linalg.inv(torch.as_tensor(np.asarray(mat), dtype=torch.float64))
+        moved = transform_boxes(raw.double(), keyego2lidar).to(raw)
+        res.bboxes_3d = type(boxes)(moved, box_dim=moved.shape[-1], origin=(0.5, 0.5, 0.5))
+    return results
 
 
 @MODELS.register_module()
@@ -150,9 +174,11 @@ class BEVDet(Base3DDetector):
 
     def predict(self, batch_inputs_dict: dict, batch_data_samples: List[Det3DDataSample],
                 **kwargs) -> List[Det3DDataSample]:
-        """Boxes (``LiDARInstance3DBoxes``, 9-d with velocity), scores and labels in ``pred_instances_3d``."""
+        """Boxes (``LiDARInstance3DBoxes``, 9-d with velocity, LiDAR frame), scores and labels in
+        ``pred_instances_3d``."""
         bev_feats, _ = self.extract_feat(batch_inputs_dict, batch_data_samples)
         results = self.pts_bbox_head.predict(bev_feats, batch_data_samples)
+        results = boxes_to_lidar_frame(results, batch_data_samples)
         return self.add_pred_to_datasample(batch_data_samples, results, [InstanceData() for _ in results])
 
     def _forward(self,

@@ -2,15 +2,21 @@
 
 Huang & Huang, "BEVDet4D: Exploit Temporal Cues in Multi-camera 3D Object
 Detection", https://arxiv.org/abs/2203.17054, Sec. 3 (official code:
-HuangJunJie2017/BEVDet ``mmdet3d/models/detectors/bevdet.py`` ``BEVDet4D``):
-the BEV map of each adjacent frame is resampled into the current frame
-(``shift_feature``; here :func:`mim3d_plugin.geometry.warp_bev`) and
+HuangJunJie2017/BEVDet ``mmdet3d/models/detectors/bevdet4d.py`` ``BEVDet4D``):
+each adjacent frame's BEV map is brought into the current frame and
 concatenated with the current BEV map along channels before the BEV encoder.
-As the official default, adjacent frames are encoded without gradient. Each
-frame's BEV map first goes through the optional ``pre_process`` net (official
-``pre_process=dict(type='ResNetForBEVDet', num_layer=[2], num_channels=[C],
-stride=[1])``: two BasicBlocks at stride 1, in both the master and dev2.0
-layouts), before the alignment.
+Two alignments (``adjacent_alignment``): ``'warp'`` lifts the adjacent frame in
+its own frame, runs the per-frame ``pre_process`` net, then resamples the map
+into the current frame (official ``align_after_view_transfromation=True``:
+``shift_feature``; here :func:`mim3d_plugin.geometry.warp_bev`); ``'lift'``
+lifts the adjacent frame's cameras directly into the current frame and then
+runs ``pre_process`` (official ``align_after_view_transfromation=False``, the
+setting of the released dev2.1 BEVDet4D configs). As the official default,
+adjacent frames are encoded without gradient, and ``with_prev=False`` replaces
+them by zeros (official ``SequentialControlHook``: the first epochs of
+training, :class:`SequentialControlHook`). The optional ``pre_process`` net is
+official ``pre_process=dict(type='CustomResNet', num_layer=[2],
+num_channels=[C], stride=[1])``: two BasicBlocks at stride 1.
 """
 from typing import List, Optional, Tuple
 
@@ -38,10 +44,19 @@ class BEVDet4D(BEVDet):
     (LiDAR -> augmented BEV frame; identity when absent). At the first frame of
     a scene the adjacent frame is the frame itself, so the warp is the identity.
 
+    Frames built in the ego frame (``LiDARToEgoFrame``: metainfo ``lidar2keyego`` / ``adj_lidar2keyego``) are
+    aligned with their ego poses (``lidar2global @ inv(lidar2keyego)``).
+
     Args:
-        num_adjacent (int): adjacent frames A (official master: 1; dev2.0: 8). Default: 1.
+        num_adjacent (int): adjacent frames A (official master: 1; dev2.1: 1, 8 for the long-term configs).
+            Default: 1.
         adjacent_with_grad (bool): back-propagate through the adjacent frames
             (official ``with_prev_grad``). Default: False.
+        adjacent_alignment (str): ``'warp'`` (default; lift, pre_process, then warp into the current frame) or
+            ``'lift'`` (lift the adjacent cameras into the current frame, then pre_process: the official
+            ``align_after_view_transfromation=False``; use it with official dev2.1 weights).
+        with_prev (bool): use the adjacent frames; False feeds zeros in their place (set by
+            :class:`SequentialControlHook` during the first training epochs). Default: True.
         pre_process (dict, optional): per-frame BEV net applied to every
             frame's ``(B, C_bev, Y, X)`` map before the alignment, e.g.
             ``dict(type='BEVResNet', in_channels=C, num_layers=[2],
@@ -55,12 +70,18 @@ class BEVDet4D(BEVDet):
                  num_adjacent: int = 1,
                  adjacent_with_grad: bool = False,
                  pre_process: Optional[dict] = None,
+                 adjacent_alignment: str = 'warp',
+                 with_prev: bool = True,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if num_adjacent < 1:
             raise ValueError(f'BEVDet4D: num_adjacent must be >= 1, got {num_adjacent}')
+        if adjacent_alignment not in ('warp', 'lift'):
+            raise ValueError(f"BEVDet4D: adjacent_alignment must be 'warp' or 'lift', got {adjacent_alignment!r}")
         self.num_adjacent = int(num_adjacent)
         self.adjacent_with_grad = adjacent_with_grad
+        self.adjacent_alignment = adjacent_alignment
+        self.with_prev = bool(with_prev)
         self.pre_process_net = MODELS.build(pre_process) if pre_process is not None else None
 
     def lift_frame(self, imgs: Tensor, lidar2img: Tensor) -> Tuple[Tensor, Tensor]:
@@ -84,7 +105,8 @@ class BEVDet4D(BEVDet):
 
     def lidar_poses(self, samples: List[Det3DDataSample], adjacent: bool, device,
                     dtype) -> Tuple[Tensor, Optional[Tensor]]:
-        """LiDAR -> global poses ``(B, F, 4, 4)`` and BEV augmentations ``(B, F, 4, 4)`` (None if absent).
+        """BEV source frame (LiDAR, or the ego frame with ``lidar2keyego``) -> global poses ``(B, F, 4, 4)`` and BEV
+        augmentations ``(B, F, 4, 4)`` (None if absent).
 
         ``F = A`` for the adjacent frames (``adj_*`` keys), else 1.
         """
@@ -94,6 +116,9 @@ class BEVDet4D(BEVDet):
         if not adjacent:
             lidar2ego, ego2global = lidar2ego.unsqueeze(1), ego2global.unsqueeze(1)
         lidar2global = ego2global @ lidar2ego
+        if prefix + 'lidar2keyego' in samples[0].metainfo:  # frames built in the ego frame (LiDARToEgoFrame)
+            lidar2keyego = stack_meta(samples, prefix + 'lidar2keyego', device=device, dtype=dtype)
+            lidar2global = lidar2global @ torch.linalg.inv(lidar2keyego.view(lidar2global.shape))
         key = prefix + 'bev_aug_matrix'
         bda = None
         if key in samples[0].metainfo:
@@ -137,11 +162,20 @@ class BEVDet4D(BEVDet):
             raise ValueError(f'BEVDet4D: metainfo lidar2img has {lidar2img.shape[1]} views, inputs["imgs"] '
                              f'{imgs.shape[1]}')
         bev, depth = self.lift_frame(imgs[:, :n_cam], lidar2img[:, :n_cam])
+        if not self.with_prev:  # official with_prev=False: zeros for the adjacent frames, nothing computed
+            return [self.bev_encoder(torch.cat([bev] + [torch.zeros_like(bev)] * self.num_adjacent, 1))], depth
         cur2adj = self.cur2adj(batch_data_samples, imgs.device)
         bevs = [bev]
         for k in range(self.num_adjacent):
             views = slice((k + 1) * n_cam, (k + 2) * n_cam)
             with torch.set_grad_enabled(self.adjacent_with_grad and torch.is_grad_enabled()):
+                if self.adjacent_alignment == 'lift':
+                    # current BEV frame -> adjacent BEV frame -> adjacent pixels: the BEV is built in the current
+                    # frame (official sensor2keyego of the adjacent cameras), then pre_process
+                    cur2img = lidar2img[:, views] @ cur2adj[:, k, None].to(lidar2img.dtype)
+                    bev_adj, _ = self.lift_frame(imgs[:, views], cur2img)
+                    bevs.append(bev_adj)
+                    continue
                 bev_adj, _ = self.lift_frame(imgs[:, views], lidar2img[:, views])
             # warp_bev samples the source (adjacent) map at dst2src = current -> adjacent
             warped, _ = warp_bev(bev_adj, cur2adj[:, k].to(bev_adj.dtype), self._bev_grid(bev_adj))

@@ -9,7 +9,7 @@ from mmdet3d.registry import DATASETS
 from mim3d_plugin.datasets import NuScenesMultiViewDataset
 
 # metainfo keys copied from each adjacent frame, stacked over frames as ``adj_<key>``
-ADJACENT_META_KEYS = ('lidar2ego', 'ego2global', 'bev_aug_matrix', 'timestamp', 'token')
+ADJACENT_META_KEYS = ('lidar2ego', 'ego2global', 'bev_aug_matrix', 'lidar2keyego', 'timestamp', 'token')
 
 
 @DATASETS.register_module()
@@ -27,8 +27,8 @@ class BEVDet4DDataset(NuScenesMultiViewDataset):
       ``inputs['depth']`` likewise when present;
     - metainfo ``lidar2img``/``cam2img``/``lidar2cam``/``img_aug_matrix``
       stacked over ``(1 + A) * N_cam`` views; ``adj_lidar2ego``,
-      ``adj_ego2global``, ``adj_bev_aug_matrix`` (when the pipeline records
-      ``bev_aug_matrix``) ``(A, 4, 4)``, ``adj_timestamp`` and ``adj_token``;
+      ``adj_ego2global``, ``adj_bev_aug_matrix`` / ``adj_lidar2keyego`` (when the pipeline records
+      ``bev_aug_matrix`` / ``lidar2keyego``) ``(A, 4, 4)``, ``adj_timestamp`` and ``adj_token``;
       ``adj_fallback`` (A,) bool.
 
     Ground truth, points and evaluation belong to the current frame only.

@@ -107,7 +107,31 @@ model = dict(
             nms_thr=[0.2, 0.2, 0.2, 0.2, 0.2, 0.5],
             nms_rescale_factor=[1.0, [0.7, 0.7], [0.4, 0.55], 1.1, [1.0, 1.0], [4.5, 9.0]])))
 
-# detection pipeline (BEV augmentation + box filters) from the dataset base; CBGS class balancing
+# BEVDet dev2.x (and GeoMIM's BEVDet fine-tunes) build the BEV, the box targets, the BEV augmentation and the
+# results in the ego frame at the CAM_FRONT exposure (official tools/create_data_bevdet.py; its weights expect it):
+# LiDARToEgoFrame after the image augmentation, before BEVAug. The detection pipelines of the dataset base otherwise.
+ego_frame = dict(type='LiDARToEgoFrame', ego_cam='CAM_FRONT')
+train_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
+    dict(type='LoadMultiViewImages', num_views=6),
+    dict(type='MultiViewImageAug', **_base_.ida_aug_conf),
+    ego_frame,
+    dict(type='BEVAug', **_base_.bda_aug_conf),
+    dict(type='ObjectRangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='ObjectNameFilter', classes=class_names),
+    dict(type='PointsToMultiViewDepth'),
+    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth', 'gt_bboxes_3d', 'gt_labels_3d']),
+]
+test_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadMultiViewImages', num_views=6),
+    dict(type='MultiViewImageAug', **_base_.ida_aug_conf, test_mode=True),
+    ego_frame,
+    dict(type='PointsToMultiViewDepth'),
+    dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
+]
+# CBGS class balancing
 train_dataloader = dict(
     batch_size=8,
     dataset=dict(
@@ -117,16 +141,17 @@ train_dataloader = dict(
             type='NuScenesMultiViewDataset',
             data_root='data/nuscenes/',
             ann_file='nuscenes_infos_train.pkl',
-            pipeline={{_base_.train_pipeline}},
+            pipeline=train_pipeline,
             cameras={{_base_.cameras}},
             metainfo=metainfo,
             modality={{_base_.input_modality}},
             data_prefix={{_base_.data_prefix}},
             test_mode=False,
+            use_valid_flag=True,  # official: boxes with LiDAR or radar points
             filter_empty_gt=False,
             box_type_3d='LiDAR',
             backend_args=None)))
-val_dataloader = dict(dataset=dict(metainfo=metainfo))
+val_dataloader = dict(dataset=dict(metainfo=metainfo, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # camera-only submission: all five modality keys of the nuScenes results format
 camera_only = dict(use_camera=True, use_lidar=False, use_radar=False, use_map=False, use_external=False)
@@ -145,7 +170,7 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-# EMA of the weights as the GeoMIM / BEVDet dev2.0 fine-tuning recipe (MEGVIIEMAHook: d = 0.999 * (1 - exp(-u / 2000)),
+# EMA of the weights as the GeoMIM / BEVDet dev2.1 fine-tuning recipe (MEGVIIEMAHook: d = 0.999 * (1 - exp(-u / 2000)),
 # u counted from 10560), swapped in for validation and test
 custom_hooks = [
     dict(

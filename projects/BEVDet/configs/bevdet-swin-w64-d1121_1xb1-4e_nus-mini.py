@@ -22,6 +22,7 @@ train_pipeline = [
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
     dict(type='LoadMultiViewImages', num_views=6),
     dict(type='MultiViewImageAug', **ida_aug_conf),
+    _base_.ego_frame,
     dict(type='BEVAug', **bda_aug_conf),
     dict(type='ObjectRangeFilter', point_cloud_range=_base_.point_cloud_range),
     dict(type='ObjectNameFilter', classes=_base_.class_names),
@@ -32,6 +33,7 @@ test_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
     dict(type='LoadMultiViewImages', num_views=6),
     dict(type='MultiViewImageAug', **ida_aug_conf, test_mode=True),
+    _base_.ego_frame,
     dict(type='PointsToMultiViewDepth'),
     dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
 ]

@@ -1,4 +1,4 @@
-# BEVDet4D-R50-CBGS exactly as the official BEVDet dev2.0 config (HuangJunJie2017/BEVDet configs/bevdet/
+# BEVDet4D-R50-CBGS exactly as the official BEVDet dev2.1 config (HuangJunJie2017/BEVDet configs/bevdet/
 # bevdet-r50-4d-cbgs.py), so that its released checkpoint loads and evaluates here: the BEVDet4D detector of
 # bevdet4d-swin-b_8xb8-cbgs-20e_nus.py (80-ch LSS, per-frame pre_process, one previous frame, one 10-class task with
 # per-class Scale-NMS) with the ResNet-50 + CustomFPN (256 ch) image encoder, the official frustum pixels and

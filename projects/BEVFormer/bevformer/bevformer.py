@@ -1,12 +1,14 @@
 """BEVFormer detector: multi-camera image encoder -> BEV encoder with temporal self-attention and
 spatial cross-attention -> DETR-style 3D head (BEVFormer, Li et al., ECCV 2022,
 https://arxiv.org/abs/2203.17270; official ``detectors/bevformer.py``)."""
+import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
+from mmengine.logging import print_log
 from torch import Tensor
 
 from mim3d_plugin.geometry import VoxelGrid, relative_transform, warp_bev
@@ -69,6 +71,7 @@ class BEVFormer(Base3DDetector):
         if prev_bev_align not in ('rigid', 'official'):
             raise ValueError(f"BEVFormer: prev_bev_align must be 'rigid' or 'official', got {prev_bev_align!r}")
         self.prev_bev_align = prev_bev_align
+        self._warned_zero_can_bus = False
         self.rotate_center = [float(c) for c in rotate_center]
         self.img_backbone = MODELS.build(img_backbone)
         self.img_neck = MODELS.build(img_neck)
@@ -131,6 +134,15 @@ class BEVFormer(Base3DDetector):
                                  f'"can_bus" to the meta_keys of PackMultiViewInputs; info files written before '
                                  f'this field: python tools/create_data.py nuscenes --update-infos FILE ...)')
             can_bus = stack_meta(data_samples, 'can_bus', device, torch.float64).reshape(b, f, -1)
+            if not self._warned_zero_can_bus and not bool(can_bus[..., 7:16].any()):
+                self._warned_zero_can_bus = True  # once per model: the info files hold no CAN-bus values
+                print_log(
+                    'BEVFormer: use_can_bus but the CAN-bus acceleration / rotation rate / velocity of frames '
+                    f'{[s.metainfo.get("token") for s in data_samples]} are all 0: the info files were written '
+                    'without the nuScenes CAN bus expansion (tools/create_data.py --can-bus-root). Official weights '
+                    'were trained on measured values; their results here are not comparable with the paper.',
+                    logger='current',
+                    level=logging.WARNING)
             can_bus = official_can_bus(can_bus, valid).to(torch.float32).transpose(0, 1)
         return dict(
             imgs=imgs.view((b, f, n) + imgs.shape[2:]).transpose(0, 1),

@@ -9,6 +9,7 @@ from mmdet3d.registry import MODELS, TASK_UTILS
 from mmdet3d.structures import LiDARInstance3DBoxes
 from mmdet.models.layers import LearnedPositionalEncoding
 from mmdet.models.utils import multi_apply
+from mmdet.utils import reduce_mean
 from mmengine.model import BaseModule, bias_init_with_prob
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
@@ -227,14 +228,27 @@ class BEVFormerHead(BaseModule):
         reference_points = self.reference_points(query_pos).sigmoid()
         hs, refs = self.decoder(query, query_pos, bev, self.bev_shape, reference_points, self.reg_branches)
         cls_list, box_list = [], []
-        lo = bev.new_tensor(self.pc_range[:3])
-        hi = bev.new_tensor(self.pc_range[3:])
         for lvl in range(hs.shape[0]):
             cls_list.append(self.cls_branches[lvl](hs[lvl]))
-            reg = self.reg_branches[lvl](hs[lvl])
-            center = (reg[..., :3] + inverse_sigmoid(refs[lvl])).sigmoid() * (hi - lo) + lo
-            box_list.append(torch.cat([center, reg[..., 3:]], -1))
+            box_list.append(self.regression_to_boxes(self.reg_branches[lvl](hs[lvl]), refs[lvl]))
         return torch.stack(cls_list), torch.stack(box_list), bev
+
+    def regression_to_boxes(self, reg: Tensor, reference_points: Tensor) -> Tensor:
+        """One decoder layer's regression output -> normalised boxes in metres.
+
+        Args:
+            reg (Tensor): ``(..., 10)`` output of a ``reg_branches`` entry: centre offsets in inverse-sigmoid space
+                (0:3), then ``log dx, log dy, log dz, sin yaw, cos yaw, vx, vy``.
+            reference_points (Tensor): ``(..., 3)`` in ``[0, 1]`` over ``point_cloud_range``, the layer's start.
+
+        Returns:
+            Tensor: ``(..., 10)``: centre ``sigmoid(reg + inverse_sigmoid(ref))`` scaled to ``point_cloud_range``
+            (m, LiDAR frame), the rest unchanged (:func:`normalize_bbox3d` layout).
+        """
+        lo = reg.new_tensor(self.pc_range[:3])
+        hi = reg.new_tensor(self.pc_range[3:])
+        center = (reg[..., :3] + inverse_sigmoid(reference_points)).sigmoid() * (hi - lo) + lo
+        return torch.cat([center, reg[..., 3:]], -1)
 
     # ------------------------------------------------------------------ loss
     def _targets_single(self, cls_score: Tensor, bbox_pred: Tensor,
@@ -263,7 +277,10 @@ class BEVFormerHead(BaseModule):
         labels, targets, weights, num_pos = multi_apply(self._targets_single, list(cls_scores.detach()),
                                                         list(bbox_preds.detach()), gts)
         labels, targets, weights = torch.cat(labels), torch.cat(targets), torch.cat(weights)
-        avg = max(float(sum(num_pos)), 1.0)
+        # the positives averaged over all GPUs (official sync_cls_avg_factor=True and reduce_mean(num_total_pos),
+        # mmdet 2.x DETRHead.loss_single): every GPU divides by the same number, as a single-GPU run of the
+        # whole batch would
+        avg = max(float(reduce_mean(cls_scores.new_tensor(float(sum(num_pos))))), 1.0)
         cls = cls_scores.flatten(0, 1)
         loss_cls = self.loss_cls(cls, labels, avg_factor=avg)
         preds = bbox_preds.flatten(0, 1)

@@ -258,3 +258,17 @@ def test_can_bus_values_come_from_the_first_pose_message_after_the_key_frame(nus
             raise ValueError('server scene')
 
     assert can_bus_vector(nusc, lidar_sd, 'scene-x', t, NoScene([]))[7:16] == [0.] * 9
+
+
+def test_zero_can_bus_values_are_warned_in_the_summary(nus_root, tmp_path, caplog):
+    """Without the CAN bus expansion the conversion works but says so twice: when it finds no can_bus/ folder and in
+    the per-file summary (frames with zero CAN values counted, scenes named); frames with values are not counted."""
+    from mim3d_plugin.datasets.converters.nuscenes_converter import warn_zero_can_bus
+    with caplog.at_level(logging.WARNING):
+        create_nuscenes_infos(nus_root, 'v1.0-mini', str(tmp_path), val_scenes=['scene-0916'], train_scenes=[])
+    text = caplog.text
+    assert 'no CAN-bus expansion' in text and 'official BEVFormer converter raises' in text
+    assert "41 of 41 key frames have can_bus acceleration / rotation rate / velocity all 0" in text
+    assert "scene-0916" in text
+    frames = [dict(can_bus=[0.] * 7 + [1.] + [0.] * 10, scene_name='a'), dict(can_bus=[0.] * 18, scene_name='b')]
+    assert warn_zero_can_bus(frames, 'x.pkl', with_expansion=True) == 1

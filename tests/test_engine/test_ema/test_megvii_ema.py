@@ -1,4 +1,4 @@
-"""MEGVIIEMA re-derived against the official BEVDet dev2.0 ModelEMA (MEGVIIEMAHook): the model is copied at the
+"""MEGVIIEMA re-derived against the official BEVDet dev2.1 ModelEMA (MEGVIIEMAHook): the model is copied at the
 start, ``updates`` starts at ``init_updates``, each iteration ``updates += 1; d = 0.999 * (1 - exp(-updates / 2000));
 ema = d * ema + (1 - d) * model`` on every floating-point state-dict entry (parameters and buffers)."""
 import copy

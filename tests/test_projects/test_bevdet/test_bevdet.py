@@ -1,4 +1,5 @@
 """BEVDet / BEVDet4D detectors and BEV encoder on a tiny synthetic setup (2 cameras, 64x176)."""
+import numpy as np
 import pytest
 import torch
 from bevdet_tiny import make_batch, make_sample, tiny_bevdet_cfg
@@ -139,3 +140,91 @@ def test_bevdet4d_pre_process_runs_on_every_frame_before_the_alignment():
     inputs, samples = make_batch(batch=1, n_adjacent=1)
     sum(fresh.loss(inputs, samples).values()).backward()
     assert all(p.grad is not None for p in fresh.pre_process_net.parameters())
+
+
+def _bev_matrix(angle, flip_x=False):
+    c, s = np.cos(angle), np.sin(angle)
+    m = np.eye(4)
+    m[:3, :3] = np.diag([-1.0 if flip_x else 1.0, 1.0, 1.0]) @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    return m
+
+
+def test_bevdet4d_lift_alignment_is_the_official_order():
+    """adjacent_alignment='lift' (official align_after_view_transfromation=False): the adjacent cameras, re-derived
+    as the official sensor2keyego (inv(key ego2global) @ adj ego2global @ cam2ego) with the *current* frame's BEV
+    augmentation, lift the adjacent images straight into the current BEV, then pre_process; 'warp' differs."""
+    from bevdet_tiny import camera_rig
+    torch.manual_seed(0)
+    pre = dict(type='BEVResNet', in_channels=8, num_layers=[2], num_channels=[8], strides=[1])
+    model = MODELS.build(tiny_bevdet_cfg('BEVDet4D', bev_in=16, pre_process=pre, adjacent_alignment='lift')).eval()
+    raw = camera_rig(2).astype(np.float64)  # K @ lidar2cam of both frames, before any BEV augmentation
+    bda_cur, bda_adj = _bev_matrix(0.3, flip_x=True), _bev_matrix(-0.2)
+    adj_e2g = np.eye(4)
+    adj_e2g[:3, :3] = _bev_matrix(0.1)[:3, :3]
+    adj_e2g[:3, 3] = [-4.0, 1.0, 0.0]
+    sample = make_sample(n_adjacent=1)
+    sample.set_metainfo(
+        dict(
+            lidar2img=np.concatenate([raw @ np.linalg.inv(bda_cur), raw @ np.linalg.inv(bda_adj)]),
+            bev_aug_matrix=bda_cur,
+            adj_bev_aug_matrix=bda_adj[None],
+            adj_ego2global=adj_e2g[None]))
+    imgs = torch.randn(1, 4, 3, 64, 176)
+    captured = []
+    model.bev_encoder = lambda bev: captured.append(bev)
+    with torch.no_grad():
+        model.extract_feat(dict(imgs=imgs), [sample])
+        cur_e2g = np.eye(4)
+        # official: the adjacent cameras in the key ego frame, then the key frame's BEV augmentation
+        cam_in_key = raw @ np.linalg.inv(np.linalg.inv(cur_e2g) @ adj_e2g) @ np.linalg.inv(bda_cur)
+        feats = model.image_encoder(imgs[:, 2:])
+        bev, _ = model.img_view_transformer(feats, torch.as_tensor(cam_in_key, dtype=torch.float32)[None])
+        expected = model.pre_process_net(bev)[0]
+    assert (captured[0][:, 8:] - expected).abs().max() < 1e-4 * expected.abs().max()
+    model.adjacent_alignment = 'warp'
+    with torch.no_grad():
+        model.extract_feat(dict(imgs=imgs), [sample])
+    rel = (captured[1][:, 8:] - expected).norm() / expected.norm()
+    assert rel > 0.1  # the two orders are not the same computation
+
+
+def test_bevdet4d_without_prev_feeds_zeros_and_lifts_one_frame():
+    model = MODELS.build(tiny_bevdet_cfg('BEVDet4D', bev_in=16)).eval()
+    model.with_prev = False
+    calls, captured = [], []
+    lift = model.lift
+    model.lift = lambda imgs, m: calls.append(imgs.shape) or lift(imgs, m)
+    model.bev_encoder = lambda bev: captured.append(bev)
+    inputs, samples = make_batch(batch=1, n_adjacent=1)
+    with torch.no_grad():
+        model.extract_feat(inputs, samples)
+    assert len(calls) == 1 and captured[0][:, 8:].abs().sum() == 0 and captured[0][:, :8].abs().sum() > 0
+
+
+def test_sequential_control_hook_follows_the_official_epochs():
+    """runner.epoch > temporal_start_epoch switches the adjacent frames on (official: epochs 0-2 without them for
+    temporal_start_epoch=2); validation runs with them and restores the training flag."""
+    from types import SimpleNamespace
+
+    from projects.BEVDet.bevdet import SequentialControlHook
+    model = MODELS.build(tiny_bevdet_cfg('BEVDet4D', bev_in=16))
+    runner = SimpleNamespace(model=model, epoch=0)
+    hook = SequentialControlHook(temporal_start_epoch=2)
+    hook.before_train(runner)
+    flags = []
+    for epoch in range(5):
+        runner.epoch = epoch
+        hook.before_train_epoch(runner)
+        flags.append(model.with_prev)
+        hook.before_val_epoch(runner)
+        assert model.with_prev is True
+        hook.after_val_epoch(runner)
+    assert flags == [False, False, False, True, True]
+    runner.epoch = 1
+    hook.before_train(runner)
+    hook.before_train_epoch(runner)
+    hook.before_val_epoch(runner)
+    hook.after_val_epoch(runner)
+    assert model.with_prev is False
+    with pytest.raises(TypeError, match='no with_prev'):
+        hook.before_train(SimpleNamespace(model=MODELS.build(tiny_bevdet_cfg('BEVDet'))))

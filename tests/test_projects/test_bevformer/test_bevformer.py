@@ -208,6 +208,54 @@ def test_can_bus_mlp_shifts_every_bev_query_with_official_keys():
         model.predict(inputs, samples)
 
 
+def test_zero_can_bus_values_are_reported_once(monkeypatch):
+    """Info files written without the CAN bus expansion hold zeros in can_bus[7:16]: a use_can_bus model says so
+    (once), and stays silent on measured values (issue 22, item 6)."""
+    import numpy as np
+
+    import projects.BEVFormer.bevformer.bevformer as bevformer_module
+    logged = []
+    monkeypatch.setattr(bevformer_module, 'print_log', lambda msg, **kw: logged.append(msg))
+    cfg = tiny_model_cfg()
+    cfg['pts_bbox_head']['use_can_bus'] = True
+    model = _model_from(cfg)
+    can = np.random.default_rng(0).normal(size=(2, 18))
+    inputs, samples = make_batch(1)
+    samples[0].set_metainfo(dict(can_bus=can))
+    with torch.no_grad():
+        model.predict(inputs, samples)
+    assert logged == []
+    can[:, 7:16] = 0
+    for _ in range(2):
+        inputs, samples = make_batch(1)
+        samples[0].set_metainfo(dict(can_bus=can))
+        with torch.no_grad():
+            model.predict(inputs, samples)
+    assert len(logged) == 1 and 'without the nuScenes CAN bus expansion' in logged[0]
+
+
+def test_loss_divides_by_the_positives_averaged_over_gpus(monkeypatch):
+    """Official sync_cls_avg_factor / reduce_mean(num_total_pos): with 2 GPUs where the other one has 3x our
+    positives, the average is 2x ours and both losses halve (issue 22, item 7)."""
+    import projects.BEVFormer.bevformer.bevformer_head as head_module
+    model = _model()
+    inputs, samples = make_batch(1)
+    torch.manual_seed(1)
+    single = model.loss(inputs, samples)
+    monkeypatch.setattr(head_module, 'reduce_mean', lambda t: t * 2)  # mean over GPUs = 2x the local count
+    torch.manual_seed(1)
+    synced = model.loss(inputs, samples)
+    for key in ('loss_cls', 'loss_bbox', 'd0.loss_cls'):
+        assert torch.allclose(synced[key] * 2, single[key], rtol=1e-3), key
+
+
+def _model_from(cfg):
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.eval()
+
+
 def test_official_bev_shift_is_the_official_formula():
     """official_bev_shift re-derived with the official get_bev_features statements (numpy, per sample)."""
     import numpy as np
