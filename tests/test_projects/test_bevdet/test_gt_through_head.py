@@ -59,25 +59,26 @@ OFFICIAL_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize('path', OFFICIAL_CONFIGS)
-def test_a_perfect_official_model_reaches_the_ceiling(path, nus_root, nus_infos, monkeypatch, tmp_path):
-    """What an official (ego-frame) model regresses for the mini_val ground truth, decoded by the config as
-    tools/test.py decodes it, scores what ground truth through our own head scores with the same boxes (LiDAR or
-    radar points), at or above the LiDAR-only ceiling 0.6147 / 0.5811. Measured: 0.6188 / 0.5900 (ours with the same
-    boxes 0.6191 / 0.5900). Without LiDARToEgoFrame (the configs before issue 22): 0.0001 / 0.0003."""
+def test_a_perfect_official_model_reaches_the_ceiling(nus_root, nus_infos, monkeypatch, tmp_path):
+    """What an official (ego-frame) model regresses for the mini_val ground truth, decoded by each config that loads
+    official weights as tools/test.py decodes it, scores what ground truth through our own head scores with the same
+    boxes (LiDAR or radar points), at or above the LiDAR-only ceiling 0.6147 / 0.5811. Measured: 0.6188 / 0.5900 for
+    all three (ours with the same boxes 0.6191 / 0.5900). Without LiDARToEgoFrame (the configs before issue 22):
+    0.0001 / 0.0003. (The three configs share the head; the LiDAR-frame and same-boxes runs are made once.)"""
     from mim3d_plugin.datasets.retarget import retarget_data
     monkeypatch.chdir(ROOT)
     key = 'pred_instances_3d_NuScenes'
 
-    def cfg():
+    def cfg(path):
         return retarget_data(Config.fromfile(osp.join(ROOT, path)), nus_root, nus_infos)
 
-    official = gth.run(cfg(), str(tmp_path / 'official'), gt_source='official')
-    ours_cfg = cfg()
+    ours_cfg = cfg(OFFICIAL_CONFIGS[0])
     ours_cfg.val_dataloader.dataset.use_valid_flag = True  # the official's boxes: LiDAR or radar points
     ours = gth.run(ours_cfg, str(tmp_path / 'ours'), gt_source='ours')
-    assert official[f'{key}/NDS'] == pytest.approx(ours[f'{key}/NDS'], abs=0.002)
-    assert official[f'{key}/mAP'] == pytest.approx(ours[f'{key}/mAP'], abs=0.002)
-    assert official[f'{key}/NDS'] >= 0.6147 and official[f'{key}/mAP'] >= 0.5811
-    lidar_frame = gth.run(gth.drop_ego_frame(cfg()), str(tmp_path / 'lidar'), gt_source='official')
+    for i, path in enumerate(OFFICIAL_CONFIGS):
+        official = gth.run(cfg(path), str(tmp_path / f'official{i}'), gt_source='official')
+        assert official[f'{key}/NDS'] == pytest.approx(ours[f'{key}/NDS'], abs=0.002), path
+        assert official[f'{key}/mAP'] == pytest.approx(ours[f'{key}/mAP'], abs=0.002), path
+        assert official[f'{key}/NDS'] >= 0.6147 and official[f'{key}/mAP'] >= 0.5811, path
+    lidar_frame = gth.run(gth.drop_ego_frame(cfg(OFFICIAL_CONFIGS[0])), str(tmp_path / 'lidar'), gt_source='official')
     assert lidar_frame[f'{key}/NDS'] < 0.05
