@@ -2,8 +2,9 @@
 # 16 GPUs x 2 samples (configs/_base_/schedules/geomim-pretrain_adamw-cosine_50e.py). As the official pretraining
 # (Sense-X/GeoMIM pretrain/geomim_config/pretrain_base_50ep.yaml): CBGS resampling of the train set, drop path 0.0, a
 # random BEV flip of points and cameras (RandomFlip3D), teacher voxels (120k, 160k); the teacher sees the key frame
-# + 9 LiDAR sweeps with the time-lag column. Not reproduced: the official ObjectPaste pastes GT objects into the
-# LiDAR target only (not into the images; a known defect of that pipeline), and its ImageGridMask has probability 0.
+# + 9 LiDAR sweeps with the time-lag column, and the depth targets come from the same points. Not reproduced: the
+# official ObjectPaste pastes GT objects into the LiDAR target only (not into the images; a known defect of that
+# pipeline), and its ImageGridMask has probability 0.
 # bash tools/dist_train.sh configs/geomim/geomim_swin-b_16xb2-50e_nus.py 8   (x2 nodes)
 # The pretrained backbone: encoder.backbone.* of the checkpoint (tools/model_converters/extract_backbone.py).
 _base_ = [
@@ -17,10 +18,14 @@ model = dict(
     encoder=_base_.geomim_encoder,
     heads=dict(bev=_base_.geomim_bev_head))
 
-# the teacher sees the key frame + 9 LiDAR sweeps with the time-lag column (as it was trained); depth targets come
-# from the key frame; then a random BEV flip of all points, folded into the cameras (official RandomFlip3D)
+# the teacher sees the key frame + 9 LiDAR sweeps with the time-lag column (as it was trained), range-filtered to
+# its point cloud range; the depth targets come from the same points (official depth_lss_gt.py; PointsToMultiViewDepth
+# max_time_lag=0 would keep the key frame only); then a random BEV flip of all points, folded into the cameras
+# (official RandomFlip3D)
 train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    {{_base_.lidar_sweeps}},
+    dict(type='PointsRangeFilter', point_cloud_range={{_base_.teacher_pc_range}}),
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
     dict(type='LoadMultiViewImages', num_views=6),
     # resize 0.44 + (-0.06, 0.11) = 0.38-0.55 of 1600 px (official ImageAug3D), rotation 5.4 deg, flip
@@ -32,7 +37,6 @@ train_pipeline = [
         rot_lim=(-5.4, 5.4),
         rand_flip=True),
     dict(type='PointsToMultiViewDepth'),
-    {{_base_.lidar_sweeps}},
     dict(type='BEVAug', rot_lim=(0.0, 0.0), scale_lim=(1.0, 1.0), flip_dx_ratio=0.5, flip_dy_ratio=0.5),
     dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth', 'gt_bboxes_3d', 'gt_labels_3d']),
 ]

@@ -15,10 +15,13 @@ _base_ = [
 ]
 
 # ---- data: the bundled v1.0-mini tables, 96x256 px, batch 1, no CBGS resampling, no BEV flip and no boxes (the
-# paper pipeline otherwise: depth targets from the key frame, then the teacher's key frame + sweeps with time lags)
+# paper pipeline otherwise: the teacher's key frame + sweeps with time lags cropped to the small teacher's range, and
+# the depth targets from the same points; the bundled data holds no sweep files, so the key frame only)
 img_size = (96, 256)
 train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    {{_base_.lidar_sweeps}},
+    dict(type='PointsRangeFilter', point_cloud_range={{_base_.teacher_range}}),
     dict(type='LoadMultiViewImages', num_views=6),
     dict(
         type='MultiViewImageAug',
@@ -28,7 +31,6 @@ train_pipeline = [
         rot_lim=(-5.4, 5.4),
         rand_flip=True),
     dict(type='PointsToMultiViewDepth'),
-    {{_base_.lidar_sweeps}},
     dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
 ]
 train_dataloader = dict(

@@ -36,8 +36,10 @@ train_pipeline = [
     dict(type='PointsToMultiViewDepth', min_depth=depth_range[0], max_depth=depth_range[1]),
     dict(type='PackMultiViewInputs', keys=['img', 'points', 'depth']),
 ]
-# with a LiDAR teacher (GeoMIM): depth targets from the key frame, then the key frame + 9 sweeps with column 4 = time
-# lag (0 for the key frame), the input format mmdet3d's nuScenes LiDAR detectors are trained on
+# with a LiDAR teacher (GeoMIM): the key frame + 9 sweeps with column 4 = time lag (0 for the key frame), the input
+# format mmdet3d's nuScenes LiDAR detectors are trained on, loaded before the depth maps so that the depth targets
+# come from the same points as the teacher's input (official GeoMIM depth_lss_gt.py; PointsToMultiViewDepth
+# max_time_lag=0 keeps the key frame only)
 lidar_sweeps = dict(
     type='LoadLiDARSweeps',
     sweeps_num=9,
@@ -46,7 +48,7 @@ lidar_sweeps = dict(
     pad_empty_sweeps=True,
     remove_close=True,
     backend_args=backend_args)
-teacher_train_pipeline = train_pipeline[:-1] + [lidar_sweeps, train_pipeline[-1]]
+teacher_train_pipeline = train_pipeline[:1] + [lidar_sweeps] + train_pipeline[1:]
 # evaluation of a pretext task (Mask3D depth) or of a frozen backbone: the same frames without augmentation
 test_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5, backend_args=backend_args),

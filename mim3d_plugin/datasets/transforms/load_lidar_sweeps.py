@@ -8,8 +8,9 @@ ring index (0-31) in column 4; feeding it as time is out of distribution for suc
 mmdet3d's ``LoadPointsFromMultiSweeps`` (which sets the key frame's column 4 to 0 and appends the sweeps,
 motion-compensated, with their time lag) plus one warning when frames have fewer sweeps than ``sweeps_num``
 (their files are missing: the info converter records only sweeps whose file exists), so a run on incomplete
-data says so instead of silently training on sparser input. Put it after ``PointsToMultiViewDepth`` so the
-depth targets come from the key frame only (GeoMIM official pipeline).
+data says so instead of silently training on sparser input. Put it before ``PointsToMultiViewDepth`` to build the
+depth targets from the same key frame + sweeps (official GeoMIM: ``depth_lss_gt.py`` projects the points its
+``LoadPointsFromMultiSweeps`` loaded); ``PointsToMultiViewDepth(max_time_lag=0)`` keeps the key frame only.
 """
 from mmdet3d.datasets.transforms import LoadPointsFromMultiSweeps
 from mmdet3d.registry import TRANSFORMS

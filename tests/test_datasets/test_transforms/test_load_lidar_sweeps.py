@@ -34,8 +34,10 @@ def test_teacher_sweep_loading_matches_the_mmdet3d_centerpoint_training_pipeline
         for key in ('sweeps_num', 'use_dim', 'pad_empty_sweeps', 'remove_close'):
             assert ours[key] == ref_sweeps[key], (cfg_path, key)
         assert (points['load_dim'], points['use_dim']) == (ref_points['load_dim'], ref_points['use_dim'])
-        # depth targets are made from the key frame, before the sweeps are appended
-        assert types.index('PointsToMultiViewDepth') < types.index('LoadLiDARSweeps')
+        # depth targets are made from the same range-filtered multi-sweep points the teacher sees (official
+        # GeoMIM depth_lss_gt.py), all sweeps kept
+        assert types.index('LoadLiDARSweeps') < types.index('PointsRangeFilter') < types.index('PointsToMultiViewDepth')
+        assert pipeline[types.index('PointsToMultiViewDepth')].get('max_time_lag') is None
 
 
 @pytest.mark.slow
@@ -47,10 +49,15 @@ def test_key_frame_time_lag_is_zero_not_the_ring_index_and_sweeps_carry_their_la
     assert raw[:, 4].max() >= 20  # the .pcd.bin column 4 is the ring index
     out = ds[3]
     pts = out['inputs']['points'].numpy()
-    assert (pts[:len(raw), 4] == 0).all()  # the key frame's time lag, not its ring index
+    # the pipeline range-filters the points to the teacher's range after the sweeps are appended
+    lo, hi = np.asarray(cfg.teacher_range[:3]), np.asarray(cfg.teacher_range[3:])
+    in_range = ((raw[:, :3] > lo) & (raw[:, :3] < hi)).all(1)
+    n_key = int(in_range.sum())
+    assert 0 < n_key < len(raw)
+    assert (pts[:n_key, 4] == 0).all()  # the key frame's time lag, not its ring index
     # the bundled infos list, of the 10 scans before a key frame, only the previous key frame's (the sweep
     # files are absent): it is appended, motion-compensated, with its lag of 0.5 s
-    lags = np.unique(pts[len(raw):, 4])
+    lags = np.unique(pts[n_key:, 4])
     assert len(info['lidar_sweeps']) == 1
     assert np.allclose(lags, info['timestamp'] - info['lidar_sweeps'][0]['timestamp'])
     # a frame with one sweep (another key frame's scan standing in, 0.05 s earlier, identity motion)
