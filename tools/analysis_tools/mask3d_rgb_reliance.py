@@ -37,7 +37,8 @@ CONDITIONS = {  # name: (RGB mask ratio, depth mask ratio, eval region, blank im
 
 @torch.no_grad()
 def score(model, batches, mask_ratio, depth_mask_ratio, region, blank):
-    model.heads['depth'].test_cfg.update(mask_ratio=mask_ratio, depth_mask_ratio=depth_mask_ratio, eval_region=region)
+    model.heads['depth'].test_cfg.update(
+        mask_ratio=mask_ratio, depth_mask_ratio=depth_mask_ratio, eval_region=region, baselines=())
     model.test_cfg['seed'] = 0
     err, n = 0.0, 0
     for data in batches:

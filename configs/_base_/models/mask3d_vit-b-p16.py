@@ -39,10 +39,13 @@ mask3d_depth_head = dict(
             decoder_depth=8,
             decoder_num_heads=16)),
     # evaluation of the pretext task: the training mask ratios with the pretrainer's seeded generator, scored on the
-    # valid pixels of the dropped depth patches. Monocular depth (never seen in pretraining):
+    # valid pixels of the dropped depth patches, beside the trivial baselines that fill the same patches from the
+    # visible depth without the image (DepthMetric reports row_median_* and nearest_patch_*). Monocular depth
+    # (never seen in pretraining; no visible depth, so no baselines):
     # --cfg-options model.heads.depth.test_cfg.mask_ratio=0 model.heads.depth.test_cfg.depth_mask_ratio=1
-    #     model.heads.depth.test_cfg.eval_region=all
-    test_cfg=dict(mask_ratio=0.75, depth_mask_ratio=0.75, eval_region='masked'))
+    #     model.heads.depth.test_cfg.eval_region=all model.heads.depth.test_cfg.baselines=[]
+    test_cfg=dict(
+        mask_ratio=0.75, depth_mask_ratio=0.75, eval_region='masked', baselines=('row_median', 'nearest_patch')))
 # MAE initialisation of the ViT and its heads
 mask3d_init_cfg = [
     dict(type='Xavier', layer='Linear', distribution='uniform'),

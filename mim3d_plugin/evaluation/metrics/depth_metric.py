@@ -47,28 +47,35 @@ class DepthMetric(BaseMetric):
     Reads ``pred_depth``, ``gt_depth`` and (optional) ``eval_mask`` (tensors ([N,] H, W)) of each data sample's
     ``prediction`` field (the pretext head's name, e.g. ``'depth'``), or of the sample itself when ``prediction`` is
     None; pixels with gt 0 (invalid) or outside ``eval_mask`` are ignored and ``min_depth < gt <= max_depth`` is
-    enforced.
+    enforced. Every ``baseline_<name>`` map of the same field (:class:`DepthPriorHead` ``test_cfg.baselines``:
+    the visible depth copied, dropped patches filled without the image) is scored on the same pixels and reported
+    as ``<name>_abs_rel`` / ``<name>_rmse`` / ``<name>_delta1`` beside the model's ``abs_rel`` / ``rmse`` /
+    ``delta1``.
 
     Args:
         prediction (str, optional): the data-sample field holding the depth predictions. Default None.
+        pred_key (str): the map scored against ``gt_depth``. Default ``'pred_depth'``; e.g.
+            ``'baseline_row_median'`` reports a trivial baseline as the main metric.
         min_depth (float): metres. Defaults to 1e-3.
         max_depth (float): metres. Defaults to 80.
         collect_device (str): 'cpu' or 'gpu'. prefix (str, optional): metric name prefix.
 
     Raises:
-        KeyError: a data sample without the ``prediction`` field or without ``pred_depth`` / ``gt_depth``.
+        KeyError: a data sample without the ``prediction`` field or without ``pred_key`` / ``gt_depth``.
     """
 
     default_prefix = 'depth'
 
     def __init__(self,
                  prediction: Optional[str] = None,
+                 pred_key: str = 'pred_depth',
                  min_depth: float = 1e-3,
                  max_depth: float = 80.,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.prediction = prediction
+        self.pred_key = pred_key
         self.min_depth = min_depth
         self.max_depth = max_depth
 
@@ -79,23 +86,32 @@ class DepthMetric(BaseMetric):
                     raise KeyError(f'DepthMetric: data sample has no field {self.prediction!r} (the depth head\'s '
                                    f'predictions); it has {sorted(sample)}')
                 sample = sample[self.prediction]
-            for key in ('pred_depth', 'gt_depth'):
+            for key in (self.pred_key, 'gt_depth'):
                 if key not in sample:
-                    raise KeyError(f'DepthMetric: data sample lacks {key!r}; the model must '
-                                   'fill it in predict()')
+                    raise KeyError(f'DepthMetric: data sample lacks {key!r}; the model must fill it in predict(); '
+                                   f'it has {sorted(sample)}')
             gt = torch.as_tensor(sample['gt_depth']).cpu()
-            pred = torch.as_tensor(sample['pred_depth']).cpu()
             mask = (gt > self.min_depth) & (gt <= self.max_depth)
             if 'eval_mask' in sample:
                 mask &= torch.as_tensor(sample['eval_mask']).cpu().bool()
-            self.results.append(depth_metrics(pred, gt, mask))
+            keys = [self.pred_key] + sorted(k for k in sample if k.startswith('baseline_') and k != self.pred_key)
+            self.results.append({k: depth_metrics(torch.as_tensor(sample[k]).cpu(), gt, mask) for k in keys})
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        n = sum(r['n'] for r in results)
-        if n == 0:
-            raise ValueError('DepthMetric: no valid ground-truth pixel in the evaluated set')
-        return dict(
-            abs_rel=sum(r['abs_rel_sum'] for r in results) / n,
-            rmse=float(np.sqrt(sum(r['sq_err_sum'] for r in results) / n)),
-            delta1=sum(r['delta1_sum'] for r in results) / n,
-            num_pixels=float(n))
+        metrics = {}
+        for key in results[0]:
+            sums = [r[key] for r in results if key in r]
+            if len(sums) != len(results):
+                raise KeyError(f'DepthMetric: {key!r} is in {len(sums)} of {len(results)} samples')
+            n = sum(r['n'] for r in sums)
+            if n == 0:
+                raise ValueError('DepthMetric: no valid ground-truth pixel in the evaluated set')
+            name = '' if key == self.pred_key else key[len('baseline_'):] + '_'
+            metrics.update({
+                f'{name}abs_rel': sum(r['abs_rel_sum'] for r in sums) / n,
+                f'{name}rmse': float(np.sqrt(sum(r['sq_err_sum'] for r in sums) / n)),
+                f'{name}delta1': sum(r['delta1_sum'] for r in sums) / n,
+            })
+            if not name:
+                metrics['num_pixels'] = float(n)
+        return metrics

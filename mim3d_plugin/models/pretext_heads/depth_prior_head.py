@@ -12,6 +12,7 @@ from mmengine.model import BaseModule
 from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
 from torch import Tensor, nn
 
+from ...evaluation.depth_baselines import DEPTH_BASELINES, visible_depth_baselines
 from ..utils import encode_depth_input, encode_visible_depth, restore_full_grid, sincos_pos_embed_2d, units_to_cells
 from .base import BasePretextHead, EncoderOutput
 
@@ -137,7 +138,10 @@ class DepthPriorHead(BasePretextHead):
         test_cfg (dict, optional): evaluation masking: ``mask_ratio`` (RGB patches dropped by an RGB-D encoder;
             default: its training ratio), ``depth_mask_ratio`` (default: the training ratio; 1 = monocular depth:
             no depth input at all) and ``eval_region`` (``'all'`` valid pixels, default, or ``'masked'``: the valid
-            pixels of dropped depth patches, the pretext task itself).
+            pixels of dropped depth patches, the pretext task itself) and ``baselines`` (names of
+            :data:`~mim3d_plugin.evaluation.depth_baselines.DEPTH_BASELINES`: each adds a ``baseline_<name>`` depth
+            map filled from the visible depth alone, which :class:`DepthMetric` scores with ``pred_key``; default
+            none).
 
     Inputs: ``imgs`` ``(B, [V,] 3, H, W)``, ``depth`` ``(B, [V,] H, W)`` m (0 = no point).
 
@@ -150,7 +154,7 @@ class DepthPriorHead(BasePretextHead):
     accepted_masks = ('rgbd_tokens', 'complementary', 'sparse', 'none')
 
     DEPTH_MASKS = ('random', 'image_hidden', 'image_visible')
-    TEST_KEYS = ('mask_ratio', 'depth_mask_ratio', 'eval_region')
+    TEST_KEYS = ('mask_ratio', 'depth_mask_ratio', 'eval_region', 'baselines')
 
     def __init__(self,
                  head: dict,
@@ -166,6 +170,13 @@ class DepthPriorHead(BasePretextHead):
         if unknown:
             raise ValueError(f'DepthPriorHead: unknown test_cfg keys {unknown}; known: {self.TEST_KEYS}')
         test_cfg.setdefault('eval_region', 'all')
+        test_cfg['baselines'] = tuple(test_cfg.get('baselines') or ())
+        unknown = sorted(set(test_cfg['baselines']) - set(DEPTH_BASELINES))
+        if unknown:
+            raise ValueError(f'DepthPriorHead: unknown test_cfg.baselines {unknown}; known: {DEPTH_BASELINES}')
+        if test_cfg['baselines'] and test_cfg.get('depth_mask_ratio') == 1:
+            raise ValueError('DepthPriorHead: test_cfg.baselines fill dropped depth from the visible depth, and '
+                             'depth_mask_ratio=1 leaves none; set test_cfg.baselines=[] for monocular evaluation')
         if test_cfg['eval_region'] not in ('all', 'masked'):
             raise ValueError(f"DepthPriorHead: test_cfg.eval_region must be 'all' or 'masked', got "
                              f"{test_cfg['eval_region']!r}")
@@ -244,8 +255,10 @@ class DepthPriorHead(BasePretextHead):
     def predict(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Dense depth of every decoded frame, ``(B, [V,] H, W)`` each: ``pred_depth`` and ``gt_depth`` (m),
         ``depth_mask`` (True = the depth patch was dropped) and ``eval_mask`` (the pixels :class:`DepthMetric`
-        scores: valid ones, of dropped patches if ``test_cfg.eval_region='masked'``). ``V``: views of an RGB-D
-        encoder's frames, or the current frame's views of a dense encoder (no ``V`` for single RGB-D frames)."""
+        scores: valid ones, of dropped patches if ``test_cfg.eval_region='masked'``), and ``baseline_<name>`` for
+        each of ``test_cfg.baselines`` (:func:`visible_depth_baselines`: the visible depth copied, dropped patches
+        filled without the image). ``V``: views of an RGB-D encoder's frames, or the current frame's views of a
+        dense encoder (no ``V`` for single RGB-D frames)."""
         dense_ratio = None if enc.mask_kind == 'rgbd_tokens' else self.test_cfg.get('depth_mask_ratio')
         out, _, depth, lead = self.bottleneck(enc, inputs, dense_ratio)
         h, w = out['hw']
@@ -256,10 +269,11 @@ class DepthPriorHead(BasePretextHead):
             eval_mask = eval_mask & dropped
         shape = tuple(lead) + tuple(depth.shape[-2:])
         pred = self.head.predict_depth(out, depth)
-        return {
-            k: v.reshape(shape)
-            for k, v in dict(pred_depth=pred, gt_depth=depth, depth_mask=dropped, eval_mask=eval_mask).items()
-        }
+        maps = dict(pred_depth=pred, gt_depth=depth, depth_mask=dropped, eval_mask=eval_mask)
+        if self.test_cfg['baselines']:
+            baselines = visible_depth_baselines(depth, dropped, p, self.test_cfg['baselines'])
+            maps.update({f'baseline_{k}': v for k, v in baselines.items()})
+        return {k: v.reshape(shape) for k, v in maps.items()}
 
     @torch.no_grad()
     def visual_panels(self,

@@ -165,3 +165,33 @@ def test_standardized_depth_trains_and_predicts_in_metres():
     pred, gt = out[0].depth['pred_depth'], out[0].depth['gt_depth']
     # an untrained decoder predicts ~0 in standardised units: ~ the image's robust mean depth, in metres
     assert (pred >= 0).all() and abs(pred[gt > 0].mean() - gt[gt > 0].mean()) < 1.0
+
+
+def test_baselines_fill_the_dropped_patches_from_the_depth_the_model_sees():
+    init_default_scope('mmdet3d')
+    model = MODELS.build(_cfg(depth_mask_ratio=0.5, seed=3, eval_region='masked', baselines=['row_median']))
+    model.init_weights()
+    model.eval()
+    with torch.no_grad():
+        d = model(**model.data_preprocessor(_batch(), False), mode='predict')[0].depth
+    assert 'baseline_row_median' in d and 'baseline_nearest_patch' not in d
+    gt, dropped, base = d['gt_depth'], d['depth_mask'], d['baseline_row_median']
+    assert dropped.any() and (~dropped).any()
+    assert torch.equal(base[~dropped], gt[~dropped])  # what the model sees is copied
+    # each dropped 16 px patch: the lower median of the visible valid depth of its patch row (2 x 3 patches), the
+    # nearest row with some where its row has none
+    rows = {}
+    for r in range(2):
+        band, vis = gt[r * 16:(r + 1) * 16], ~dropped[r * 16:(r + 1) * 16]
+        vals = band[vis & (band > 0)].sort().values
+        if len(vals):
+            rows[r] = vals[(len(vals) - 1) // 2]
+    for r in range(2):
+        for c in range(3):
+            if dropped[r * 16, c * 16]:
+                want = rows[min(rows, key=lambda k: (abs(k - r), k))]
+                assert (base[r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] == want).all()
+    with pytest.raises(ValueError, match='unknown test_cfg.baselines'):
+        MODELS.build(_cfg(baselines=['mean']))
+    with pytest.raises(ValueError, match='monocular'):
+        MODELS.build(_cfg(depth_mask_ratio=1.0, baselines=['row_median']))
