@@ -34,7 +34,7 @@ model = dict(
                 out_channels=32,
                 num_convs=1),
             temporal_builder=dict(num_frames=num_prev_frames),
-            render_head=dict(target_radius=(3.0, 100.0)))))
+            render_head=dict(num_rays=512, target_radius=(3.0, 100.0)))))  # vs0.075: point/merged_nsample 512
 
 train_pipeline = [
     dict(

@@ -48,12 +48,16 @@ train_dataloader = dict(
         sweep_interval=1,
         pipeline=train_pipeline))
 
-# official EMAHook: decay 0.999 * (1 - exp(-updates / 2000)) on all weights and buffers = mmdet ExpMomentumEMA
+# official vs0.1 `custom_hooks = [dict(type='EMAHook')]`: mmcv 1.x's EMAHook (the plugin registers only MEGVIIEMAHook),
+# ema = (1 - 0.0002) * ema + 0.0002 * w after every iteration (its warm-up min(0.0002, (1 + it) / (100 + it)) never
+# binds), parameters only = mmengine ExponentialMovingAverage(momentum=0.0002, update_buffers=False); mmengine starts
+# the average at the weights after the first update instead of before it (a 0.9998^n-decaying difference); the saved
+# state_dict holds the averaged weights in both (mmengine swaps them in when saving; mmcv swaps at epoch ends)
 # a rolling iteration checkpoint besides the epoch ones, so a killed multi-day run loses minutes, not an epoch
 iter_checkpoint = dict(
     type='AtomicCheckpointHook', by_epoch=False, interval=1000, filename_tmpl='iter_latest.pth', max_keep_ckpts=-1)
 custom_hooks = [
-    dict(type='EMAHook', ema_type='mmdet.ExpMomentumEMA', momentum=0.001, gamma=2000, update_buffers=True, priority=49),
+    dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.0002, update_buffers=False, priority=49),
     iter_checkpoint,
     # rendered RGB / depth of the rebuilt frame vs targets under vis_data/vis_image
     dict(type='PretrainVisualizationHook', interval=1000)

@@ -1,5 +1,6 @@
 """Every config of the repo parses and its model builds (paper-scale ones included)."""
 import glob
+import math
 import os.path as osp
 
 import pytest
@@ -36,32 +37,44 @@ def test_config_builds(path):
 
 
 def test_mim4d_ema_is_the_official_ema_hook():
-    """The paper MIM4D config's EMA (mmdet ExpMomentumEMA, momentum 0.001, gamma 2000) re-derived against the
-    official ModelEMA (hustvl/MIM4D core/hook/ema.py): d = 0.999 * (1 - exp(-updates / 2000)),
-    ema = d * ema + (1 - d) * w, applied after each update (mmengine counts steps from 0)."""
-    import math
-
-    import mmdet.models  # noqa: F401  (registers ExpMomentumEMA)
+    """The paper MIM4D config's EMA re-derived against the official vs0.1 ``dict(type='EMAHook')``, mmcv 1.x's
+    EMAHook (mmcv/runner/hooks/ema.py): after iteration ``it`` (0-based), ``m = min(0.0002, (1 + it) / (100 + it))``
+    and ``ema = (1 - m) * ema + m * w`` for every parameter; buffers are the current ones. mmengine starts the average
+    at the weights after the first update, mmcv at the weights before it (compared from the second update on)."""
+    import mmdet.models  # noqa: F401
     import torch
     from mmengine.config import Config
     from mmengine.registry import MODELS as ENGINE_MODELS
     cfg = Config.fromfile(osp.join(ROOT, 'configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py'))
     hook = next(h for h in cfg.custom_hooks if h['type'] == 'EMAHook')
-    model = torch.nn.Linear(1, 1, bias=False)
-    ema = ENGINE_MODELS.build(
-        dict(
-            type=hook['ema_type'],
-            model=model,
-            momentum=hook['momentum'],
-            gamma=hook['gamma'],
-            update_buffers=hook['update_buffers']))
+    model = torch.nn.BatchNorm1d(1)  # a parameter (weight) and a buffer (running_mean)
+    kwargs = {k: v for k, v in hook.items() if k not in ('type', 'ema_type', 'priority')}
+    ema = ENGINE_MODELS.build(dict(type=hook['ema_type'], model=model, **kwargs))
+    with torch.no_grad():
+        model.weight.fill_(math.sin(0.0))
+        model.running_mean.fill_(5.0)
+    ema.update_parameters(model)  # it = 0: both copy / start from the current weights
     ref = model.weight.detach().clone()
-    for step in range(1, 3001):
-        model.weight.data.fill_(math.sin(step * 0.01))
+    for it in range(1, 3001):
+        with torch.no_grad():
+            model.weight.fill_(math.sin(it * 0.01))
+            model.running_mean.fill_(float(it))
         ema.update_parameters(model)
-        d = 0.999 * (1 - math.exp(-step / 2000))
-        ref = d * ref + (1 - d) * model.weight.detach()
-    assert torch.allclose(ema.module.weight, ref, atol=1e-6)
+        m = min(0.0002, (1 + it) / (100 + it))
+        ref = (1 - m) * ref + m * model.weight.detach()
+    assert torch.allclose(ema.module.weight, ref, atol=1e-6, rtol=0)
+    # buffers are not averaged: the current ones, as mmcv's hook swaps only parameters into the model
+    assert float(ema.module.running_mean) == 3000.0
+    assert abs(float(ema.module.weight) - math.sin(30.0)) > 0.1  # a slow average, not the current weight
+
+
+def test_mim4d_rays_per_image_follow_the_official_configs():
+    """Official ray_sampler_cfg: vs0.1 point_nsample = merged_nsample = 2048, vs0.075 512 (uvtr_convnext_s_vs0.*)."""
+    paper = Config.fromfile(osp.join(ROOT, 'configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py'))
+    vs0075 = Config.fromfile(
+        osp.join(ROOT, 'configs/mim4d/mim4d_convnext-s-mask-vs0.075_8xb1-amp-12e_nus-pretrain-450x800.py'))
+    assert paper.model.heads.render.render_head.num_rays == 2048
+    assert vs0075.model.heads.render.render_head.num_rays == 512
 
 
 @pytest.mark.parametrize('name', [

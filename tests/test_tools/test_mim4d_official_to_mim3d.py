@@ -201,3 +201,42 @@ def test_command_line_writes_a_loadable_backbone_checkpoint(tmp_path):
 def test_a_checkpoint_without_official_convnext_keys_is_refused():
     with pytest.raises(KeyError, match='no official ConvNeXt key'):
         conv.convert({'backbone.layers.0.weight': torch.zeros(1)})
+
+
+@pytest.mark.parametrize('wrapped', [False, True])
+def test_spark_released_convnext_initialises_our_backbone(tmp_path, wrapped):
+    """SparK's released ConvNeXt (keyu-tian/SparK ``pretrain/models/convnext.py``, saved in facebookresearch's key
+    layout): the stages and downsample layers of the ConvNeXt above, no ``norm{i}``, and the classifier's final
+    ``norm`` (LayerNorm over channels) and ``fc``. Converted with ``--backbone-only`` and loaded through the paper
+    config's ``init_cfg``, our backbone equals the official MIM4D backbone initialised from the same file (its
+    ``norm_out`` layers at LayerNorm's identity init)."""
+    torch.manual_seed(5)
+    official = OfficialConvNeXt()
+    for name, p in official.named_parameters():
+        if not name.startswith('norm'):
+            nn.init.normal_(p, std=0.2)  # norm2 / norm3 keep weight 1, bias 0: not in SparK's file
+    spark = {k: v for k, v in official.state_dict().items() if not k.startswith('norm')}
+    spark.update({
+        'norm.weight': torch.randn(CHANNELS[-1]),
+        'norm.bias': torch.randn(CHANNELS[-1]),
+        'fc.weight': torch.randn(1000, CHANNELS[-1]),
+        'fc.bias': torch.randn(1000)
+    })
+    src, dst = tmp_path / 'convnextS_1kpretrained_official_style.pth', tmp_path / 'spark_mim3d.pth'
+    torch.save(dict(model=spark) if wrapped else spark, src)
+    report = conv.main([str(src), str(dst), '--backbone-only'])
+    assert report['num_converted'] == len(spark) - 4
+    assert {g: len(k) for g, k in report['not_converted'].items()} == {'norm': 2, 'fc': 2}
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py'))
+    init = cfg.model.encoder.backbone.init_cfg
+    assert init.checkpoint.endswith('spark_mim3d.pth') and init.prefix == 'backbone.'
+    ours = _ours()
+    ours.init_cfg = dict(init, checkpoint=str(dst))
+    ours.init_weights()
+    x = torch.randn(2, 3, 64, 96)
+    official.eval()
+    ours.eval()
+    with torch.no_grad():
+        diffs = [(a - b).abs().max().item() for a, b in zip(official(x), ours(x))]
+    assert max(diffs) < 1e-5, diffs

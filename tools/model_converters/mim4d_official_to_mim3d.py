@@ -22,6 +22,11 @@ head, or the UVTR detection head in a fine-tune checkpoint), ``history_decoder``
 (``VoxelLifting``, ``SceneFlowPseudo3DBuilder``, ``VolumeRenderingHead``) and is reported as not converted, grouped
 by module.
 
+SparK's released self-supervised ConvNeXt weights (keyu-tian/SparK, ``convnext{S,B}_1kpretrained_official_style.pth``,
+the initial weights of the official MIM4D pretraining) are a bare facebookresearch ConvNeXt (no prefix, no
+``norm{i}``, plus the classifier's ``norm`` / ``fc`` or ``head``, reported as not converted): the same command with
+``--backbone-only`` writes them as ``backbone.*`` for ``MaskConvNeXt``'s ``init_cfg``.
+
 Usage::
 
     python tools/model_converters/mim4d_official_to_mim3d.py mim4d_convnext_s_vs0.075_pretrain.pth \
@@ -130,7 +135,9 @@ def main(argv=None) -> dict:
         raise FileNotFoundError(f'mim4d_official_to_mim3d: no checkpoint file {args.src!r}')
     import mim3d_plugin  # noqa: F401  (allow-lists mmengine's checkpoint types for weights_only loading)
     ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    state = None
+    if isinstance(ckpt, dict):  # mmcv / mmengine checkpoints: 'state_dict'; SparK / timm style: 'model' or bare
+        state = next((ckpt[k] for k in ('state_dict', 'model', 'module') if isinstance(ckpt.get(k), dict)), ckpt)
     if not isinstance(state, dict):
         raise ValueError(f'mim4d_official_to_mim3d: {args.src!r} holds no state dict')
     prefix = 'img_backbone.' if any(k.startswith('img_backbone.') for k in state) else ''

@@ -6,7 +6,7 @@
 #                       [-5, 3] m at 0.8 x 0.8 x 1.6 m, 64 depth bins, 32 channels), continuous scene flow with both
 #                       official temporal targets (the current frame from the past, a random earlier frame from all
 #                       others), NeuS volume rendering in the official normalised scene (scene_scale = 1 / 51.2:
-#                       inv_s init 20.1 and up-sampling 64 per unit), 512 rays per image from LiDAR targets at 3-50 m
+#                       inv_s init 20.1 and up-sampling 64 per unit), 2048 rays per image from LiDAR targets at 3-50 m
 #                       inside the volume, rays clipped to the volume with a 1 m near plane, 72 uniform + 24
 #                       importance samples in one step, L1 RGB x10 and depth x10 on the pseudo-3D and the own
 #                       volume, no eikonal term.
@@ -15,6 +15,15 @@ mim4d_img_size = (256, 704)  # (H, W) px, multiples of the 32 px mask patches
 mim4d_volume_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]  # LiDAR frame, m (nuScenes ground at z ~ -1.84 m)
 mim4d_voxel_size = [0.8, 0.8, 1.6]
 mim4d_volume_channels = 32
+# initial backbone weights, as the official MIM4D: SparK's self-supervised ImageNet-1k ConvNeXt-S (keyu-tian/SparK,
+# released as convnextS_1kpretrained_official_style.pth, facebookresearch ConvNeXt key layout; the official vs0.075
+# loads it, vs0.1 the ConvNeXt-B one), converted to mmpretrain's layout under backbone.*:
+#   python tools/model_converters/mim4d_official_to_mim3d.py convnextS_1kpretrained_official_style.pth \
+#       checkpoints/convnextS_1kpretrained_spark_mim3d.pth --backbone-only
+# (its output-norm layers norm2 / norm3 are not in SparK's file and start at LayerNorm's identity, as the official
+# norm_out layers do). mmpretrain's supervised ImageNet ConvNeXt-S is the alternative (not the official recipe):
+#   model.encoder.backbone.init_cfg.checkpoint=<convnext_small_in1k below>
+spark_convnext_small = 'checkpoints/convnextS_1kpretrained_spark_mim3d.pth'
 convnext_small_in1k = ('https://download.openmmlab.com/mmclassification/v0/convnext/'
                        'convnext-small_32xb128-noema_in1k_20221208-4a618995.pth')
 
@@ -30,7 +39,7 @@ mim4d_encoder = dict(
         gap_before_final_norm=False,
         mask_ratio=0.3,
         mask_patch_size=32,
-        init_cfg=dict(type='Pretrained', checkpoint=convnext_small_in1k, prefix='backbone.')),
+        init_cfg=dict(type='Pretrained', checkpoint=spark_convnext_small, prefix='backbone.')),
     neck=dict(type='mmdet.FPN', in_channels=[384, 768], out_channels=256, num_outs=2))
 mim4d_render_head = dict(
     type='TemporalRenderingHead',
@@ -60,7 +69,7 @@ mim4d_render_head = dict(
         type='VolumeRenderingHead',
         in_channels=mim4d_volume_channels,
         scene_scale='auto',
-        num_rays=512,
+        num_rays=2048,  # official vs0.1 ray_sampler_cfg point_nsample = merged_nsample = 2048 (vs0.075: 512)
         collider=dict(type='AABBCollider', near_plane=1.0),
         target_radius=(3.0, 50.0),
         targets_inside_volume=True,
