@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmdet3d.registry import MODELS
+from mmengine.model import ModuleList
 from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
 from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.models.utils import resize_pos_embed
@@ -117,7 +118,7 @@ class Mask3DViT(MAEViT):
                 kernel_size=patch_size,
                 stride=patch_size)
             self.depth_pos_embed = nn.Parameter(torch.zeros(1, self.num_patches, depth_embed_dims), requires_grad=False)
-            self.depth_layers = nn.ModuleList([
+            self.depth_layers = ModuleList([
                 TransformerEncoderLayer(
                     depth_embed_dims,
                     depth_num_heads,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmdet3d.registry import MODELS
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleList
 from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
 from torch import Tensor, nn
 
@@ -60,7 +60,7 @@ class DepthTokenFusion(BaseModule):
             conv_type='Conv2d',
             kernel_size=patch_size,
             stride=patch_size)
-        self.depth_layers = nn.ModuleList([
+        self.depth_layers = ModuleList([
             TransformerEncoderLayer(
                 depth_embed_dims,
                 depth_num_heads,

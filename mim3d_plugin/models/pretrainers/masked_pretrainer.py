@@ -51,8 +51,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from mmdet3d.registry import MODELS
 from mmengine.logging import print_log
-from mmengine.model import BaseModel
-from torch import Tensor, nn
+from mmengine.model import BaseModel, ModuleDict
+from torch import Tensor
 
 from ..pretext_heads.base import EncoderOutput, stack_geometry
 from .checkpoint_layouts import upgrade_state_dict
@@ -104,7 +104,9 @@ class MaskedPretrainer(BaseModel):
         if num_frames < 1:
             raise ValueError(f'MaskedPretrainer: num_frames must be >= 1, got {num_frames}')
         self.encoder = MODELS.build(encoder)
-        self.heads = nn.ModuleDict({name: MODELS.build(cfg) for name, cfg in heads.items()})
+        # mmengine's ModuleDict (not torch's): BaseModule.init_weights recurses only into children that have
+        # init_weights, so the heads' own initialisations (decoder position tables, deformable offsets) run
+        self.heads = ModuleDict({name: MODELS.build(cfg) for name, cfg in heads.items()})
         self.num_frames = num_frames
         loss_weights = dict(loss_weights or {})
         unknown = sorted(set(loss_weights) - set(self.heads) - set(self.dropped_heads))

@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
 from mim3d_plugin.geometry import VoxelGrid, invert_rigid, warp_volume
@@ -155,7 +155,8 @@ class SceneFlowPseudo3DBuilder(BaseModule):
         self.pos_embed = nn.Sequential(
             nn.Linear(3, embed_dims), nn.ReLU(inplace=True), nn.Linear(embed_dims, embed_dims))
         self.query_proj = nn.Linear(embed_dims, embed_dims)
-        self.attns = nn.ModuleList(
+        # mmengine's ModuleList: init_weights reaches each attention's own initialisation (offset directions)
+        self.attns = ModuleList(
             DeformableTemporalAttention(embed_dims, num_frames, num_heads, num_points) for _ in range(num_layers))
         self.ffns = nn.ModuleList(
             nn.Sequential(nn.Linear(embed_dims, ffn_channels), nn.GELU(), nn.Linear(ffn_channels, embed_dims))
