@@ -8,6 +8,9 @@
 #   depth  Mask3D's LiDAR-depth prior (mask3d_vit-b-p16.py: its depth encoder numbers in a DepthTokenFusion on the
 #          Swin map at 16 px patches, its depth decoder at the 16 x 44 grid), masked L1 on log depth
 # The encoder runs once per clip; the bev and depth heads use the current frame's views, render all frames.
+# Every head reads the complementary groups one at a time, the other group hidden (EncoderOutput.passes): bev decodes
+# each group (GeoMIM), render renders only the pixels the pass hid (target_rays='hidden'), depth drops depth patches
+# at random (Mask3D) and sees the RGB of about half of them (the unit mask ratio 0.5; Mask3D's ViT: 0.25).
 # Data: the MIM4D clip (camera sweeps ~0.1 s apart, key frames where absent) with GeoMIM's image augmentation;
 # the teacher sees the key frame + 9 LiDAR sweeps as it was trained; the earlier frames' depth maps project those
 # points (MIM4D's static-scene assumption, here with the sweeps). No BEV flip (it would break the frame-to-frame
@@ -38,7 +41,9 @@ model = dict(
             mim4d_head,
             num_frames=num_frames,
             view_transform=dict(mim4d_head.view_transform, input_size=img_size, in_channels=encoder_channels),
-            temporal_builder=dict(mim4d_head.temporal_builder, num_frames=num_prev_frames)),
+            temporal_builder=dict(mim4d_head.temporal_builder, num_frames=num_prev_frames),
+            # each complementary pass renders only the pixels it hid (MIM4D's 'all' would render seen pixels)
+            target_rays='hidden'),
         depth=dict(
             type='DepthPriorHead',
             head=dict(

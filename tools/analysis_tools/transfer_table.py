@@ -43,7 +43,7 @@ MASK3D_NUS = 'configs/mask3d/mask3d_vit-tiny-p16_1xb1-300i_nus-mini.py'
 MASK3D_RGBD = 'configs/mask3d/mask3d_vit-tiny-p16_1xb2-400i_redwood.py'
 DET = 'projects/BEVDet/configs/'
 HYBRID = 'configs/hybrid/hybrid-bev-render-depth_swin-w64-d1121_1xb1-8e_nus-mini.py'
-# equal pretraining compute for the hybrid and its single heads: 2 epochs (80 clips) of the small hybrid config
+# equal pretraining iterations for the hybrid and its single heads: 2 epochs (80 clips) of the small hybrid config
 HYBRID_EPOCHS = 2
 
 
@@ -99,17 +99,18 @@ MINI_ROWS = {
 }
 
 
-def _hybrid_row(name, drop=(), seed=0, loss_weights=None):
-    """The small hybrid config for HYBRID_EPOCHS epochs with the heads in ``drop`` left out (same encoder, data,
-    iterations: equal compute per row up to the heads' own cost), pretraining seed ``seed``."""
+def _hybrid_row(name, drop=(), seed=0, loss_weights=None, epochs=HYBRID_EPOCHS):
+    """The small hybrid config for HYBRID_EPOCHS epochs with the heads in ``drop`` left out (same encoder, data and
+    iterations: equal iterations, not equal compute, since each head adds its own cost per step: measured in
+    docs/hybrid/README.md), pretraining seed ``seed``; ``epochs`` other than HYBRID_EPOCHS: the equal-compute rows."""
     wd = f'work_dirs/hybrid_mini/{name}'
     opts = [
-        '--cfg-options', f'train_cfg.max_epochs={HYBRID_EPOCHS}', f'param_scheduler.1.T_max={HYBRID_EPOCHS}',
-        f'param_scheduler.1.end={HYBRID_EPOCHS}', f'randomness.seed={seed}'
+        '--cfg-options', f'train_cfg.max_epochs={epochs}', f'param_scheduler.1.T_max={epochs}',
+        f'param_scheduler.1.end={epochs}', f'randomness.seed={seed}'
     ]
     opts += [f'model.heads.{h}=None' for h in drop]
     opts += [f'model.loss_weights.{h}={w}' for h, w in (loss_weights or {}).items()]
-    ckpt = f'{wd}/epoch_{HYBRID_EPOCHS}.pth'
+    ckpt = f'{wd}/epoch_{epochs}.pth'
     teacher = [] if 'bev' in drop else [(TEACHER, _wd(TEACHER), _wd(TEACHER) + '/epoch_20.pth')]
     return dict(
         arch='Swin-w64-d1121',

@@ -187,29 +187,45 @@ class VolumeRenderingHead(BaseModule):
         rays = rays_from_pixels(uv, cams, src2img, 0.0, 1.0).scaled(self.scene_scale)
         return self.collider(rays)
 
-    def sample_rays(self, src2img: Tensor, depth: Tensor, imgs: Tensor) -> Tuple[RayBundle, Tensor, Tensor, Tensor]:
+    def sample_rays(self,
+                    src2img: Tensor,
+                    depth: Tensor,
+                    imgs: Tensor,
+                    allowed: Optional[Tensor] = None,
+                    num_rays: Optional[int] = None,
+                    return_pixels: bool = False) -> tuple:
         """Pick ``num_rays`` pixels per image, LiDAR-target pixels first, and cast rays through their centres.
 
         Args:
             src2img (Tensor): ``(B, N_cam, 4, 4)`` volume frame -> augmented px.
             depth (Tensor): ``(B, N_cam, H, W)`` LiDAR camera z, m, 0 = none.
             imgs (Tensor): ``(B, N_cam, 3, H, W)`` target colours in [0, 1].
+            allowed (Tensor, optional): ``(B, N_cam, H, W)`` bool, the pixels rays may target (e.g. those the
+                encoder pass hid); picked first, and a ray outside them (fewer allowed pixels than rays) gets
+                ``hit`` False, so no loss. None: every pixel.
+            num_rays (int, optional): rays per image; default ``self.num_rays``.
+            return_pixels (bool): also return the picked flat pixel indices ``(B, N_cam, k)``.
 
         Returns:
             tuple: rays (``R = N_cam * num_rays`` per sample, scene units,
             clipped), target RGB ``(B, R, 3)``, target depth ``(B, R)`` as the
             distance along the ray in scene units (0 = no target; official
             ``sampled_depth = |p - o| * scale_factor``), and ``(B, R)`` bool
-            ``hit`` (the ray's clipped interval is not empty).
+            ``hit`` (the ray's clipped interval is not empty, and its pixel allowed)[, pixels].
         """
         b, n, h, w = depth.shape
         if imgs.shape != (b, n, 3, h, w) or src2img.shape != (b, n, 4, 4):
             raise ValueError(f'VolumeRenderingHead: expected imgs (B, N, 3, H, W) = {(b, n, 3, h, w)} and src2img '
                              f'{(b, n, 4, 4)} for depth {tuple(depth.shape)}, got {tuple(imgs.shape)} and '
                              f'{tuple(src2img.shape)}')
+        if allowed is not None and allowed.shape != depth.shape:
+            raise ValueError(f'VolumeRenderingHead: allowed must be (B, N, H, W) = {tuple(depth.shape)}, got '
+                             f'{tuple(allowed.shape)}')
         valid = self.target_mask(src2img, depth).flatten(2)
-        k = min(self.num_rays, h * w)
+        k = min(self.num_rays if num_rays is None else num_rays, h * w)
         score = torch.rand(b, n, h * w, device=depth.device) + valid.float() * 2
+        if allowed is not None:
+            score = score + allowed.flatten(2).float() * 4
         pix = score.topk(k, dim=-1).indices  # (B, N, k)
         rows, cols = pix // w, pix % w
         cams = torch.arange(n, device=depth.device).view(1, n, 1).expand(b, n, k)
@@ -217,7 +233,9 @@ class VolumeRenderingHead(BaseModule):
         tgt_z = depth.flatten(2).gather(-1, pix).flatten(1) * valid.gather(-1, pix).flatten(1)
         tgt_depth = tgt_z.to(rays.depth_scale.dtype) * rays.depth_scale * self.scene_scale
         tgt_rgb = imgs.flatten(3).gather(-1, pix.unsqueeze(2).expand(b, n, 3, k)).permute(0, 1, 3, 2).flatten(1, 2)
-        return rays, tgt_rgb, tgt_depth, hit
+        if allowed is not None:
+            hit = hit & allowed.flatten(2).gather(-1, pix).flatten(1)
+        return (rays, tgt_rgb, tgt_depth, hit, pix) if return_pixels else (rays, tgt_rgb, tgt_depth, hit)
 
     def render(self, volume: Tensor, rays: RayBundle) -> Dict[str, Tensor]:
         """Render rays through a volume.

@@ -5,12 +5,14 @@
 metainfo its heads declare (:attr:`BasePretextHead.meta_keys`) into batched tensors once
 (:func:`stack_geometry`), and calls every head with ``(enc, inputs, geometry)``. No head reads a data sample.
 """
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
+
+from ..utils.token_masking import units_to_cells
 
 MASK_KINDS = ('complementary', 'sparse', 'rgbd_tokens', 'none')
 
@@ -113,6 +115,39 @@ class EncoderOutput:
             raise ValueError(f'EncoderOutput: a {self.mask_kind!r} encoder hides no units of a dense map')
         mask = self.current(self.mask) if frames == 'current' else self.mask
         return [mask, ~mask] if self.mask_kind == 'complementary' else [mask]
+
+    def passes(self, frames: str = 'all') -> List[Tuple[Tensor, Tensor]]:
+        """The dense maps a head may read without seeing what a pass hides, with that pass's hidden units.
+
+        Returns:
+            list[tuple]: ``(feats, hidden)`` per pass: ``feats`` ``(B, V', C, h, w)`` and ``hidden``
+            ``(B, V', H / u, W / u)`` bool (True = the pass hides the unit); ``V' = V`` (``frames='all'``) or the
+            current frame's ``N`` views (``'current'``).
+
+            - ``complementary``: two passes. Each group was encoded from its own tokens only, so the map with the
+              other group's cells set to zero is group ``g`` encoded with the other group hidden (its gradient
+              w.r.t. the hidden pixels is exactly zero; ``tests/test_models/test_pretrainers/test_target_hiding.py``).
+            - ``sparse``: one pass, the map as encoded (SparK never reads the unseen patches), hidden = unseen.
+            - ``none``: one pass, nothing hidden.
+
+        Raises:
+            ValueError: an ``rgbd_tokens`` encoder (no dense map).
+        """
+        if self.feats is None:
+            raise ValueError(f'EncoderOutput: a {self.mask_kind!r} encoder has no dense map to read per pass')
+        feats = self.current(self.feats) if frames == 'current' else self.feats
+        if self.mask_kind == 'none':
+            b, v, _, h, w = feats.shape
+            s = self.stride
+            return [(feats, torch.zeros(b, v, h * s, w * s, dtype=torch.bool, device=feats.device))]
+        mask = self.current(self.mask) if frames == 'current' else self.mask
+        if self.mask_kind == 'sparse':
+            return [(feats, mask)]
+        out = []
+        for hidden in (mask, ~mask):
+            cells = units_to_cells(hidden, feats.shape[-2:])
+            out.append((feats * (~cells).unsqueeze(2).to(feats.dtype), hidden))
+        return out
 
 
 def split_views(imgs: Tensor, num_frames: int, who: str) -> int:

@@ -119,8 +119,10 @@ class DepthPriorHead(BasePretextHead):
     - ``rgbd_tokens`` encoder (:class:`RGBDTokenEncoder`, Mask3D): the encoder already fused the masked RGB and
       depth tokens; the loss is ``head.loss`` of that bottleneck on every frame (Mask3D, Sec. 3).
     - dense encoders (``complementary`` / ``sparse`` / ``none``): ``fusion`` (:class:`DepthTokenFusion`) builds the
-      bottleneck from the current frame's maps and its LiDAR depth maps (the sparse encoder's unseen cells get the
-      RGB mask token); ``head`` decodes dense depth, masked L1 on the dropped depth patches. Only
+      bottleneck from the current frame's maps and its LiDAR depth maps, one pass per :meth:`EncoderOutput.passes`
+      (the cells a pass hid get the RGB mask token; a complementary encoder is read group by group, the other
+      group hidden, and the loss averaged over the two passes); ``head`` decodes dense depth, masked L1 on the
+      dropped depth patches. Only
       :class:`Mask3DHead` (an RGB target would need its own mask: use :class:`MaskedPixelHead`).
 
     Evaluation (``mode='predict'``, e.g. ``tools/test.py`` with :class:`DepthMetric`): ``test_cfg`` fixes the masks
@@ -131,10 +133,13 @@ class DepthPriorHead(BasePretextHead):
         fusion (dict, optional): :class:`DepthTokenFusion` config, required for dense encoders
             (``patch_size`` = ``head.patch_size`` = the encoder stride).
         depth_mask (str): how the depth mask meets the encoder's image mask (dense masked encoders):
-            ``'random'`` (default, Mask3D: independent, ``fusion.depth_mask_ratio``); ``'image_hidden'``: drop the
-            depth exactly under the image units the encoder hid (``sparse``: not seen; ``complementary``: group 1),
-            both modalities missing there; ``'image_visible'``: drop it under the visible units, so dropped depth
-            must be inferred from the image of the same place. Non-random masks take the encoder's ratio.
+            ``'random'`` (default, Mask3D: independent, ``fusion.depth_mask_ratio``; the RGB of about
+            ``1 - image mask ratio`` of the dropped patches is seen, Mask3D's ViT 0.25); ``'image_hidden'``: drop the
+            depth exactly under the image units the pass hid (``sparse``: not seen; ``complementary``: the other
+            group, per pass), both modalities missing there (RGB seen: 0); ``'image_visible'``: drop it under the
+            seen units, so dropped depth must be inferred from the image of the same place (RGB seen: 1, a
+            monocular-depth task, not Mask3D's). Non-random masks take the encoder's ratio. The seen fraction is
+            logged as ``visible_target``.
         test_cfg (dict, optional): evaluation masking: ``mask_ratio`` (RGB patches dropped by an RGB-D encoder;
             default: its training ratio), ``depth_mask_ratio`` (default: the training ratio; 1 = monocular depth:
             no depth input at all) and ``eval_region`` (``'all'`` valid pixels, default, or ``'masked'``: the valid
@@ -219,23 +224,34 @@ class DepthPriorHead(BasePretextHead):
             ('mask_ratio', )
         return {k: self.test_cfg[k] for k in keys if k in self.test_cfg}
 
-    def bottleneck(self, enc: EncoderOutput, inputs: dict, depth_mask_ratio: Optional[float] = None):
+    def num_passes(self, enc: EncoderOutput) -> int:
+        """Encoder passes this head decodes: 2 on a complementary encoder (each group with the other hidden), else 1."""
+        return 2 if enc.mask_kind == 'complementary' else 1
+
+    def bottleneck(self,
+                   enc: EncoderOutput,
+                   inputs: dict,
+                   depth_mask_ratio: Optional[float] = None,
+                   pass_index: int = 0):
         """-> (bottleneck dict, flat images ``(M, 3, H, W)``, flat depth ``(M, H, W)`` m, leading shape).
 
-        ``depth_mask_ratio`` overrides ``fusion.depth_mask_ratio`` (dense encoders, ``depth_mask='random'``)."""
+        ``depth_mask_ratio`` overrides ``fusion.depth_mask_ratio`` (dense encoders, ``depth_mask='random'``).
+        Dense encoders are read per pass (:meth:`EncoderOutput.passes`): the cells the pass hid get the RGB mask
+        token (a complementary encoder's other group is zeroed there, so no hidden pixel reaches the bottleneck).
+        """
         if enc.mask_kind == 'rgbd_tokens':
             return enc.tokens, enc.extras['imgs'], enc.extras['depth'], enc.extras['lead']
-        feats = enc.current(enc.feats).flatten(0, 1)
+        feats, units = enc.passes('current')[pass_index]
+        feats = feats.flatten(0, 1)
         if enc.stride != self.fusion.patch_size:
             raise ValueError(f'DepthPriorHead: encoder stride {enc.stride} px != fusion.patch_size '
                              f'{self.fusion.patch_size}')
         imgs = enc.current(inputs['imgs']).flatten(0, 1)
         depth = enc.current(inputs['depth']).flatten(0, 1)
-        hidden = enc.current(enc.mask).flatten(0, 1) if enc.mask_kind == 'sparse' else None
+        hidden = units.flatten(0, 1) if enc.mask_kind in ('sparse', 'complementary') else None
         depth_drop = None
         if self.depth_mask != 'random':
-            units = enc.current(enc.mask).flatten(0, 1)
-            cells = units_to_cells(units, feats.shape[-2:])
+            cells = units_to_cells(hidden, feats.shape[-2:])
             depth_drop = (cells if self.depth_mask == 'image_hidden' else ~cells).flatten(1)
         h = self.head
         out = self.fusion(
@@ -248,8 +264,20 @@ class DepthPriorHead(BasePretextHead):
         return out, imgs, depth, (enc.feats.shape[0], enc.num_views)
 
     def loss(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        out, imgs, depth, _ = self.bottleneck(enc, inputs)
-        return self.head.loss(out, imgs, depth)
+        """``head.loss`` averaged over the passes (:meth:`num_passes`), and ``visible_target``: the fraction of
+        the dropped depth patches whose RGB the features read had seen (Mask3D at 75 % / 75 %: about 0.25)."""
+        n = self.num_passes(enc)
+        losses: Dict[str, Tensor] = {}
+        for p in range(n):
+            out, imgs, depth, _ = self.bottleneck(enc, inputs, pass_index=p)
+            items = dict(self.head.loss(out, imgs, depth))
+            with torch.no_grad():
+                dropped = out['depth_mask'] > 0
+                seen = out['rgb_mask'] <= 0 if out.get('rgb_mask') is not None else torch.ones_like(dropped)
+                items['visible_target'] = (dropped & seen).sum().float() / dropped.sum().clamp(min=1)
+            for key, value in items.items():
+                losses[key] = losses[key] + value if key in losses else value
+        return {key: value / n for key, value in losses.items()}
 
     @torch.no_grad()
     def predict(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:

@@ -1,8 +1,9 @@
 """Temporal volume-rendering pretext head (MIM4D, Zou et al., 2024, https://arxiv.org/abs/2403.08760)."""
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from torch import Tensor
 
@@ -10,6 +11,7 @@ from mim3d_plugin.geometry import invert_rigid, relative_transform
 from .base import BasePretextHead, EncoderOutput
 
 TEMPORAL_TARGETS = ('current', 'random')
+TARGET_RAYS = ('all', 'hidden')
 
 
 @MODELS.register_module()
@@ -28,6 +30,16 @@ class TemporalRenderingHead(BasePretextHead):
        (``frame_valid`` False), or with no valid other frame, contributes no ``*_pseudo`` loss; a repeated
        target frame no ``*_cur`` loss.
 
+    What the encoder hid (``target_rays``): ``'all'`` (official MIM4D on its SparK encoder) renders rays anywhere in
+    the target frame; the ``*_cur`` rays whose pixel the encoder saw (about ``1 - mask_ratio`` of them) reconstruct
+    what the encoder was given. ``'hidden'`` reads the encoder per pass (:meth:`EncoderOutput.passes`: the two
+    complementary groups of GeoMIM's Swin, each with the other zeroed) and renders, per pass, rays only at the
+    pixels that pass hid, ``num_rays / passes`` per image, so no target pixel is seen by the features it is rendered
+    from. The fraction of ``*_cur`` rays whose pixel the encoder saw is logged as ``visible_target_cur``
+    (``*_pseudo`` renders a frame the builder never reads: 0). A complementary encoder needs ``'hidden'`` (every
+    unit is encoded from itself: ``'all'`` would render 100 % seen pixels), an unmasked one cannot hide anything:
+    both raise at build time.
+
     The voxel grid is given once (``point_cloud_range``, ``voxel_size``) and handed to the three modules that use
     it (the lifting's ``grid_config`` x / y / z, the builder's and the renderer's range and voxel size); a module
     config that spells its own grid must spell the same one.
@@ -43,6 +55,7 @@ class TemporalRenderingHead(BasePretextHead):
         num_frames (int): ``F``, must equal the pretrainer's. Default 3.
         volume_frame (str): ``'lidar'`` (official) or ``'ego'``.
         temporal_targets (Sequence[str]): any of ``'current'``, ``'random'`` (default both, official).
+        target_rays (str): ``'all'`` (default, official) or ``'hidden'`` (above).
 
     Inputs: ``imgs`` ``(B, F * N, 3, H, W)`` (for the RGB targets), ``depth`` ``(B, F * N, H, W)`` m; geometry
     ``lidar2img`` ``(B, F * N, 4, 4)``, ``lidar2ego``/``ego2global`` ``(B, F, 4, 4)``, ``frame_valid`` ``(B, F)``,
@@ -69,6 +82,7 @@ class TemporalRenderingHead(BasePretextHead):
                  num_frames: int = 3,
                  volume_frame: str = 'lidar',
                  temporal_targets: Sequence[str] = TEMPORAL_TARGETS,
+                 target_rays: str = 'all',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         view_transform, temporal_builder, render_head = volume_grid_configs(point_cloud_range, voxel_size,
@@ -88,9 +102,12 @@ class TemporalRenderingHead(BasePretextHead):
         if not targets or any(t not in TEMPORAL_TARGETS for t in targets) or len(set(targets)) != len(targets):
             raise ValueError(f'MIM4D: temporal_targets must be distinct names from {TEMPORAL_TARGETS}, got '
                              f'{temporal_targets!r}')
+        if target_rays not in TARGET_RAYS:
+            raise ValueError(f'MIM4D: target_rays must be one of {TARGET_RAYS}, got {target_rays!r}')
         self.num_frames = num_frames
         self.volume_frame = volume_frame
         self.temporal_targets = targets
+        self.target_rays = target_rays
         self.rgb_mean = self.rgb_std = None  # set by the pretrainer (data preprocessor normalisation)
 
     def check_encoder(self, encoder, num_frames: int, name: str) -> None:
@@ -98,6 +115,13 @@ class TemporalRenderingHead(BasePretextHead):
         if num_frames != self.num_frames:
             raise ValueError(f'MaskedPretrainer: head {name!r} has num_frames={self.num_frames}, the pretrainer '
                              f'{num_frames}')
+        who = f'MaskedPretrainer: head {name!r} (TemporalRenderingHead)'
+        if encoder.mask_kind == 'none':
+            raise ValueError(f'{who}: an unmasked encoder sees every pixel the head renders of its own frame '
+                             '(*_cur targets 100 % visible); use a masked encoder')
+        if encoder.mask_kind == 'complementary' and self.target_rays != 'hidden':
+            raise ValueError(f"{who}: a complementary encoder encodes every unit from itself, so target_rays="
+                             f"{self.target_rays!r} renders pixels the encoder saw (100 %); set target_rays='hidden'")
 
     def attach(self, data_preprocessor) -> None:
         if getattr(data_preprocessor, '_enable_normalize', False):
@@ -174,8 +198,17 @@ class TemporalRenderingHead(BasePretextHead):
             out.append(torch.randint(0, f - 1, (b, ), device=dev))
         return out
 
-    def target_losses(self, volumes: Tensor, d: Dict[str, Tensor], target: Tensor) -> Dict[str, Tensor]:
-        """Pseudo-3D and own-volume rendering losses of target frames ``(B,)``."""
+    def target_losses(self,
+                      volumes: Tensor,
+                      d: Dict[str, Tensor],
+                      target: Tensor,
+                      hidden_px: Optional[Tensor] = None,
+                      num_rays: Optional[int] = None) -> Dict[str, Tensor]:
+        """Pseudo-3D and own-volume rendering losses of target frames ``(B,)``.
+
+        ``hidden_px`` ``(B, F, N, H, W)`` bool: the pixels the encoder (pass) hid. With ``target_rays='hidden'``
+        rays go only there; either way the fraction of ``*_cur`` rays at seen pixels is returned as
+        ``visible_target_cur``."""
         b, f = d['frame_valid'].shape
         bidx = torch.arange(b, device=target.device)
         order = torch.arange(f, device=target.device).expand(b, f)
@@ -186,24 +219,49 @@ class TemporalRenderingHead(BasePretextHead):
         others_valid = d['frame_valid'][rows, others]
         target_valid = d['frame_valid'][bidx, target]
         pseudo = self.temporal_builder(volumes[rows, others], frame2target, others_valid)
-        rays, tgt_rgb, tgt_depth, hit = self.render_head.sample_rays(d['src2img'][bidx, target], d['depth'][bidx,
-                                                                                                            target],
-                                                                     self.rgb_targets(d['imgs'][bidx, target]))
+        tgt_hidden = None if hidden_px is None else hidden_px[bidx, target]
+        rays, tgt_rgb, tgt_depth, hit, pix = self.render_head.sample_rays(
+            d['src2img'][bidx, target],
+            d['depth'][bidx, target],
+            self.rgb_targets(d['imgs'][bidx, target]),
+            allowed=tgt_hidden if self.target_rays == 'hidden' else None,
+            num_rays=num_rays,
+            return_pixels=True)
         losses = self.render_head.loss(pseudo, rays, tgt_rgb, tgt_depth, hit,
                                        others_valid.any(1) & target_valid, '_pseudo')
         losses.update(self.render_head.loss(volumes[bidx, target], rays, tgt_rgb, tgt_depth, hit, target_valid, '_cur'))
+        if tgt_hidden is not None:
+            seen = ~tgt_hidden.flatten(2).gather(-1, pix).flatten(1)
+            used = hit & target_valid.view(-1, 1)
+            losses['visible_target_cur'] = (seen & used).sum().float() / used.sum().clamp(min=1)
         return losses
 
     def loss(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Rendering losses averaged over the temporal targets."""
         d = self.unpack(inputs, geometry)
-        volumes = self.lift(enc.feats, d['src2img'])
+        if self.target_rays == 'hidden':
+            passes = enc.passes()
+        else:
+            passes = [(enc.feats, enc.mask if enc.mask_kind == 'sparse' else None)]
+        num_rays = max(1, self.render_head.num_rays // len(passes))
         targets = self.targets(d)
         losses: Dict[str, Tensor] = {}
-        for target in targets:
-            for key, value in self.target_losses(volumes, d, target).items():
-                losses[key] = losses[key] + value if key in losses else value
-        return {key: value / len(targets) for key, value in losses.items()}
+        for feats, hidden in passes:
+            volumes = self.lift(feats, d['src2img'])
+            hidden_px = None if hidden is None else self.hidden_pixels(hidden, d['imgs'].shape)
+            for target in targets:
+                for key, value in self.target_losses(volumes, d, target, hidden_px, num_rays).items():
+                    losses[key] = losses[key] + value if key in losses else value
+        n = len(targets) * len(passes)
+        return {key: value / n for key, value in losses.items()}
+
+    @staticmethod
+    def hidden_pixels(hidden: Tensor, clip_shape: Sequence[int]) -> Tensor:
+        """Hidden units ``(B, F * N, h_u, w_u)`` -> pixels ``(B, F, N, H, W)`` bool (nearest: each unit's pixels;
+        a unit grid that does not tile the image, e.g. SparK's on 450 x 800, is stretched over it)."""
+        b, f, n, _, h, w = clip_shape
+        px = F.interpolate(hidden.flatten(0, 1).unsqueeze(1).float(), size=(h, w), mode='nearest')[:, 0] > 0.5
+        return px.view(b, f, n, h, w)
 
     @torch.no_grad()
     def predict(self, enc: EncoderOutput, inputs: dict, geometry: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -215,7 +273,9 @@ class TemporalRenderingHead(BasePretextHead):
             render stride.
         """
         d = self.unpack(inputs, geometry)
-        volumes = self.lift(enc.feats, d['src2img'])
+        # target_rays='hidden': the first pass (complementary: group 0 seen, group 1 hidden)
+        feats = enc.passes()[0][0] if self.target_rays == 'hidden' else enc.feats
+        volumes = self.lift(feats, d['src2img'])
         frame2target = relative_transform(d['frame2global'][:, :-1], d['frame2global'][:, -1:]).to(volumes.dtype)
         pseudo = self.temporal_builder(volumes[:, :-1], frame2target, d['frame_valid'][:, :-1])
         out = dict(

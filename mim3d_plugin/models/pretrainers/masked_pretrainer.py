@@ -29,7 +29,9 @@ encoder mask kind  encoder                                      heads that accep
 ``complementary``  :class:`UnitMaskSwinEncoder` (GeoMIM: two    ``LiDARBEVDistillHead`` (decodes each group
                    complementary unit groups, each encoded       with the other hidden, as GeoMIM),
                    from itself only)                            ``MaskedPixelHead`` (same), ``TemporalRendering
-                                                                Head``, ``DepthPriorHead`` (dense maps)
+                                                                Head`` (``target_rays='hidden'``: per pass, rays
+                                                                only at the pixels it hid), ``DepthPriorHead``
+                                                                (per pass, the hidden cells' RGB masked)
 ``sparse``         :class:`SparseMaskEncoder` (SparK: visible   ``LiDARBEVDistillHead`` and ``MaskedPixelHead``
                    patches only, masked positions zero; MIM4D)  (one pass, hidden = not visible),
                                                                 ``TemporalRenderingHead``, ``DepthPriorHead``
@@ -37,6 +39,12 @@ encoder mask kind  encoder                                      heads that accep
                    dropped RGB and depth tokens fused at the    bottleneck is a token sequence, not a dense map)
                    bottleneck)
 =================  ===========================================  ============================================
+
+No head reads what it predicts: a dense map is read per pass (:meth:`EncoderOutput.passes`; a complementary
+encoder's two groups one at a time, the other zeroed), each pass predicting only what it hid, and the heads log the
+fraction of their target that was seen (``<head>.visible_target*``; measured per combination in
+``configs/hybrid/README.md``). A combination that cannot hide its target is refused (rendering on a complementary
+encoder with ``target_rays='all'``, rendering on an unmasked encoder).
 
 Per-frame temporal drop (``TemporalRenderingHead``) and the depth patch mask of ``DepthPriorHead`` on a dense
 encoder are drawn by those heads on top of the encoder's mask. Where the depth mask meets the image mask the config

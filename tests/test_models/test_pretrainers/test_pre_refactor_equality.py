@@ -50,6 +50,10 @@ CASES = {
     'hybrid_swin': (lambda: hybrid_cfg(encoder='swin'), None),
     'hybrid_convnext': (lambda: hybrid_cfg(encoder='convnext'), None),
 }
+# heads whose computation changed on purpose after the fixtures (issue 24: on the complementary Swin the rendering
+# and depth-prior heads read the encoder one group at a time, the other hidden; before, they saw every unit). Their
+# losses, and every gradient of the shared encoder, are not compared; the other heads' losses still are.
+CHANGED_BY_DESIGN = {'hybrid_swin': ('render.', 'depth.')}
 
 
 def _array(value):
@@ -102,13 +106,18 @@ def test_losses_and_gradients_bitwise_equal_to_the_pre_refactor_classes(case):
     sum(losses.values()).backward()
 
     expected = {(f'{head}.{k}' if head else k): v for k, v in fix['losses'].items()}
-    assert sorted(losses) == sorted(expected)
+    # today's heads also log what fraction of their target the encoder saw (``visible_target*``, not losses)
+    assert sorted(k for k in losses if 'loss' in k) == sorted(expected)
+    changed = CHANGED_BY_DESIGN.get(case, ())
+    expected = {k: v for k, v in expected.items() if not k.startswith(changed)} if changed else expected
     # bitwise on the machine that wrote the fixtures; another CPU's float32 kernels (BLAS blocking, SIMD width)
     # round differently, so elsewhere each value must agree to float32 rounding of its sums (relative 1e-5)
     diffs = {k: float((losses[k].detach() - expected[k]).abs().max()) for k in expected}
     scale = {k: float(expected[k].abs().max()) for k in expected}
     assert all(diffs[k] <= 1e-5 * max(scale[k], 1e-3) for k in expected), (diffs, scale)
 
+    if changed:
+        return
     layout = detect_layout(list(fix['state_dict']))
     names = upgrade_keys(list(fix['grads']), layout, head) if layout else {k: k for k in fix['grads']}
     params = dict(model.named_parameters())
