@@ -77,8 +77,12 @@ def setup_amp(cfg: Config) -> None:
     if optim_wrapper != 'OptimWrapper':
         raise ValueError(f'--amp needs optim_wrapper.type == "OptimWrapper", got {optim_wrapper!r}')
     if torch.cuda.is_available():
+        # bf16 where the GPU has it (Ampere and later): fp32's exponent range, no loss scaling to skip steps;
+        # fp16 with a dynamic loss scale otherwise
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
+        cfg.optim_wrapper.dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+        print_log(f'--amp: {cfg.optim_wrapper.dtype} autocast on CUDA', logger='current')
     else:
         print_log(
             '--amp without CUDA: using bfloat16 autocast on CPU (CPUAutocastOptimWrapper).',

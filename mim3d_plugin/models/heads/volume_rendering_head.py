@@ -252,6 +252,12 @@ class VolumeRenderingHead(BaseModule):
             ray (scene units, normalised by the opacity), ``opacity`` ``(B, R)``,
             ``weights`` ``(B, R, S)``, ``t_mids`` ``(B, R, S)``.
         """
+        # NeuS in float32 with autocast off: under fp16 the SDF field's gradients, the alpha ratio and the
+        # transmittance product overflow / underflow (NaN gradients a GradScaler would skip every step)
+        with torch.autocast(device_type=volume.device.type, enabled=False):
+            return self._render(volume.float(), rays)
+
+    def _render(self, volume: Tensor, rays: RayBundle) -> Dict[str, Tensor]:
         samples = self.uniform_sampler(rays, training=self.training)
         if self.importance_sampler is not None:
             samples = self.importance_sampler(
@@ -288,9 +294,13 @@ class VolumeRenderingHead(BaseModule):
 
         Returns:
             dict: ``loss_rgb{suffix}``, ``loss_depth{suffix}`` (scene units) and,
-            if its weight is > 0, ``loss_eikonal{suffix}`` (weighted).
+            if its weight is > 0, ``loss_eikonal{suffix}`` (weighted). Computed in float32, autocast off.
         """
-        out = self.render(volume, rays)
+        with torch.autocast(device_type=volume.device.type, enabled=False):
+            return self._loss(volume.float(), rays, tgt_rgb.float(), tgt_depth.float(), hit, sample_valid, suffix)
+
+    def _loss(self, volume, rays, tgt_rgb, tgt_depth, hit, sample_valid, suffix) -> Dict[str, Tensor]:
+        out = self._render(volume, rays)
         mask = hit
         if sample_valid is not None:
             keep = sample_valid.view(-1, 1).expand_as(tgt_depth)

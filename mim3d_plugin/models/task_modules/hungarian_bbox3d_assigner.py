@@ -40,8 +40,22 @@ class HungarianBBox3DAssigner(HungarianAssigner):
                gt_instances: InstanceData,
                img_meta: Optional[dict] = None,
                **kwargs) -> AssignResult:
-        """Assign; see :meth:`mmdet.models.task_modules.HungarianAssigner.assign`."""
-        return super().assign(pred_instances, gt_instances, img_meta, **kwargs)
+        """Assign; see :meth:`mmdet.models.task_modules.HungarianAssigner.assign`.
+
+        The costs are computed in float32 with autocast off (official: the heads run the assigner on float32
+        outputs): under fp16 the finite stand-in 1e8 for a non-finite cost overflows to inf and scipy refuses the
+        matrix ("cost matrix is infeasible"), and fp16 / bf16 focal costs round away small differences."""
+        device_type = pred_instances.bboxes.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            return super().assign(_float32(pred_instances), _float32(gt_instances), img_meta, **kwargs)
+
+
+def _float32(instances: InstanceData) -> InstanceData:
+    """A copy of ``instances`` with every floating-point tensor field in float32."""
+    out = instances.new()
+    for key, value in instances.items():
+        out[key] = value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+    return out
 
 
 class _FiniteCost:

@@ -13,8 +13,10 @@ centres instead. Per task ``test_cfg`` entries may be lists:
 * ``nms_rescale_factor``: per task a float, or a list with one factor per class of the task (rotate);
 * ``min_radius``: circle-NMS radius per task (m), as mmdet3d.
 
-Training, targets and losses are mmdet3d's ``CenterHead`` unchanged; the NMS kernels are mmdet3d's
-``nms_bev`` and ``circle_nms``. With single values the result equals mmdet3d's post-processing.
+Training, targets and losses are mmdet3d's ``CenterHead`` unchanged, computed in float32 with autocast off (under
+bf16 mmdet3d's ``clip_sigmoid`` rounds its 1 - 1e-4 clamp to 1.0 and the Gaussian focal loss doubles; under fp16 it
+overflows); the NMS kernels are mmdet3d's ``nms_bev`` and ``circle_nms``. With single values the result equals
+mmdet3d's post-processing.
 """
 from typing import List, Sequence, Tuple, Union
 
@@ -46,6 +48,18 @@ class ScaleNMSCenterHead(CenterHead):
         ValueError: a per-task list of the wrong length, an unknown NMS type, or a per-class factor list
             whose length differs from the task's number of classes.
     """
+
+    def loss_by_feat(self, preds_dicts: Tuple[List[dict]], batch_gt_instances_3d: List[InstanceData], *args,
+                     **kwargs) -> dict:
+        """mmdet3d's ``CenterHead.loss_by_feat`` on float32 copies of the predictions, autocast off (module
+        docstring: mixed precision would change ``clip_sigmoid`` and the focal loss)."""
+        first = preds_dicts[0][0]['heatmap']
+        preds = tuple([{
+            k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v
+            for k, v in level.items()
+        } for level in task] for task in preds_dicts)
+        with torch.autocast(device_type=first.device.type, enabled=False):
+            return super().loss_by_feat(preds, batch_gt_instances_3d, *args, **kwargs)
 
     def _task_nms_cfg(self) -> Tuple[list, list, list]:
         cfg = self.test_cfg

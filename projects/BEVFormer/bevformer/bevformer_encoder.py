@@ -228,6 +228,10 @@ class BEVFormerEncoder(BaseModule):
         value, spatial_shapes, level_start_index = self.flatten_features(mlvl_feats)
         ref_3d, ref_2d = self.reference_points(bev_query.device, lidar2img.dtype)
         reference_points_cam, bev_mask = point_sampling(ref_3d, lidar2img, img_shape)
+        # points far outside the image (behind a camera: |u / W| up to ~1e4) sample only zero padding; clamped to
+        # 10 image sizes away they still do (the fp32 result is unchanged) and stay finite in fp16 (max 65504), where
+        # inf * 0 in the padded rebatch slots would otherwise turn the whole attention NaN
+        reference_points_cam = torch.nan_to_num(reference_points_cam, nan=-10.0).clamp(-10.0, 11.0)
         reference_points_cam = reference_points_cam.to(bev_query.dtype)
         ref_2d = ref_2d.to(bev_query.dtype)[None, :, None, :].expand(b, -1, 1, -1)
         if prev_bev is not None and bev_shift is not None:  # (B * 2, Q, 1, 2): [prev_bev, current] halves

@@ -34,8 +34,12 @@ def point_sampling(ref_3d: Tensor, lidar2img: Tensor, img_shape: Sequence[int]) 
         ref_3d = ref_3d.unsqueeze(0)
     b, n_cam = lidar2img.shape[:2]
     q, z = ref_3d.shape[1:3]
-    points = ref_3d.reshape(ref_3d.shape[0], 1, q * z, 3).to(lidar2img.dtype)
-    uv, _, valid = project_points(points, lidar2img, img_shape)
+    # float32, autocast off (official: force_fp32 on point_sampling): under fp16 the homogeneous pixel coordinates
+    # (u * z up to ~1e5) overflow 65504 and every reference point becomes NaN
+    with torch.autocast(device_type=lidar2img.device.type, enabled=False):
+        lidar2img = lidar2img.float()
+        points = ref_3d.reshape(ref_3d.shape[0], 1, q * z, 3).to(lidar2img.dtype)
+        uv, _, valid = project_points(points, lidar2img, img_shape)
     h, w = float(img_shape[0]), float(img_shape[1])
     uv = uv / uv.new_tensor([w, h])
     return uv.view(b, n_cam, q, z, 2), valid.view(b, n_cam, q, z)
