@@ -126,10 +126,21 @@ MINI_ROWS['hybrid-balanced'] = _hybrid_row('hybrid-balanced', loss_weights=dict(
 for _seed in (0, 1):  # two pretraining seeds per row (suffix -s1 for the second)
     _sfx = '' if _seed == 0 else f'-s{_seed}'
     MINI_ROWS.update({
-        f'hybrid-bev{_sfx}': _hybrid_row(f'hybrid-bev{_sfx}', drop=('render', 'depth'), seed=_seed),
-        f'hybrid-render{_sfx}': _hybrid_row(f'hybrid-render{_sfx}', drop=('bev', 'depth'), seed=_seed),
-        f'hybrid-depth{_sfx}': _hybrid_row(f'hybrid-depth{_sfx}', drop=('bev', 'render'), seed=_seed),
-        f'hybrid-bev-render-depth{_sfx}': _hybrid_row(f'hybrid-bev-render-depth{_sfx}', seed=_seed),
+        f'hybrid-bev{_sfx}':
+        _hybrid_row(f'hybrid-bev{_sfx}', drop=('render', 'depth'), seed=_seed),
+        f'hybrid-render{_sfx}':
+        _hybrid_row(f'hybrid-render{_sfx}', drop=('bev', 'depth'), seed=_seed),
+        f'hybrid-depth{_sfx}':
+        _hybrid_row(f'hybrid-depth{_sfx}', drop=('bev', 'render'), seed=_seed),
+        f'hybrid-bev-render-depth{_sfx}':
+        _hybrid_row(f'hybrid-bev-render-depth{_sfx}', seed=_seed),
+        # equal measured compute: each single head trains for the hybrid's 2 epochs times the hybrid's step cost over
+        # its own, rounded to whole epochs (benchmark_heads.py, docs/hybrid/README.md: hybrid 2.07x the bev-only
+        # step, 3.05x the depth-only, 1.18x the render-only: bev 4, depth 6, render 2 epochs = the row above)
+        f'hybrid-bev-eqc{_sfx}':
+        _hybrid_row(f'hybrid-bev-eqc{_sfx}', drop=('render', 'depth'), seed=_seed, epochs=4),
+        f'hybrid-depth-eqc{_sfx}':
+        _hybrid_row(f'hybrid-depth-eqc{_sfx}', drop=('bev', 'render'), seed=_seed, epochs=6),
     })
 PAPER_ROWS = {
     'random-swin-b':
