@@ -75,8 +75,8 @@ def test_rendering_reads_each_pass_and_renders_only_what_it_hid():
         return out
 
     head.render_head.sample_rays = record_rays
-    render = head.render_head.render
-    head.render_head.render = lambda *a, **k: renders.append(render(*a, **k)) or renders[-1]
+    render = head.render_head._render  # what loss() renders with (float32, autocast off)
+    head.render_head._render = lambda *a, **k: renders.append(render(*a, **k)) or renders[-1]
     encoded = []
     encode = model.encode
     model.encode = lambda *a, **k: encoded.append(encode(*a, **k)) or encoded[-1]
