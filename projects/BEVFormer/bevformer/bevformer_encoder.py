@@ -14,6 +14,16 @@ from mim3d_plugin.geometry import VoxelGrid
 from .spatial_cross_attention import point_sampling
 
 
+def finite_reference_points(reference_points_cam: Tensor) -> Tensor:
+    """Camera reference points ``(B, N_cam, Q, Z, 2)`` in image-normalised units, clamped to ``[-10, 11]``.
+
+    Points far outside the image (behind a camera ``|u / W|`` reaches ~1e4) sample only zero padding; 10 image sizes
+    away they still do, so the float32 result is unchanged (tested), while they stay finite in fp16 (max 65504), where
+    ``inf * 0`` in the padded rebatch slots of :class:`SpatialCrossAttention` would turn the whole attention NaN.
+    """
+    return torch.nan_to_num(reference_points_cam, nan=-10.0).clamp(-10.0, 11.0)
+
+
 @MODELS.register_module()
 class BEVFormerEncoderLayer(BaseModule):
     """One encoder layer: TSA -> LN -> SCA -> LN -> FFN -> LN (post-norm, as the official ``BEVFormerLayer``).
@@ -228,10 +238,7 @@ class BEVFormerEncoder(BaseModule):
         value, spatial_shapes, level_start_index = self.flatten_features(mlvl_feats)
         ref_3d, ref_2d = self.reference_points(bev_query.device, lidar2img.dtype)
         reference_points_cam, bev_mask = point_sampling(ref_3d, lidar2img, img_shape)
-        # points far outside the image (behind a camera: |u / W| up to ~1e4) sample only zero padding; clamped to
-        # 10 image sizes away they still do (the fp32 result is unchanged) and stay finite in fp16 (max 65504), where
-        # inf * 0 in the padded rebatch slots would otherwise turn the whole attention NaN
-        reference_points_cam = torch.nan_to_num(reference_points_cam, nan=-10.0).clamp(-10.0, 11.0)
+        reference_points_cam = finite_reference_points(reference_points_cam)
         reference_points_cam = reference_points_cam.to(bev_query.dtype)
         ref_2d = ref_2d.to(bev_query.dtype)[None, :, None, :].expand(b, -1, 1, -1)
         if prev_bev is not None and bev_shift is not None:  # (B * 2, Q, 1, 2): [prev_bev, current] halves

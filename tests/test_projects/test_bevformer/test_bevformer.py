@@ -329,3 +329,26 @@ def test_official_alignment_rotates_the_previous_bev_and_shifts_the_tsa_referenc
     bad.update(prev_bev_align='official')
     with pytest.raises(ValueError, match='use_can_bus'):
         MODELS.build(bad)
+
+
+def test_clamping_the_camera_reference_points_leaves_the_float32_result_unchanged(monkeypatch):
+    """``finite_reference_points`` (fp16 safety) clamps points behind a camera to 10 image sizes away: they sample
+    only padding either way, so the float32 predictions are identical with and without the clamp."""
+    from projects.BEVFormer.bevformer import bevformer_encoder
+    model = _model().eval()
+    inputs, samples = make_batch(1)
+    clamp = bevformer_encoder.finite_reference_points
+    outside = []
+
+    def record(x):
+        outside.append(bool(((x < -10) | (x > 11) | x.isnan()).any()))
+        return clamp(x)
+
+    results = []
+    for fn in (record, lambda x: x):
+        monkeypatch.setattr(bevformer_encoder, 'finite_reference_points', fn)
+        with torch.no_grad():
+            pred = model.predict(inputs, samples)[0].pred_instances_3d
+        results.append((pred.scores_3d, pred.bboxes_3d.tensor))
+    assert any(outside)  # the rig has points the clamp moves
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
