@@ -6,5 +6,5 @@ registers every module of the plugin in mmdet3d's registries.
 # isort: off
 from .version import __version__  # noqa: F401
 from . import engine  # noqa: F401,E402  (first: makes checkpoints loadable under torch>=2.6)
-from . import datasets, evaluation, models  # noqa: F401,E402
+from . import datasets, evaluation, models, ops  # noqa: F401,E402
 # isort: on

@@ -31,6 +31,7 @@ data_prefix = dict(pts=nus_root + 'samples/LIDAR_TOP', sweeps=nus_root + 'sweeps
 
 model = dict(
     data_preprocessor=dict(
+        type='PortableDet3DDataPreprocessor',  # mmdet3d's, with a PyTorch voxelization where mmcv's kernel is absent
         voxel_layer=dict(
             max_num_points=32, voxel_size=voxel_size, max_voxels=(16384, 16384), point_cloud_range=point_cloud_range)),
     pts_voxel_encoder=dict(voxel_size=voxel_size, point_cloud_range=point_cloud_range),

@@ -23,6 +23,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import init_default_scope
 
 import mim3d_plugin  # noqa: F401
+from mim3d_plugin.testing import drop_file_loads
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
@@ -35,23 +36,6 @@ CONFIGS = sorted(
 # ``apply(_init_weights)`` (MAE: xavier-uniform Linear, zero bias), which the Mask3D configs' pretrainer
 # init_cfg reproduces; the blocks' own init_weights would only re-draw their FFN biases at std 1e-6.
 EXEMPT = ('.decoder_blocks.', )
-
-
-def _drop_file_loads(node):
-    if isinstance(node, dict):
-        init = node.get('init_cfg')
-        if isinstance(init, dict) and init.get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        elif isinstance(init, list):
-            node['init_cfg'] = [c for c in init if c.get('type') != 'Pretrained'] or None
-        if node.get('type') == 'LiDARBEVDistillHead':
-            node['teacher']['checkpoint'] = None
-            node['allow_untrained_teacher'] = True
-        for value in node.values():
-            _drop_file_loads(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _drop_file_loads(value)
 
 
 def _own_init_classes(model):
@@ -67,7 +51,7 @@ def test_every_module_initialisation_runs(config, monkeypatch):
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(osp.join(ROOT, config))
     model_cfg = cfg.model.to_dict()
-    _drop_file_loads(model_cfg)
+    drop_file_loads(model_cfg)
     model = MODELS.build(model_cfg)
     ran = set()
     for klass in _own_init_classes(model):

@@ -10,7 +10,7 @@ pillar_size = [0.8, 0.8, 8.0]
 small_teacher = dict(
     type='CenterPoint',
     data_preprocessor=dict(
-        type='Det3DDataPreprocessor',
+        type='PortableDet3DDataPreprocessor',
         voxel=True,
         voxel_layer=dict(
             max_num_points=32, voxel_size=pillar_size, max_voxels=(16384, 16384), point_cloud_range=teacher_range)),

@@ -22,12 +22,15 @@ transposed to ``(Y, X)`` (``transpose_xy``).
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+from mmdet3d.models.data_preprocessors.voxelize import VoxelizationByGridShape
 from mmdet3d.registry import MODELS
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 from torch import Tensor, nn
+
+from mim3d_plugin.ops import PortableVoxelization, check_sparse_conv
 
 _STAGES = ('voxel_encoder', 'middle_encoder', 'backbone', 'neck')
 
@@ -84,6 +87,10 @@ class LiDARBEVTeacher(BaseModule):
         with DefaultScope.overwrite_default_scope(scope):
             self.detector = MODELS.build(ConfigDict(detector))  # attribute access (train_cfg.pts)
         self.prefix = self._stage_prefix(self.detector, detector.get('type'))
+        preprocessor = getattr(self.detector, 'data_preprocessor', None)
+        if isinstance(getattr(preprocessor, 'voxel_layer', None), VoxelizationByGridShape):
+            # mmcv's voxelization kernel where it runs on the points' device, else its PyTorch equal
+            preprocessor.voxel_layer = PortableVoxelization.from_layer(preprocessor.voxel_layer)
         available = [self.prefix + s for s in _STAGES[1:] if getattr(self.detector, self.prefix + s, None) is not None]
         name = stage if stage.startswith(self.prefix) or not self.prefix else self.prefix + stage
         if name not in available:
@@ -194,7 +201,10 @@ class LiDARBEVTeacher(BaseModule):
             voxel_feats = encoder(voxels, num_points, coors)
         else:  # dynamic voxelization: the encoder also returns the voxel coordinates
             voxel_feats, coors = encoder(voxels, coors)
-        x = getattr(det, prefix + 'middle_encoder')(voxel_feats, coors, len(points))
+        middle = getattr(det, prefix + 'middle_encoder')
+        if 'Sparse' in type(middle).__name__:
+            check_sparse_conv(voxel_feats.device, f'LiDARBEVTeacher ({type(middle).__name__})')
+        x = middle(voxel_feats, coors, len(points))
         if isinstance(x, (tuple, list)):
             x = x[0]  # SparseEncoder with return_middle_feats: (BEV map, per-level sparse features)
         for name in ('backbone', 'neck'):

@@ -22,11 +22,13 @@ from typing import List, Sequence, Tuple, Union
 
 import torch
 from mmdet3d.models.dense_heads import CenterHead
-from mmdet3d.models.layers import circle_nms, nms_bev
+from mmdet3d.models.layers import circle_nms
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import xywhr2xyxyr
 from mmengine.structures import InstanceData
 from torch import Tensor
+
+from mim3d_plugin.ops import nms_bev  # mmdet3d's, or its PyTorch equal where mmcv's kernel does not run
 
 
 def _per_task(value, num_tasks: int, key: str) -> list:

@@ -104,7 +104,7 @@ class BEVFormerHead(BaseModule):
                          dict(type='BBox3DL1MatchCost', weight=0.25)
                      ]),
                  loss_cls: dict = dict(
-                     type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
+                     type='PortableFocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
                  loss_bbox: dict = dict(type='mmdet.L1Loss', loss_weight=0.25),
                  num_classes: int = 10,
                  embed_dims: int = 256,

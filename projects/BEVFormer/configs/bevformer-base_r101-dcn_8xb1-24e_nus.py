@@ -38,7 +38,7 @@ img_backbone = dict(
     norm_cfg=dict(type='BN2d', requires_grad=False),
     norm_eval=True,
     style='caffe',
-    dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+    dcn=dict(type='PortableDCNv2', deform_groups=1, fallback_on_stride=False),
     stage_with_dcn=(False, False, True, True))
 img_neck = dict(
     type='mmdet.FPN',
@@ -106,7 +106,7 @@ model = dict(
             type='HungarianBBox3DAssigner',
             match_costs=[dict(type='mmdet.FocalLossCost', weight=2.0),
                          dict(type='BBox3DL1MatchCost', weight=0.25)]),
-        loss_cls=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
+        loss_cls=dict(type='PortableFocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
         loss_bbox=dict(type='mmdet.L1Loss', loss_weight=0.25),
         code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2]))
 
