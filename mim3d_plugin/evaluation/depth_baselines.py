@@ -74,11 +74,12 @@ def visible_depth_baselines(depth: Tensor,
                          'baselines fill dropped patches from the visible depth')
     batch_median = seen.nanmedian()
     seen_cells = seen.reshape(m, h, p, w, p).permute(0, 1, 3, 2, 4).reshape(m, h, w, p * p)
-    rows = torch.arange(h, dtype=torch.float64)
-    grid = torch.stack(torch.meshgrid(rows, torch.arange(w, dtype=torch.float64), indexing='ij'), -1).reshape(-1, 2)
+    rows = torch.arange(h, dtype=torch.float64, device=depth.device)
+    cols = torch.arange(w, dtype=torch.float64, device=depth.device)
+    grid = torch.stack(torch.meshgrid(rows, cols, indexing='ij'), -1).reshape(-1, 2)
     out = {}
     for name in names:
-        fill = torch.empty(m, h, w, dtype=torch.float64)
+        fill = torch.empty(m, h, w, dtype=torch.float64, device=depth.device)
         for i in range(m):
             if name == 'row_median':
                 per_row = _fill_empty(seen_cells[i].reshape(h, w * p * p).nanmedian(1).values, rows[:, None])

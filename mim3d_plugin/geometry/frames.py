@@ -140,7 +140,7 @@ def transform_boxes(boxes: Tensor, src2dst: Tensor) -> Tensor:
         raise ValueError(f'transform_boxes: boxes must be (K, 7) or (K, 9), got {tuple(boxes.shape)}')
     if tuple(src2dst.shape) != (4, 4):
         raise ValueError(f'transform_boxes: src2dst must be (4, 4), got {tuple(src2dst.shape)}')
-    mat = src2dst.to(boxes.dtype)
+    mat = src2dst.to(boxes)  # the boxes' dtype and device (a CPU matrix with CUDA boxes fails on a GPU)
     rot = mat[:3, :3]
     out = boxes.clone()
     out[:, :3] = boxes[:, :3] @ rot.T + mat[:3, 3]

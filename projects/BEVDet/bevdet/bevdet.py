@@ -36,7 +36,7 @@ def boxes_to_lidar_frame(results: List[InstanceData], samples: List[Det3DDataSam
             continue
         boxes = res.bboxes_3d
         raw = torch.cat([boxes.gravity_center, boxes.tensor[:, 3:]], -1)
-        keyego2lidar = torch.linalg.inv(torch.as_tensor(np.asarray(mat), dtype=torch.float64))
+        keyego2lidar = torch.linalg.inv(torch.as_tensor(np.asarray(mat), dtype=torch.float64, device=raw.device))
         moved = transform_boxes(raw.double(), keyego2lidar).to(raw)
         res.bboxes_3d = type(boxes)(moved, box_dim=moved.shape[-1], origin=(0.5, 0.5, 0.5))
     return results
