@@ -69,6 +69,16 @@ def setup_cpu_distributed(cfg: Config) -> None:
         torch.distributed.init_process_group(backend='gloo')
 
 
+def add_loss_scale_skip_hook(cfg: Config) -> None:
+    """Every run with a loss scaler (``AmpOptimWrapper``) logs the steps it skips (``LossScaleSkipHook``)."""
+    if cfg.get('optim_wrapper', {}).get('type') != 'AmpOptimWrapper':
+        return
+    hooks = list(cfg.get('custom_hooks', []) or [])
+    if not any(h.get('type') == 'LossScaleSkipHook' for h in hooks):
+        hooks.append(dict(type='LossScaleSkipHook'))
+    cfg.custom_hooks = hooks
+
+
 def setup_amp(cfg: Config) -> None:
     optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if optim_wrapper in ('AmpOptimWrapper', 'CPUAutocastOptimWrapper'):
@@ -103,6 +113,7 @@ def main():
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         setup_amp(cfg)
+    add_loss_scale_skip_hook(cfg)
     if args.sync_bn != 'none':
         cfg.sync_bn = args.sync_bn
     if args.auto_scale_lr:

@@ -6,6 +6,8 @@ warmup_epochs = 10
 base_lr = 1.5e-4 * 512 / 256
 optim_wrapper = dict(
     type='AmpOptimWrapper',
+    # bf16 (the official code: fp16 + loss scaling): fp32's range, no skipped steps; GPUs without bf16: 'float16'
+    dtype='bfloat16',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(
         custom_keys={

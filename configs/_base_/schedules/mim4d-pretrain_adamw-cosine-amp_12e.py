@@ -4,6 +4,8 @@ max_epochs = 12
 base_lr = 4e-4
 optim_wrapper = dict(
     type='AmpOptimWrapper',
+    # bf16 (the official code: fp16 + loss scaling): fp32's range, no skipped steps; GPUs without bf16: 'float16'
+    dtype='bfloat16',
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={
