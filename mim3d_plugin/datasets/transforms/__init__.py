@@ -3,6 +3,7 @@ from .bev_aug import BEVAug
 from .ego_frame import LiDARToEgoFrame, lidar2keyego_of
 from .load_lidar_sweeps import LoadLiDARSweeps
 from .load_multiview_images import LoadMultiViewImages
+from .load_occ3d import OCC3D_CLASSES, OCC3D_GRID, LoadOcc3DLabels, load_occ3d_labels
 from .multiview_image_aug import MultiViewImageAug
 from .pack_multiview_inputs import PackMultiViewInputs
 from .photometric import MultiViewPhotoMetricDistortion
@@ -10,7 +11,8 @@ from .points_to_multiview_depth import PointsToMultiViewDepth
 
 __all__ = [
     'LoadLiDARSweeps', 'LoadMultiViewImages', 'MultiViewImageAug', 'BEVAug', 'PointsToMultiViewDepth',
-    'PackMultiViewInputs', 'MultiViewPhotoMetricDistortion', 'LiDARToEgoFrame', 'lidar2keyego_of'
+    'PackMultiViewInputs', 'MultiViewPhotoMetricDistortion', 'LiDARToEgoFrame', 'lidar2keyego_of', 'LoadOcc3DLabels',
+    'load_occ3d_labels', 'OCC3D_CLASSES', 'OCC3D_GRID'
 ]
 from .multi_frame import MultiFrameMultiView  # noqa: F401,E402
 from .rgbd_loading import LoadRGBDFrame  # noqa: F401,E402

@@ -1,3 +1,4 @@
 from .depth_metric import DepthMetric, depth_metrics  # noqa: F401
+from .occ3d_metric import Occ3DMetric, occ_confusion, occ_miou  # noqa: F401
 
-__all__ = ['DepthMetric', 'depth_metrics']
+__all__ = ['DepthMetric', 'depth_metrics', 'Occ3DMetric', 'occ_confusion', 'occ_miou']
