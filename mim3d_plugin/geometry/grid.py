@@ -48,7 +48,13 @@ class VoxelGrid:
         return nz, ny, nx
 
     def _vec(self, values, ref: Tensor) -> Tensor:
-        return torch.tensor(values, dtype=ref.dtype, device=ref.device)
+        """``values`` as a tensor of ``ref``'s dtype and device, made once per (values, dtype, device): a
+        ``torch.tensor`` of a list on a GPU is a blocking host-to-device copy on every call."""
+        cache = self.__dict__.setdefault('_vec_cache', {})
+        key = (tuple(values), ref.dtype, ref.device)
+        if key not in cache:
+            cache[key] = torch.tensor(values, dtype=ref.dtype, device=ref.device)
+        return cache[key]
 
     def metric_to_index(self, points: Tensor) -> Tensor:
         """``(..., 3)`` metres -> ``(..., 3)`` continuous voxel index (x, y, z); integers are voxel centres."""
@@ -91,7 +97,7 @@ class VoxelGrid:
             raise ValueError(f"VoxelGrid.flat_index: rounding must be 'floor' or 'trunc', got {rounding!r}")
         rel = (points - self._vec(self.pc_min, points)) / self._vec(self.voxel_size, points)
         idx = (torch.floor(rel) if rounding == 'floor' else rel).long()
-        valid = ((idx >= 0) & (idx < torch.tensor([nx, ny, nz], device=points.device))).all(-1)
+        valid = ((idx >= 0) & (idx < self._vec([nx, ny, nz], idx))).all(-1)
         flat = (idx[..., 2] * ny + idx[..., 1]) * nx + idx[..., 0]
         return torch.where(valid, flat, torch.zeros_like(flat)), valid
 

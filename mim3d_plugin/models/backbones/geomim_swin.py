@@ -36,7 +36,8 @@ def window_attention_mask(groups: Optional[Tensor],
                           batch: int,
                           hw_shape: Tuple[int, int],
                           window_size: int,
-                          mask_padding: bool = True) -> Optional[Tensor]:
+                          mask_padding: bool = True,
+                          device: Optional[torch.device] = None) -> Optional[Tensor]:
     """Boolean ``(B * nW, L, L)`` "may attend" matrix of every window (``L = window_size ** 2``).
 
     Args:
@@ -48,6 +49,8 @@ def window_attention_mask(groups: Optional[Tensor],
             (True) or let every token attend to the padded zero tokens (False: the official GeoMIM / mmdet
             Swin behaviour of non-shifted windows without a group mask). With two groups the padding is
             always excluded (the official group mask marks it masked in both groups).
+        device (torch.device, optional): where to build the mask when ``groups`` is None (the tokens' device:
+            built there, no host-to-device copy per stage and step). Default: the CPU.
 
     Returns:
         Tensor | None: True where query i may attend key j: same group and key not padding (padding
@@ -59,7 +62,7 @@ def window_attention_mask(groups: Optional[Tensor],
     if groups is None and ((pad_b == 0 and pad_r == 0) or not mask_padding):
         return None
     if groups is None:
-        groups = torch.zeros((1, H, W), dtype=torch.long).expand(batch, H, W)
+        groups = torch.zeros((1, H, W), dtype=torch.long, device=device).expand(batch, H, W)
     groups = F.pad(groups, (0, pad_r, 0, pad_b), value=-1)
     Hp, Wp = groups.shape[1:]
     windows = groups.reshape(-1, Hp // window_size, window_size, Wp // window_size, window_size)
@@ -162,9 +165,9 @@ class GeoMIMSwinStage(BaseModule):
 
     def forward(self, x: Tensor, hw_shape: Tuple[int, int], groups: Optional[Tensor] = None):
         """Returns ``(out (B, H*W, C), hw_shape, down (B, H'*W', 2C), down_hw_shape)``."""
-        allowed = window_attention_mask(groups, x.shape[0], hw_shape, self.window_size, self.mask_padding)
+        allowed = window_attention_mask(groups, x.shape[0], hw_shape, self.window_size, self.mask_padding, x.device)
         if allowed is not None:
-            allowed = allowed.to(x.device)
+            allowed = allowed.to(x.device)  # no-op unless groups came from elsewhere
         for blk in self.blocks:
             if self.use_checkpoint and x.requires_grad:
                 x = checkpoint(blk, x, hw_shape, allowed, use_reentrant=False)
@@ -212,7 +215,7 @@ class TopDownFusion(BaseModule):
         B = c3.shape[0]
         top = self.lateral(c4).transpose(1, 2).reshape(B, -1, *hw4)
         top = F.interpolate(top, size=hw3, mode='nearest').flatten(2).transpose(1, 2)
-        allowed = window_attention_mask(groups, B, hw3, self.window_size, self.mask_padding)
+        allowed = window_attention_mask(groups, B, hw3, self.window_size, self.mask_padding, c3.device)
         x = self.block(c3 + top, hw3, None if allowed is None else allowed.to(c3.device))
         return self.norm(x)
 

@@ -79,8 +79,9 @@ def depth_bce_loss(depth_prob: Tensor, depth_target: Tensor, valid: Tensor) -> T
     if depth_prob.shape[:2] + depth_prob.shape[3:] + depth_prob.shape[2:3] != depth_target.shape:
         raise ValueError(f'depth_bce_loss: depth_prob {tuple(depth_prob.shape)} (B, N, D, h, w) does not match '
                          f'depth_target {tuple(depth_target.shape)} (B, N, h, w, D)')
-    pred = depth_prob.permute(0, 1, 3, 4, 2).float()[valid]
-    target = depth_target.float()[valid]
+    pred = depth_prob.permute(0, 1, 3, 4, 2).float()
     with torch.autocast(device_type=pred.device.type, enabled=False):
-        loss = F.binary_cross_entropy(pred, target, reduction='sum')
-    return loss / max(1.0, float(valid.sum()))
+        bce = F.binary_cross_entropy(pred, depth_target.float(), reduction='none')
+    # masked sum instead of indexing by ``valid``: no host sync (a boolean index needs the count on the host)
+    loss = (bce * valid[..., None].to(bce.dtype)).sum()
+    return loss / valid.sum().clamp(min=1).to(loss.dtype)
