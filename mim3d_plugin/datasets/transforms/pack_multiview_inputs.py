@@ -49,6 +49,8 @@ class PackMultiViewInputs(Pack3DDetInputs):
                 else:
                     results[key] = np.asarray(value, dtype=np.float64)
         packed = super().pack_single_results(results)
+        if 'gt_masks_bev' in results:  # (C, Y, X) BEV segmentation masks (LoadBEVSegmentation)
+            packed['data_samples'].gt_masks_bev = to_tensor(np.ascontiguousarray(results['gt_masks_bev']))
         meta = packed['data_samples'].metainfo
         for key in MATRIX_KEYS:  # keys collected from results['images'] by the parent
             if key in meta and isinstance(meta[key], list):

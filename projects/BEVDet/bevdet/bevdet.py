@@ -52,7 +52,7 @@ class BEVDet(Base3DDetector):
         img_view_transformer (dict): ``LSSViewTransformer`` config.
         img_bev_encoder_backbone (dict): e.g. :class:`BEVResNet`.
         img_bev_encoder_neck (dict): e.g. :class:`LSSFPN`.
-        pts_bbox_head (dict): mmdet3d ``CenterHead`` config.
+        pts_bbox_head (dict, optional): mmdet3d ``CenterHead`` config (None: a segmentation-only model).
         img_neck (dict, optional): image neck, e.g. ``mmdet.FPN`` over the
             stride-16/32 outputs. Default: None.
         img_neck_out_index (int): which neck (or backbone) output feeds the view
@@ -61,6 +61,9 @@ class BEVDet(Base3DDetector):
         depth_loss_weight (float): weight of the BEVDepth-style depth BCE from
             LiDAR depth maps (``inputs['depth']``); 0 = plain BEVDet (no depth
             supervision). Default: 0.
+        seg_head (dict, optional): a BEV map-segmentation head on the same BEV features, e.g.
+            :class:`BEVMapSegHead` (BEVFusion's); trained on ``gt_masks_bev`` (``LoadBEVSegmentation``), its
+            probabilities returned as ``pred_masks_bev``. Default: None.
         train_cfg (dict, optional): ``dict(pts=...)`` CenterHead train config.
         test_cfg (dict, optional): ``dict(pts=...)`` CenterHead test config.
         data_preprocessor (dict, optional): e.g. ``MultiViewDataPreprocessor``.
@@ -72,10 +75,11 @@ class BEVDet(Base3DDetector):
                  img_view_transformer: dict,
                  img_bev_encoder_backbone: dict,
                  img_bev_encoder_neck: dict,
-                 pts_bbox_head: dict,
+                 pts_bbox_head: Optional[dict],
                  img_neck: Optional[dict] = None,
                  img_neck_out_index: int = 0,
                  depth_loss_weight: float = 0.0,
+                 seg_head: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -87,9 +91,14 @@ class BEVDet(Base3DDetector):
         self.img_view_transformer = MODELS.build(img_view_transformer)
         self.img_bev_encoder_backbone = MODELS.build(img_bev_encoder_backbone)
         self.img_bev_encoder_neck = MODELS.build(img_bev_encoder_neck)
-        pts_bbox_head = dict(pts_bbox_head)
-        pts_bbox_head.update(train_cfg=(train_cfg or {}).get('pts'), test_cfg=(test_cfg or {}).get('pts'))
-        self.pts_bbox_head = MODELS.build(pts_bbox_head)
+        if pts_bbox_head is None and seg_head is None:
+            raise ValueError(f'{type(self).__name__}: needs pts_bbox_head, seg_head or both')
+        self.pts_bbox_head = None
+        if pts_bbox_head is not None:
+            pts_bbox_head = dict(pts_bbox_head)
+            pts_bbox_head.update(train_cfg=(train_cfg or {}).get('pts'), test_cfg=(test_cfg or {}).get('pts'))
+            self.pts_bbox_head = MODELS.build(pts_bbox_head)
+        self.seg_head = MODELS.build(seg_head) if seg_head is not None else None
         self.depth_loss_weight = float(depth_loss_weight)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
@@ -108,7 +117,7 @@ class BEVDet(Base3DDetector):
         pretrained backbone weights are never touched.
         """
         super().init_weights()
-        for module in self.pts_bbox_head.modules():
+        for module in (self.pts_bbox_head.modules() if self.pts_bbox_head is not None else ()):
             if isinstance(module, BaseModule) and not module.is_init:
                 module.init_weights()
 
@@ -163,7 +172,9 @@ class BEVDet(Base3DDetector):
     def loss(self, batch_inputs_dict: dict, batch_data_samples: List[Det3DDataSample], **kwargs) -> Dict[str, Tensor]:
         """CenterHead losses (heatmap focal loss + L1 box regression per task), plus the depth loss if weighted."""
         bev_feats, depth = self.extract_feat(batch_inputs_dict, batch_data_samples)
-        losses = self.pts_bbox_head.loss(bev_feats, batch_data_samples)
+        losses = self.pts_bbox_head.loss(bev_feats, batch_data_samples) if self.pts_bbox_head is not None else {}
+        if self.seg_head is not None:
+            losses.update(self.seg_head.loss(bev_feats[0], self._gt_masks_bev(batch_data_samples, bev_feats[0])))
         if self.depth_loss_weight > 0:
             if 'depth' not in batch_inputs_dict:
                 raise KeyError(f'{type(self).__name__}: depth_loss_weight > 0 needs inputs["depth"] (B, N_cam, H, W); '
@@ -177,14 +188,30 @@ class BEVDet(Base3DDetector):
         """Boxes (``LiDARInstance3DBoxes``, 9-d with velocity, LiDAR frame), scores and labels in
         ``pred_instances_3d``."""
         bev_feats, _ = self.extract_feat(batch_inputs_dict, batch_data_samples)
-        results = self.pts_bbox_head.predict(bev_feats, batch_data_samples)
-        results = boxes_to_lidar_frame(results, batch_data_samples)
-        return self.add_pred_to_datasample(batch_data_samples, results, [InstanceData() for _ in results])
+        if self.pts_bbox_head is not None:
+            results = self.pts_bbox_head.predict(bev_feats, batch_data_samples)
+            results = boxes_to_lidar_frame(results, batch_data_samples)
+        else:
+            results = [InstanceData() for _ in batch_data_samples]
+        samples = self.add_pred_to_datasample(batch_data_samples, results, [InstanceData() for _ in results])
+        if self.seg_head is not None:
+            for sample, masks in zip(samples, self.seg_head.predict(bev_feats[0])):
+                sample.pred_masks_bev = masks
+        return samples
+
+    @staticmethod
+    def _gt_masks_bev(samples: List[Det3DDataSample], ref: Tensor) -> Tensor:
+        if not all('gt_masks_bev' in s for s in samples):
+            raise KeyError('BEVDet: seg_head needs gt_masks_bev in every data sample (LoadBEVSegmentation in the '
+                           "pipeline and 'gt_masks_bev' packed)")
+        return torch.stack([s.gt_masks_bev for s in samples]).to(ref.device)
 
     def _forward(self,
                  batch_inputs_dict: dict,
                  batch_data_samples: Optional[List[Det3DDataSample]] = None,
                  **kwargs) -> Sequence:
-        """Raw CenterHead outputs (per task dicts of heatmap/reg/height/dim/rot/vel maps)."""
+        """Raw CenterHead outputs (per task dicts of heatmap/reg/height/dim/rot/vel maps), then the segmentation
+        logits when there is a seg_head."""
         bev_feats, _ = self.extract_feat(batch_inputs_dict, batch_data_samples)
-        return self.pts_bbox_head(bev_feats)
+        outs = tuple(self.pts_bbox_head(bev_feats)) if self.pts_bbox_head is not None else ()
+        return outs + ((self.seg_head(bev_feats[0]), ) if self.seg_head is not None else ())
