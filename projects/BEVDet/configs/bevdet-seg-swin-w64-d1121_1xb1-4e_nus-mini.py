@@ -1,8 +1,10 @@
 # BEV segmentation, small CPU version: bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py (the small BEVDet) with the seg
 # head of bevdet-seg-r50_8xb8-cbgs-20e_nus.py. What shrinks: drivable area + vehicle only (pedestrians cover ~0.1 %
 # of the mini BEV), output grid 1 m (100 x 100) instead of 0.5 m.
-#   python tools/train.py projects/BEVDet/configs/bevdet-seg-swin-w64-d1121_1xb1-4e_nus-mini.py --work-dir work_dirs/bevdet_seg_small
-#   python tools/test.py projects/BEVDet/configs/bevdet-seg-swin-w64-d1121_1xb1-4e_nus-mini.py work_dirs/bevdet_seg_small/epoch_4.pth
+#   python tools/train.py projects/BEVDet/configs/bevdet-seg-swin-w64-d1121_1xb1-4e_nus-mini.py \
+#       --work-dir work_dirs/bevdet_seg_small
+#   python tools/test.py projects/BEVDet/configs/bevdet-seg-swin-w64-d1121_1xb1-4e_nus-mini.py \
+#       work_dirs/bevdet_seg_small/epoch_4.pth
 _base_ = ['./bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py', './_base_/bev-seg.py']
 
 seg_classes = ('drivable_area', 'vehicle')
