@@ -125,13 +125,16 @@ class LoadBEVSegmentation(BaseTransform):
         if 'ego2global' not in results:
             raise KeyError(f'LoadBEVSegmentation: frame {results.get("token")} has no ego2global')
         ego2global = np.asarray(results['ego2global'], dtype=np.float64)
+        if ego2global.ndim == 3:  # after MultiFrameMultiView: one per frame, the current frame last
+            ego2global = ego2global[-1]
         if 'lidar2keyego' in results:  # points and boxes are in the key ego frame
             frame2global = ego2global
         else:
             lidar2ego = results.get('lidar2ego', results.get('lidar_points', {}).get('lidar2ego'))
             if lidar2ego is None:
                 raise KeyError(f'LoadBEVSegmentation: frame {results.get("token")} has no lidar2ego')
-            frame2global = ego2global @ np.asarray(lidar2ego, dtype=np.float64)
+            lidar2ego = np.asarray(lidar2ego, dtype=np.float64)
+            frame2global = ego2global @ (lidar2ego[-1] if lidar2ego.ndim == 3 else lidar2ego)
         aug = np.asarray(results.get('bev_aug_matrix', np.eye(4)), dtype=np.float64)
         return frame2global @ np.linalg.inv(aug)
 

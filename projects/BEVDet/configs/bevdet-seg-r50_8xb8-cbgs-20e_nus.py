@@ -1,6 +1,6 @@
 # BEVDet-R50 with BEVFusion's BEV map-segmentation head beside its CenterHead (multi-task, one BEV encoder):
 # drivable area + vehicle + pedestrian BEV IoU (BEVSegMetric) and the nuScenes NDS/mAP. See _base_/bev-seg.py.
-_base_ = ['./bevdet-r50_8xb8-cbgs-20e_nus.py', './_base_/bev-seg.py']
+_base_ = ['./bevdet-r50_8xb8-cbgs-20e_nus.py', '../../../configs/_base_/models/bev-seg.py']
 
 seg_load = dict(
     type='LoadBEVSegmentation',

@@ -5,7 +5,7 @@
 #       --work-dir work_dirs/bevdet_seg_small
 #   python tools/test.py projects/BEVDet/configs/bevdet-seg-swin-w64-d1121_1xb1-4e_nus-mini.py \
 #       work_dirs/bevdet_seg_small/epoch_4.pth
-_base_ = ['./bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py', './_base_/bev-seg.py']
+_base_ = ['./bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py', '../../../configs/_base_/models/bev-seg.py']
 
 seg_classes = ('drivable_area', 'vehicle')
 seg_bounds = ((-50.0, 50.0, 1.0), (-50.0, 50.0, 1.0))

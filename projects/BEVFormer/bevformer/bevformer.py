@@ -54,6 +54,9 @@ class BEVFormer(Base3DDetector):
             :func:`official_bev_shift`.
         rotate_center (Sequence[float]): pixel centre of the official rotation. Default: ``(100, 100)`` (the
             official default, kept by its small and tiny configs although their BEV is 150 / 50 cells wide).
+        seg_head (dict, optional): a BEV map-segmentation head on the encoder's BEV (``(B, C, Y, X)``, LiDAR frame
+            over the head's ``pc_range``), e.g. :class:`BEVMapSegHead`; trained on ``gt_masks_bev``, its
+            probabilities returned as ``pred_masks_bev``. Default: None.
         data_preprocessor (dict, optional): data preprocessor config.
     """
 
@@ -65,6 +68,7 @@ class BEVFormer(Base3DDetector):
                  use_temporal: bool = True,
                  prev_bev_align: str = 'rigid',
                  rotate_center=(100, 100),
+                 seg_head: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -76,6 +80,7 @@ class BEVFormer(Base3DDetector):
         self.img_backbone = MODELS.build(img_backbone)
         self.img_neck = MODELS.build(img_neck)
         self.pts_bbox_head = MODELS.build(pts_bbox_head)
+        self.seg_head = MODELS.build(seg_head) if seg_head is not None else None
         self.grid_mask = MODELS.build(grid_mask) if grid_mask is not None else None
         self.use_temporal = use_temporal
         head = self.pts_bbox_head
@@ -227,15 +232,30 @@ class BEVFormer(Base3DDetector):
     # ------------------------------------------------------------------ modes
     def loss(self, inputs: dict, data_samples: List[Det3DDataSample], **kwargs) -> Dict[str, Tensor]:
         """Training losses; ``data_samples[i].gt_instances_3d`` holds ``bboxes_3d`` and ``labels_3d``."""
-        cls, box, _ = self._bev_forward(inputs, data_samples, training=True)
+        cls, box, bev = self._bev_forward(inputs, data_samples, training=True)
         gts = [s.gt_instances_3d for s in data_samples]
-        return self.pts_bbox_head.loss_by_feat(cls, box, gts)
+        losses = self.pts_bbox_head.loss_by_feat(cls, box, gts)
+        if self.seg_head is not None:
+            if not all('gt_masks_bev' in s for s in data_samples):
+                raise KeyError('BEVFormer: seg_head needs gt_masks_bev in every data sample (LoadBEVSegmentation)')
+            masks = torch.stack([s.gt_masks_bev for s in data_samples]).to(bev.device)
+            losses.update(self.seg_head.loss(self._bev_map(bev), masks))
+        return losses
+
+    def _bev_map(self, bev: Tensor) -> Tensor:
+        """``(B, Y*X, C)`` BEV queries -> ``(B, C, Y, X)`` map."""
+        y, x = self.pts_bbox_head.bev_shape
+        return bev.transpose(1, 2).reshape(bev.shape[0], -1, y, x)
 
     def predict(self, inputs: dict, data_samples: List[Det3DDataSample], **kwargs) -> List[Det3DDataSample]:
         """Detections as ``pred_instances_3d`` (LiDAR frame) for ``NuScenesMetric``."""
-        cls, box, _ = self._bev_forward(inputs, data_samples, training=False)
+        cls, box, bev = self._bev_forward(inputs, data_samples, training=False)
         results = self.pts_bbox_head.predict_by_feat(cls, box)
-        return self.add_pred_to_datasample(data_samples, results)
+        samples = self.add_pred_to_datasample(data_samples, results)
+        if self.seg_head is not None:
+            for sample, masks in zip(samples, self.seg_head.predict(self._bev_map(bev))):
+                sample.pred_masks_bev = masks
+        return samples
 
     def _forward(self, inputs: dict, data_samples: Optional[List[Det3DDataSample]] = None, **kwargs):
         """Raw head outputs ``(all_cls_scores, all_bbox_preds, bev)``."""
