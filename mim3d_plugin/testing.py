@@ -97,7 +97,8 @@ def first_batch(cfg: Config, split: str = 'train', seed: int = 0) -> Dict[str, L
 def train_step_and_predict(model: torch.nn.Module,
                            cfg: Config,
                            device: str = 'cpu',
-                           dtype: Optional[torch.dtype] = None) -> Dict[str, Any]:
+                           dtype: Optional[torch.dtype] = None,
+                           predict: bool = True) -> Dict[str, Any]:
     """One training step (forward, backward; no optimizer step) and one ``predict`` of the test split's first batch.
 
     Args:
@@ -105,6 +106,7 @@ def train_step_and_predict(model: torch.nn.Module,
         cfg: its config (datasets read for the batches).
         device (str): ``'cpu'`` or ``'cuda'``.
         dtype (torch.dtype, optional): autocast dtype of the training step (bf16 / fp16); None: float32.
+        predict (bool): also run ``predict`` (``num_predictions`` is 0 without). Default: True.
 
     Returns:
         dict: ``loss`` (float, the sum of every ``loss*`` term), ``grads_finite`` (bool), ``num_predictions``
@@ -127,9 +129,12 @@ def train_step_and_predict(model: torch.nn.Module,
     total = sum(terms.values())
     total.backward()
     grads_finite = all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
-    model.eval()
-    with torch.no_grad():
-        outputs = model.test_step(first_batch(cfg, 'test'))
+    outputs = []
+    if predict:
+        model.eval()
+        with torch.no_grad():
+            outputs = model.test_step(first_batch(cfg, 'test'))
+        model.train()
     return dict(loss=float(total.detach()), grads_finite=grads_finite, num_predictions=len(outputs), losses=parsed)
 
 

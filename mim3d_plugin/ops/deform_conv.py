@@ -22,7 +22,9 @@ class PortableDCNv2(ModulatedDeformConv2dPack):
 
     def forward(self, x: Tensor) -> Tensor:
         if compiled_op_available('modulated_deform_conv', x.device):
-            return super().forward(x)
+            # mmcv's kernels have no bfloat16 (CPU nor CUDA): float32 under autocast
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                return super().forward(x.float())
         out = self.conv_offset(x)
         o1, o2, mask = out.chunk(3, dim=1)
         offset = torch.cat((o1, o2), dim=1)
