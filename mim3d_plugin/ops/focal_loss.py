@@ -2,7 +2,7 @@
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmdet.models.losses import FocalLoss
-from mmdet.models.losses.focal_loss import py_focal_loss_with_prob, py_sigmoid_focal_loss, sigmoid_focal_loss
+from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
 
 from .availability import compiled_op_available
 
@@ -28,6 +28,3 @@ class PortableFocalLoss(FocalLoss):
         one_hot = F.one_hot(target, num_classes=num_classes + 1)[:, :num_classes]
         return self.loss_weight * py_sigmoid_focal_loss(
             pred, one_hot, weight, gamma=self.gamma, alpha=self.alpha, reduction=reduction, avg_factor=avg_factor)
-
-
-__all__ = ['PortableFocalLoss', 'sigmoid_focal_loss', 'py_focal_loss_with_prob']

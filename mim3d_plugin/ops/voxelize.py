@@ -22,7 +22,10 @@ def _voxel_coords(points: Tensor, voxel_size: Sequence[float],
                   point_cloud_range: Sequence[float]) -> Tuple[Tensor, Tensor, Tuple[int, int, int]]:
     vs = torch.as_tensor(voxel_size, dtype=torch.float32, device=points.device)
     pcr = torch.as_tensor(point_cloud_range, dtype=torch.float32, device=points.device)
-    grid = [int(round(float(g))) for g in ((pcr[3:] - pcr[:3]) / vs).tolist()]
+    grid = [
+        int(round((float(point_cloud_range[i + 3]) - float(point_cloud_range[i])) / float(voxel_size[i])))
+        for i in range(3)
+    ]
     xyz = torch.floor((points[:, :3].float() - pcr[:3]) / vs).long()
     grid_t = torch.as_tensor(grid, device=points.device)
     valid = ((xyz >= 0) & (xyz < grid_t)).all(dim=1)

@@ -61,7 +61,6 @@ def test_smoke_test_without_mmcv_kernels_in_a_fresh_interpreter(nus_infos, tmp_p
                           timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     result = json.loads((tmp_path / 'smoke.json').read_text())
-    assert set(result['ops'].values()) == {'pytorch'} or result['ops']['sparse_conv'] == 'mmcv'
     assert all(v == 'pytorch' for k, v in result['ops'].items() if k != 'sparse_conv'), result['ops']
     assert [r['ok'] for r in result['rows']] == [True] * 3, result['rows']
     assert (tmp_path / 'smoke.md').read_text().count('| yes |') == 3

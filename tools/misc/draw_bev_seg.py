@@ -26,7 +26,6 @@ def main(argv=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    import numpy as np
     import torch
     from mmdet3d.registry import DATASETS
     from mmengine.dataset import pseudo_collate
@@ -60,7 +59,6 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(args.out, dpi=70)
     print(f'draw_bev_seg: {args.out}')
-    return np.asarray(0)
 
 
 if __name__ == '__main__':

@@ -121,10 +121,9 @@ def occupancy_from_points(points: np.ndarray,
         lab[np.nonzero(static)[0][road]] = 11
     semantics = np.full(np.prod(shape), OCC3D_FREE, dtype=np.uint8)
     if len(flat):
-        votes = np.zeros((np.prod(shape), OCC3D_FREE), dtype=np.int32)
-        np.add.at(votes, (flat, lab), 1)
-        filled = votes.sum(1) > 0
-        semantics[filled] = votes[filled].argmax(1)
+        cells, cell_of_point = np.unique(flat, return_inverse=True)  # occupied voxels only
+        votes = np.bincount(cell_of_point * OCC3D_FREE + lab, minlength=len(cells) * OCC3D_FREE)
+        semantics[cells] = votes.reshape(len(cells), OCC3D_FREE).argmax(1)
     semantics = semantics.reshape(shape)
     occupied = semantics != OCC3D_FREE
     mask_lidar = _march(np.broadcast_to(lidar_origin, lidar_points.shape), lidar_points, ray_step, pcr, vs, shape, None)
