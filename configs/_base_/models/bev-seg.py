@@ -7,3 +7,13 @@
 # expansion, whose rasteriser is not built yet.
 seg_classes = ('drivable_area', 'vehicle', 'pedestrian')
 seg_bounds = ((-50.0, 50.0, 0.5), (-50.0, 50.0, 0.5))  # (xbound, ybound), metres
+# the ground-truth step and the head; a seg config adds class_names (the dataset's) to the first and in_channels /
+# input_bounds (its BEV) to the second
+bev_seg_load = dict(
+    type='LoadBEVSegmentation',
+    data_root='data/nuscenes/',
+    version='v1.0-trainval',
+    classes=seg_classes,
+    xbound=seg_bounds[0],
+    ybound=seg_bounds[1])
+bev_seg_head = dict(type='BEVMapSegHead', classes=seg_classes, output_bounds=seg_bounds, loss='focal')

@@ -2,14 +2,7 @@
 # drivable area + vehicle + pedestrian BEV IoU (BEVSegMetric) and the nuScenes NDS/mAP. See _base_/bev-seg.py.
 _base_ = ['./bevdet-r50_8xb8-cbgs-20e_nus.py', '../../../configs/_base_/models/bev-seg.py']
 
-seg_load = dict(
-    type='LoadBEVSegmentation',
-    data_root='data/nuscenes/',
-    version='v1.0-trainval',
-    classes=_base_.seg_classes,
-    xbound=_base_.seg_bounds[0],
-    ybound=_base_.seg_bounds[1],
-    class_names=_base_.class_names)
+seg_load = dict(_base_.bev_seg_load, class_names=_base_.class_names)
 # after the ego frame and the BEV augmentation: the masks are in the frame of the BEV the head sees
 train_pipeline = _base_.train_pipeline[:6] + [seg_load] + _base_.train_pipeline[6:]
 test_pipeline = _base_.test_pipeline[:4] + [seg_load] + _base_.test_pipeline[4:]
@@ -21,9 +14,6 @@ test_evaluator = val_evaluator
 
 model = dict(
     seg_head=dict(
-        type='BEVMapSegHead',
+        _base_.bev_seg_head,
         in_channels=256,  # the BEV encoder's output (LSSFPN)
-        classes=_base_.seg_classes,
-        input_bounds=(_base_.grid_config['x'], _base_.grid_config['y']),
-        output_bounds=_base_.seg_bounds,
-        loss='focal'))
+        input_bounds=(_base_.grid_config['x'], _base_.grid_config['y'])))

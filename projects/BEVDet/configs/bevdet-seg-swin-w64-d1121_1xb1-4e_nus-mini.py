@@ -10,7 +10,7 @@ _base_ = ['./bevdet-swin-w64-d1121_1xb1-4e_nus-mini.py', '../../../configs/_base
 seg_classes = ('drivable_area', 'vehicle')
 seg_bounds = ((-50.0, 50.0, 1.0), (-50.0, 50.0, 1.0))
 seg_load = dict(
-    type='LoadBEVSegmentation',
+    _base_.bev_seg_load,
     data_root=_base_.nus_mini_root,
     version='v1.0-mini',
     classes=seg_classes,
@@ -27,9 +27,8 @@ test_evaluator = val_evaluator
 
 model = dict(
     seg_head=dict(
-        type='BEVMapSegHead',
+        _base_.bev_seg_head,
         in_channels=128,
         classes=seg_classes,
         input_bounds=(_base_.grid_config['x'], _base_.grid_config['y']),
-        output_bounds=seg_bounds,
-        loss='focal'))
+        output_bounds=seg_bounds))

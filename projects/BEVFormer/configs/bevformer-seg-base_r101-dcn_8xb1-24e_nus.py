@@ -3,14 +3,7 @@
 # See configs/_base_/models/bev-seg.py.
 _base_ = ['./bevformer-base_r101-dcn_8xb1-24e_nus.py', '../../../configs/_base_/models/bev-seg.py']
 
-seg_load = dict(
-    type='LoadBEVSegmentation',
-    data_root='data/nuscenes/',
-    version='v1.0-trainval',
-    classes=_base_.seg_classes,
-    xbound=_base_.seg_bounds[0],
-    ybound=_base_.seg_bounds[1],
-    class_names=_base_.class_names)
+seg_load = dict(_base_.bev_seg_load, class_names=_base_.class_names)
 # after MultiFrameMultiView: the current frame's masks, LiDAR frame (no BEV augmentation in BEVFormer)
 train_pipeline = _base_.train_pipeline[:2] + [seg_load] + _base_.train_pipeline[2:]
 test_pipeline = _base_.test_pipeline[:1] + [seg_load] + _base_.test_pipeline[1:]
@@ -23,9 +16,6 @@ test_evaluator = val_evaluator
 pcr = _base_.point_cloud_range
 model = dict(
     seg_head=dict(
-        type='BEVMapSegHead',
+        _base_.bev_seg_head,
         in_channels=_base_.embed_dims,
-        classes=_base_.seg_classes,
-        input_bounds=((pcr[0], pcr[3], 0.512), (pcr[1], pcr[4], 0.512)),
-        output_bounds=_base_.seg_bounds,
-        loss='focal'))
+        input_bounds=((pcr[0], pcr[3], 0.512), (pcr[1], pcr[4], 0.512))))

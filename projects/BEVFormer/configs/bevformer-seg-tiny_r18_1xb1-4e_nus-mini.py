@@ -8,7 +8,7 @@ _base_ = ['./bevformer-tiny_r18_1xb1-4e_nus-mini.py', '../../../configs/_base_/m
 seg_classes = ('drivable_area', 'vehicle')
 seg_bounds = ((-50.0, 50.0, 1.0), (-50.0, 50.0, 1.0))
 seg_load = dict(
-    type='LoadBEVSegmentation',
+    _base_.bev_seg_load,
     data_root=_base_.nus_mini_root,
     version='v1.0-mini',
     classes=seg_classes,
@@ -26,9 +26,8 @@ test_evaluator = val_evaluator
 pcr = _base_.point_cloud_range
 model = dict(
     seg_head=dict(
-        type='BEVMapSegHead',
+        _base_.bev_seg_head,
         in_channels=_base_.embed_dims,
         classes=seg_classes,
         input_bounds=((pcr[0], pcr[3], 1.0), (pcr[1], pcr[4], 1.0)),
-        output_bounds=seg_bounds,
-        loss='focal'))
+        output_bounds=seg_bounds))
