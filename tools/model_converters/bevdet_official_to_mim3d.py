@@ -12,8 +12,12 @@ official key                                       mim3d key
 BN)
 ``<FPN_LSS>.up2.{1,2,4}.*`` (Conv, BN, Conv1x1)    ``<LSSFPN>.up2.1.{conv,bn}.*``, ``<LSSFPN>.up2.2.*``
 ``img_neck.fpn_convs.{k}`` (only the ``out_ids``)  ``img_neck.fpn_convs.{out_ids[k]}`` (one per level)
+``final_conv.*``, ``predicter.*`` (BEVDet-Occ)     ``occ_head.final_conv.*``, ``occ_head.predicter.*``
 ``module.`` prefix (DDP)                           stripped
 =================================================  ==========================================================
+
+BEVDet-Occ's 3D encoder (``CustomResNet3D`` = our ``BEVResNet3D``, ``LSSFPN3D``, also as ``pre_process_net``) keeps
+its keys.
 
 ``<FPN_LSS>`` is ``img_bev_encoder_neck`` and, in the Swin configs (GeoMIM fine-tunes), ``img_neck``. An
 ``FPN_LSS`` with ``input_conv`` or ``lateral`` has no mim3d counterpart and is refused. ``--config`` builds the mim3d
@@ -24,6 +28,10 @@ any); the configs that match the released checkpoints:
   ``projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py``
 - BEVDet4D-R50-CBGS (``bevdet-r50-4d-cbgs.py``): ``projects/BEVDet/configs/bevdet4d-r50-official_8xb8-cbgs-20e_nus.py``
 - BEVDet4D-Swin-B GeoMIM (``bevdet-swinb-4d-256x704-cbgs-geomim.py``): ``bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py``
+- BEVDet-Occ: the occupancy head and 3D encoder convert; the released BEVDet-Occ checkpoints are all BEVStereo4D-Occ
+  (``LSSViewTransformerBEVStereo``: BEVDepth's camera-aware ``DepthNet`` with the stereo cost volume), whose
+  ``img_view_transformer.depth_net.*`` has no counterpart until BEVStereo4D is built, so ``--config
+  projects/BEVDet/configs/bevdet4d-occ-r50_8xb4-24e_occ3d-nus.py`` reports those keys as unexpected / missing.
 
 The official weights live in the ego frame at the ``CAM_FRONT`` exposure and BEVDet4D lifts the previous frame
 straight into the key frame: these configs build the frame with ``LiDARToEgoFrame`` and the 4D ones use
@@ -93,6 +101,8 @@ def convert(
         for prefix in fpn_lss:
             if key.startswith(prefix):
                 new = prefix + fpn_lss_key(key[len(prefix):], key)
+        if key.startswith(('final_conv.', 'predicter.')):  # BEVDet-Occ head
+            new = 'occ_head.' + key
         m = re.match(r'^img_neck\.fpn_convs\.(\d+)\.(.*)$', key)
         if m and 'img_neck.' not in fpn_lss:
             new = f'img_neck.fpn_convs.{neck_out_ids[int(m[1])]}.{m[2]}'

@@ -66,6 +66,10 @@ class BEVAug(BaseTransform):
         return mat
 
     def transform(self, results: dict) -> dict:
+        if 'voxel_semantics' in results:
+            raise RuntimeError(f'BEVAug: frame {results.get("token", results.get("sample_idx"))}: the occupancy labels '
+                               'are already loaded; put LoadOcc3DLabels after BEVAug (it applies the recorded '
+                               'bev_aug_matrix to the label grid)')
         angle, scale, flip_dx, flip_dy = self.sample_params()
         mat = self.bev_matrix(angle, scale, flip_dx, flip_dy)
         if 'points' in results:

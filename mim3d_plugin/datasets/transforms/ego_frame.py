@@ -9,9 +9,10 @@ from mmdet3d.registry import TRANSFORMS
 from mim3d_plugin.geometry import transform_boxes
 
 
-def lidar2keyego_of(results: dict, ego_cam: str = 'CAM_FRONT', where: Optional[str] = None) -> np.ndarray:
+def lidar2keyego_of(results: dict, ego_cam: Optional[str] = 'CAM_FRONT', where: Optional[str] = None) -> np.ndarray:
     """``(4, 4)`` LiDAR frame -> the ego frame at ``ego_cam``'s exposure: ``inv(keyego2global) @ ego2global @
-    lidar2ego`` (float64), from a frame's info / pipeline dict.
+    lidar2ego`` (float64), from a frame's info / pipeline dict; ``ego_cam=None``: the ego frame at the LiDAR
+    timestamp (``lidar2ego``), the frame of the Occ3D labels.
 
     Reads ``lidar_points.lidar2ego`` (or ``lidar2ego``), ``ego2global`` (ego pose at the LiDAR timestamp) and
     ``images[ego_cam].ego2global`` (ego pose at the camera timestamp, written by ``tools/create_data.py``).
@@ -21,12 +22,16 @@ def lidar2keyego_of(results: dict, ego_cam: str = 'CAM_FRONT', where: Optional[s
     """
     token = results.get('token', results.get('sample_idx'))
     where = where or f'frame {token}'
+    lidar2ego = results.get('lidar_points', {}).get('lidar2ego', results.get('lidar2ego'))
+    if ego_cam is None:
+        if lidar2ego is None:
+            raise KeyError(f'LiDARToEgoFrame: {where} lacks lidar_points.lidar2ego')
+        return np.asarray(lidar2ego, dtype=np.float64).copy()
     cam = results.get('images', {}).get(ego_cam)
     if cam is None or 'ego2global' not in cam:
         raise KeyError(f'LiDARToEgoFrame: {where} has no images.{ego_cam}.ego2global (the ego pose at the camera '
                        'exposure); regenerate the info files with tools/create_data.py or add it with '
                        'tools/create_data.py nuscenes --update-infos FILE')
-    lidar2ego = results.get('lidar_points', {}).get('lidar2ego', results.get('lidar2ego'))
     if lidar2ego is None or 'ego2global' not in results:
         raise KeyError(f'LiDARToEgoFrame: {where} lacks lidar_points.lidar2ego or ego2global')
     keyego2global = np.asarray(cam['ego2global'], dtype=np.float64)
@@ -55,14 +60,16 @@ class LiDARToEgoFrame(BaseTransform):
     ``BEVAug`` and ``PointsToMultiViewDepth``.
 
     Args:
-        ego_cam (str): camera whose exposure time fixes the ego pose. Default: ``'CAM_FRONT'`` (official).
+        ego_cam (str, optional): camera whose exposure time fixes the ego pose. Default: ``'CAM_FRONT'`` (official
+            BEVDet). None: the ego pose at the LiDAR timestamp, the frame of Occ3D's (and the derived) occupancy
+            labels (the official BEVDet-Occ keeps ``CAM_FRONT``'s, whose exposure is not the LiDAR's timestamp).
 
     Raises:
         KeyError: a pose is missing (:func:`lidar2keyego_of`) or no camera matrices were set up yet.
         RuntimeError: placed after ``BEVAug`` (``bev_aug_matrix`` already recorded).
     """
 
-    def __init__(self, ego_cam: str = 'CAM_FRONT') -> None:
+    def __init__(self, ego_cam: Optional[str] = 'CAM_FRONT') -> None:
         self.ego_cam = ego_cam
 
     def transform(self, results: dict) -> dict:

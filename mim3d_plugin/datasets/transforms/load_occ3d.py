@@ -6,6 +6,12 @@ Layout of the official release: ``<occ_root>/gts/<scene name>/<sample token>/lab
 the voxel is observed by the LiDAR / a camera). BEVDet-Occ's ``LoadOccGTFromFile`` reads the same file through an
 info field (``occ_path``, the folder); here the folder is that field or, when it is absent, ``occ_root`` joined with
 the info's ``scene_name`` and ``token``.
+
+Frames: the labels are in the ego frame, so a model pipeline must build its BEV in the ego frame
+(``LiDARToEgoFrame``); a BEV augmentation before the loader (``BEVAug``, ``bev_aug_matrix``) is applied to the label
+grid when it is a flip of x and/or y (the official BEVDet-Occ ``bda``: ``rot_lim=(0, 0)``, ``scale_lim=(1, 1)``,
+flips; ``LoadAnnotationsBEVDepth`` flips ``voxel_semantics`` and both masks the same way); any other augmentation
+cannot be applied to a voxel grid exactly and is refused.
 """
 import os.path as osp
 from typing import Optional, Sequence
@@ -103,8 +109,31 @@ class LoadOcc3DLabels(BaseTransform):
         else:
             raise KeyError(f'LoadOcc3DLabels: frame {token}: the info has no occ_path, and occ_root / scene_name / '
                            f'token do not locate <occ_root>/gts/<scene>/<token>/labels.npz (occ_root={self.occ_root})')
+        if 'images' in results and 'lidar2keyego' not in results:
+            raise KeyError(f'LoadOcc3DLabels: frame {token}: Occ3D labels are in the ego frame but the pipeline builds '
+                           'the BEV in the LiDAR frame; add LiDARToEgoFrame before it (no lidar2keyego in results)')
         labels = load_occ3d_labels(folder, self.shape_xyz, self.num_classes, f' (frame {token})')
-        results['voxel_semantics'] = labels['semantics']
-        results['mask_lidar'] = labels['mask_lidar']
-        results['mask_camera'] = labels['mask_camera']
+        flips = self.grid_flips(results.get('bev_aug_matrix'), token)
+        for key, field in (('voxel_semantics', 'semantics'), ('mask_lidar', 'mask_lidar'), ('mask_camera',
+                                                                                            'mask_camera')):
+            arr = labels[field]
+            results[key] = np.ascontiguousarray(np.flip(arr, flips)) if flips else arr
         return results
+
+    @staticmethod
+    def grid_flips(bev_aug_matrix, token) -> tuple:
+        """Axes (0 = X, 1 = Y) a BEV augmentation flips; ``()`` for none.
+
+        Raises:
+            ValueError: the augmentation is not a flip of x and/or y (rotation, scaling or translation).
+        """
+        if bev_aug_matrix is None:
+            return ()
+        mat = np.asarray(bev_aug_matrix, dtype=np.float64)
+        diag = np.diag(mat[:3, :3])
+        if np.abs(mat - np.diag(np.diag(mat))).max() > 1e-6 or not np.allclose(np.abs(diag), 1.0, atol=1e-6) \
+                or diag[2] < 0:
+            raise ValueError(f'LoadOcc3DLabels: frame {token}: bev_aug_matrix {mat[:3].round(4).tolist()} is not a '
+                             'flip of x and/or y; occupancy labels take only flips (BEVAug rot_lim=(0, 0), '
+                             'scale_lim=(1, 1), as the official BEVDet-Occ bda_aug_conf)')
+        return tuple(ax for ax in (0, 1) if diag[ax] < 0)

@@ -12,6 +12,8 @@ DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_f
                      'num_pts_feats', 'sample_idx', 'lidar_path', 'token', 'scene_token', 'prev', 'next', 'timestamp',
                      'cam_names', 'num_views') + MATRIX_KEYS
 
+OCC_KEYS = ('voxel_semantics', 'mask_camera', 'mask_lidar')
+
 
 @TRANSFORMS.register_module()
 class PackMultiViewInputs(Pack3DDetInputs):
@@ -22,7 +24,9 @@ class PackMultiViewInputs(Pack3DDetInputs):
     point). Metainfo: the list-valued matrices of ``MATRIX_KEYS`` become numpy
     float64 arrays ``(N, 4, 4)`` (per view) or ``(4, 4)`` (``lidar2ego``,
     ``ego2global``, ``bev_aug_matrix``); gt boxes / labels are packed as by
-    mmdet3d.
+    mmdet3d; ``gt_masks_bev`` (``LoadBEVSegmentation``) and the occupancy arrays
+    ``voxel_semantics`` / ``mask_camera`` / ``mask_lidar`` (``LoadOcc3DLabels``,
+    ``(X, Y, Z)``) become data-sample fields of the same names.
 
     Args:
         keys (tuple[str]): Default: ('img', 'points', 'depth', 'gt_bboxes_3d', 'gt_labels_3d').
@@ -51,6 +55,9 @@ class PackMultiViewInputs(Pack3DDetInputs):
         packed = super().pack_single_results(results)
         if 'gt_masks_bev' in results:  # (C, Y, X) BEV segmentation masks (LoadBEVSegmentation)
             packed['data_samples'].gt_masks_bev = to_tensor(np.ascontiguousarray(results['gt_masks_bev']))
+        for key in OCC_KEYS:  # (X, Y, Z) occupancy labels and masks (LoadOcc3DLabels)
+            if key in results:
+                packed['data_samples'].set_field(to_tensor(np.ascontiguousarray(results[key])), key)
         meta = packed['data_samples'].metainfo
         for key in MATRIX_KEYS:  # keys collected from results['images'] by the parent
             if key in meta and isinstance(meta[key], list):

@@ -85,7 +85,8 @@ class Occ3DMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            ann = sample.get('eval_ann_info') or sample
+            ann = dict(sample.get('eval_ann_info') or {})
+            ann.update({k: sample[k] for k in ('voxel_semantics', 'mask_camera', 'mask_lidar') if k in sample})
             missing = [k for k in ('voxel_semantics', 'mask_camera', 'mask_lidar') if k not in ann]
             if 'pred_occ' not in sample or missing:
                 raise KeyError(f'Occ3DMetric: sample {sample.get("token", sample.get("sample_idx"))} lacks '

@@ -64,6 +64,10 @@ class BEVDet(Base3DDetector):
         seg_head (dict, optional): a BEV map-segmentation head on the same BEV features, e.g.
             :class:`BEVMapSegHead` (BEVFusion's); trained on ``gt_masks_bev`` (``LoadBEVSegmentation``), its
             probabilities returned as ``pred_masks_bev``. Default: None.
+        occ_head (dict, optional): an occupancy head on the encoded voxel volume (BEVDet-Occ: the view transformer
+            with ``collapse_z=False``, :class:`BEVResNet3D` + :class:`LSSFPN3D` as the BEV encoder,
+            :class:`BEVOccHead`); trained on ``voxel_semantics`` / ``mask_camera`` (``LoadOcc3DLabels``), its
+            ``(X, Y, Z)`` labels returned as ``pred_occ``. Default: None.
         train_cfg (dict, optional): ``dict(pts=...)`` CenterHead train config.
         test_cfg (dict, optional): ``dict(pts=...)`` CenterHead test config.
         data_preprocessor (dict, optional): e.g. ``MultiViewDataPreprocessor``.
@@ -80,6 +84,7 @@ class BEVDet(Base3DDetector):
                  img_neck_out_index: int = 0,
                  depth_loss_weight: float = 0.0,
                  seg_head: Optional[dict] = None,
+                 occ_head: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -91,14 +96,22 @@ class BEVDet(Base3DDetector):
         self.img_view_transformer = MODELS.build(img_view_transformer)
         self.img_bev_encoder_backbone = MODELS.build(img_bev_encoder_backbone)
         self.img_bev_encoder_neck = MODELS.build(img_bev_encoder_neck)
-        if pts_bbox_head is None and seg_head is None:
-            raise ValueError(f'{type(self).__name__}: needs pts_bbox_head, seg_head or both')
+        if pts_bbox_head is None and seg_head is None and occ_head is None:
+            raise ValueError(f'{type(self).__name__}: needs pts_bbox_head, seg_head, occ_head or several')
+        volume = not getattr(self.img_view_transformer, 'collapse_z', True)
+        if volume and (pts_bbox_head is not None or seg_head is not None):
+            raise ValueError(f'{type(self).__name__}: the view transformer keeps Z (collapse_z=False), a 3D volume '
+                             'only an occ_head reads; the box and BEV-segmentation heads need a BEV map')
+        if occ_head is not None and not volume:
+            raise ValueError(f'{type(self).__name__}: occ_head needs the voxel volume: build img_view_transformer '
+                             'with collapse_z=False')
         self.pts_bbox_head = None
         if pts_bbox_head is not None:
             pts_bbox_head = dict(pts_bbox_head)
             pts_bbox_head.update(train_cfg=(train_cfg or {}).get('pts'), test_cfg=(test_cfg or {}).get('pts'))
             self.pts_bbox_head = MODELS.build(pts_bbox_head)
         self.seg_head = MODELS.build(seg_head) if seg_head is not None else None
+        self.occ_head = MODELS.build(occ_head) if occ_head is not None else None
         self.depth_loss_weight = float(depth_loss_weight)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
@@ -143,7 +156,8 @@ class BEVDet(Base3DDetector):
         return feat.unflatten(0, (b, n_cam))
 
     def bev_encoder(self, bev: Tensor) -> Tensor:
-        """``(B, C, Y, X)`` BEV map -> ``(B, C', Y, X)`` (BEVResNet + LSSFPN)."""
+        """``(B, C, Y, X)`` BEV map -> ``(B, C', Y, X)`` (BEVResNet + LSSFPN), or ``(B, C, Z, Y, X)`` volume ->
+        ``(B, C', Z, Y, X)`` (BEVResNet3D + LSSFPN3D)."""
         return self.img_bev_encoder_neck(self.img_bev_encoder_backbone(bev))
 
     def lift(self, imgs: Tensor, lidar2img: Tensor) -> Tuple[Tensor, Tensor]:
@@ -175,6 +189,9 @@ class BEVDet(Base3DDetector):
         losses = self.pts_bbox_head.loss(bev_feats, batch_data_samples) if self.pts_bbox_head is not None else {}
         if self.seg_head is not None:
             losses.update(self.seg_head.loss(bev_feats[0], self._gt_masks_bev(batch_data_samples, bev_feats[0])))
+        if self.occ_head is not None:
+            semantics, mask_camera = self._gt_occ(batch_data_samples, bev_feats[0])
+            losses.update(self.occ_head.loss(bev_feats[0], semantics, mask_camera))
         if self.depth_loss_weight > 0:
             if 'depth' not in batch_inputs_dict:
                 raise KeyError(f'{type(self).__name__}: depth_loss_weight > 0 needs inputs["depth"] (B, N_cam, H, W); '
@@ -197,6 +214,9 @@ class BEVDet(Base3DDetector):
         if self.seg_head is not None:
             for sample, masks in zip(samples, self.seg_head.predict(bev_feats[0])):
                 sample.pred_masks_bev = masks
+        if self.occ_head is not None:
+            for sample, occ in zip(samples, self.occ_head.predict(bev_feats[0])):
+                sample.pred_occ = occ
         return samples
 
     @staticmethod
@@ -206,12 +226,22 @@ class BEVDet(Base3DDetector):
                            "pipeline and 'gt_masks_bev' packed)")
         return torch.stack([s.gt_masks_bev for s in samples]).to(ref.device)
 
+    @staticmethod
+    def _gt_occ(samples: List[Det3DDataSample], ref: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(B, X, Y, Z)`` labels and camera masks of the samples."""
+        if not all('voxel_semantics' in s and 'mask_camera' in s for s in samples):
+            raise KeyError('BEVDet: occ_head needs voxel_semantics and mask_camera in every data sample '
+                           '(LoadOcc3DLabels in the pipeline)')
+        return (torch.stack([s.voxel_semantics for s in samples]).to(ref.device),
+                torch.stack([s.mask_camera for s in samples]).to(ref.device))
+
     def _forward(self,
                  batch_inputs_dict: dict,
                  batch_data_samples: Optional[List[Det3DDataSample]] = None,
                  **kwargs) -> Sequence:
         """Raw CenterHead outputs (per task dicts of heatmap/reg/height/dim/rot/vel maps), then the segmentation
-        logits when there is a seg_head."""
+        logits when there is a seg_head, then the ``(B, X, Y, Z, K)`` occupancy logits when there is an occ_head."""
         bev_feats, _ = self.extract_feat(batch_inputs_dict, batch_data_samples)
         outs = tuple(self.pts_bbox_head(bev_feats)) if self.pts_bbox_head is not None else ()
-        return outs + ((self.seg_head(bev_feats[0]), ) if self.seg_head is not None else ())
+        outs += (self.seg_head(bev_feats[0]), ) if self.seg_head is not None else ()
+        return outs + ((self.occ_head(bev_feats[0]), ) if self.occ_head is not None else ())

@@ -83,6 +83,9 @@ class BEVDet4D(BEVDet):
         self.adjacent_alignment = adjacent_alignment
         self.with_prev = bool(with_prev)
         self.pre_process_net = MODELS.build(pre_process) if pre_process is not None else None
+        if adjacent_alignment == 'warp' and not getattr(self.img_view_transformer, 'collapse_z', True):
+            raise ValueError("BEVDet4D: a voxel volume (collapse_z=False, BEVDet-Occ) needs adjacent_alignment='lift' "
+                             '(the official align_after_view_transfromation=False); the warp resamples 2D BEV maps')
 
     def lift_frame(self, imgs: Tensor, lidar2img: Tensor) -> Tuple[Tensor, Tensor]:
         """One frame's BEV map (``lift`` + ``pre_process``) and depth distribution."""

@@ -5,9 +5,13 @@ from typing import Optional
 import numpy as np
 import torch
 from mmdet3d.registry import DATASETS
+from mmengine.dataset import Compose
 
 from mim3d_plugin.datasets import NuScenesMultiViewDataset
 
+# ground-truth loaders of the current frame only: left out of the adjacent frames' pipeline (their labels are neither
+# needed nor, for derived or partial label sets, always present)
+CURRENT_FRAME_ONLY = ('LoadOcc3DLabels', 'LoadBEVSegmentation')
 # metainfo keys copied from each adjacent frame, stacked over frames as ``adj_<key>``
 ADJACENT_META_KEYS = ('lidar2ego', 'ego2global', 'bev_aug_matrix', 'lidar2keyego', 'timestamp', 'token')
 
@@ -50,12 +54,15 @@ class BEVDet4DDataset(NuScenesMultiViewDataset):
         self.num_adjacent = int(num_adjacent)
         self.adjacent_step = int(adjacent_step)
         super().__init__(**kwargs)
+        self.adjacent_pipeline = Compose(
+            [t for t in self.pipeline.transforms if type(t).__name__ not in CURRENT_FRAME_ONLY])
 
     def _run_pipeline(self, info: dict) -> Optional[dict]:
+        """The pipeline of an adjacent frame: the dataset's, without the ``CURRENT_FRAME_ONLY`` label loaders."""
         input_dict = copy.deepcopy(info)
         input_dict['box_type_3d'] = self.box_type_3d
         input_dict['box_mode_3d'] = self.box_mode_3d
-        return self.pipeline(input_dict)
+        return self.adjacent_pipeline(input_dict)
 
     def prepare_data(self, index: int) -> Optional[dict]:
         """Pipeline on the current frame (mmdet3d logic, incl. empty-GT filtering) and each adjacent frame."""

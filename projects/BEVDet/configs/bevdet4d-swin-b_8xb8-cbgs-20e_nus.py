@@ -70,6 +70,6 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-2),
     clip_grad=dict(max_norm=5, norm_type=2))
-param_scheduler = [dict(_delete_=True, type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=200)]
+param_scheduler = [dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=200)]
 
 custom_hooks = [*_base_.custom_hooks, dict(type='SequentialControlHook', temporal_start_epoch=2)]
