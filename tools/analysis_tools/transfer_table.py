@@ -8,6 +8,10 @@ For every row (an initialisation of a backbone architecture) this script
    RMSE / delta1 and BEV-occupancy IoU on mini_val, ``--seeds``),
 3. fine-tunes the BEVDet small config from it at an equal budget for every row (same config, schedule and data;
    ``--finetune-seeds``) and reads the devkit NDS / mAP on mini_val,
+4. with ``--tasks occ seg``, also fine-tunes the dense-task small configs of the row's backbone (``TASK_CONFIGS``:
+   BEVDet4D-Occ on the derived occupancy labels -> "Occ mIoU", the Occ3D metric over the 17 classes inside the camera
+   mask; BEVDet BEV map segmentation -> "BEV-seg IoU", BEVFusion's mean over classes of the IoU at the best
+   threshold) with the same initialisation; rows whose backbone has no such config show "-",
 
 and writes a markdown table + JSON + PNG (default ``docs/benchmarks/transfer_mini.{md,json,png}``). Every
 pretrained row is compared with the random row of the same architecture: a difference "exceeds the spread" when
@@ -45,6 +49,17 @@ DET = 'projects/BEVDet/configs/'
 HYBRID = 'configs/hybrid/hybrid-bev-render-depth_swin-w64-d1121_1xb1-8e_nus-mini.py'
 # equal pretraining iterations for the hybrid and its single heads: 2 epochs (80 clips) of the small hybrid config
 HYBRID_EPOCHS = 2
+# dense downstream tasks (--tasks): per backbone architecture, the small config and the metric read from it (the
+# occupancy one needs tools/create_occ_labels.py's labels under data/occ_derived)
+TASK_CONFIGS = {
+    'occ': {
+        'Swin-w64-d1121': 'projects/BEVDet/configs/bevdet4d-occ-swin-w64-d1121_1xb1-4e_nus-mini.py'
+    },
+    'seg': {
+        'Swin-w64-d1121': 'projects/BEVDet/configs/bevdet-seg-swin-w64-d1121_1xb1-4e_nus-mini.py'
+    },
+}
+TASK_METRICS = {'occ': ('Occ mIoU', 'occ3d/mIoU'), 'seg': ('BEV-seg IoU', 'bev_seg/mean/iou@max')}
 
 
 def _wd(config):
@@ -175,12 +190,29 @@ def train_cmd(args, config, extra):
     return base + extra
 
 
-def last_metrics(work_dir):
-    """NDS / mAP of the last validation in an mmengine work dir (``*/vis_data/scalars.json``)."""
+def _scalars(work_dir):
     rows = []
     for path in sorted(glob.glob(osp.join(ROOT, work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             rows += [json.loads(line) for line in f]
+    return rows
+
+
+def last_metric(work_dir, key):
+    """The value of ``key`` (e.g. ``occ3d/mIoU``) at the last validation of an mmengine work dir.
+
+    Raises:
+        RuntimeError: no validation logged ``key``.
+    """
+    for r in reversed(_scalars(work_dir)):
+        if key in r:
+            return r[key]
+    raise RuntimeError(f'transfer_table: no {key} in {work_dir}/*/vis_data/scalars.json (did the validation run?)')
+
+
+def last_metrics(work_dir):
+    """NDS / mAP of the last validation in an mmengine work dir (``*/vis_data/scalars.json``)."""
+    rows = _scalars(work_dir)
     for r in reversed(rows):
         nds = [v for k, v in r.items() if k.endswith('/NDS')]
         if nds:
@@ -219,20 +251,40 @@ def do_row(name, row, args, out_dir):
         res['finetune'] = []
         for seed in args.finetune_seeds:
             work = osp.join('work_dirs', 'transfer', name, f'finetune_seed{seed}')
-            opts = [f'randomness.seed={seed}'] + list(row.get('cfg_options', []))
-            if row.get('random'):
-                opts.append('model.img_backbone.init_cfg=None')
-            elif row.get('checkpoint'):
-                opts += [
-                    f'model.img_backbone.init_cfg.checkpoint={row["checkpoint"]}',
-                    f'model.img_backbone.init_cfg.prefix={row.get("prefix") or ""}'
-                ]
+            opts = finetune_opts(row, seed)
             print(f'[{name}] BEVDet fine-tune, seed {seed}')
             res['cost_s'][f'finetune seed {seed}'] = run(
                 train_cmd(args, row['det'], ['--work-dir', work, '--cfg-options', *opts]),
                 osp.join(out_dir, 'logs', f'{name}_finetune{seed}.log'))
             res['finetune'].append(dict(seed=seed, **last_metrics(work)))
+        for task in args.tasks:
+            config = TASK_CONFIGS[task].get(row['arch'])
+            if config is None:
+                print(f'[{name}] {task}: no small config for {row["arch"]} (column left empty)')
+                continue
+            column, key = TASK_METRICS[task]
+            res.setdefault('tasks', {})[column] = []
+            for seed in args.finetune_seeds:
+                work = osp.join('work_dirs', 'transfer', name, f'{task}_seed{seed}')
+                print(f'[{name}] {task} fine-tune ({osp.basename(config)}), seed {seed}')
+                res['cost_s'][f'{task} seed {seed}'] = run(
+                    train_cmd(args, config, ['--work-dir', work, '--cfg-options', *finetune_opts(row, seed)]),
+                    osp.join(out_dir, 'logs', f'{name}_{task}{seed}.log'))
+                res['tasks'][column].append(last_metric(work, key))
     return res
+
+
+def finetune_opts(row, seed):
+    """``--cfg-options`` of a fine-tune: the seed and the row's backbone initialisation."""
+    opts = [f'randomness.seed={seed}'] + list(row.get('cfg_options', []))
+    if row.get('random'):
+        opts.append('model.img_backbone.init_cfg=None')
+    elif row.get('checkpoint'):
+        opts += [
+            f'model.img_backbone.init_cfg.checkpoint={row["checkpoint"]}',
+            f'model.img_backbone.init_cfg.prefix={row.get("prefix") or ""}'
+        ]
+    return opts
 
 
 def _ms(values):
@@ -259,6 +311,9 @@ def metric_table(results):
             for k in ('NDS', 'mAP'):
                 m, s = _ms([f[k] for f in r['finetune']])
                 t[k] = (m, s, True)
+        for column, values in (r.get('tasks') or {}).items():
+            if values:
+                t[column] = _ms(values) + (True, )
         table[r['name']] = t
     return table
 
@@ -289,7 +344,7 @@ def verdicts(results, table):
 def write_outputs(results, args, out):
     table = metric_table(results)
     verdict = verdicts(results, table)
-    keys = ['AbsRel', 'RMSE (m)', 'delta1', 'BEV IoU', 'NDS', 'mAP']
+    keys = ['AbsRel', 'RMSE (m)', 'delta1', 'BEV IoU', 'NDS', 'mAP'] + [c for c, _ in TASK_METRICS.values()]
     keys = [k for k in keys if any(k in t for t in table.values())]
     lines = [
         '| init | backbone | ' + ' | '.join(keys) + ' | vs random (beyond the seed spread) |',
@@ -369,6 +424,12 @@ def parse_args(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='probe seeds')
     p.add_argument('--finetune-seeds', type=int, nargs='+', default=[0])
     p.add_argument('--no-finetune', action='store_true')
+    p.add_argument(
+        '--tasks',
+        nargs='*',
+        default=[],
+        choices=sorted(TASK_CONFIGS),
+        help='dense downstream tasks fine-tuned too (columns "Occ mIoU", "BEV-seg IoU")')
     p.add_argument('--force-pretrain', action='store_true', help='rerun pretrainings whose checkpoint exists')
     p.add_argument('--depth-iters', type=int, default=400)
     p.add_argument('--bev-iters', type=int, default=300)

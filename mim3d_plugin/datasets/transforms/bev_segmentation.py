@@ -7,14 +7,19 @@ frame after ``LiDARToEgoFrame`` (``lidar2keyego``), followed by a BEV augmentati
 
 Classes:
 
-- ``drivable_area``: the nuScenes semantic-prior raster of the sample's log (``maps/<token>.png``, 0.1 m per pixel,
-  read with the devkit's ``MapMask``), sampled at the cell centres moved into the global frame by the sample's pose.
-  The log -> raster link comes from the tables ``scene.json``, ``log.json``, ``map.json`` of ``version``.
+- ``drivable_area``: with the map expansion (``maps/expansion/<location>.json``) BEVFusion's definition, its
+  ``road_segment`` + ``lane`` layers; without it the nuScenes semantic-prior raster of the sample's log
+  (``maps/<token>.png``, 0.1 m per pixel, read with the devkit's ``MapMask``), sampled at the cell centres moved into
+  the global frame by the sample's pose (``drivable_source`` picks one explicitly). The log -> raster / location link
+  comes from the tables ``scene.json``, ``log.json``, ``map.json`` of ``version``.
 - ``vehicle`` / ``pedestrian`` (the object classes camera-BEV papers report): the BEV footprints of the sample's
   ground-truth boxes of those classes (``object_classes``).
-- ``ped_crossing``, ``walkway``, ``stop_line``, ``carpark_area``, ``divider``: need the map expansion
-  (``maps/expansion/<location>.json``); without it they raise ``FileNotFoundError`` naming the file. Their
-  rasterisation from the expansion polygons is not implemented yet (``NotImplementedError`` when the file exists).
+- ``ped_crossing``, ``walkway``, ``stop_line``, ``carpark_area``, ``divider`` (= ``road_divider`` + ``lane_divider``):
+  the map expansion's layers (BEVFusion's ``LoadBEVSegmentation`` mapping), rasterised by the devkit's
+  ``NuScenesMap.get_map_mask`` on a global-axis-aligned canvas around the grid (polygons at an eighth of the BEV cell,
+  lines drawn 2 px wide at the cell size = BEVFusion's 2 cells), then read at the cell centres: any BEV frame
+  (rotated, flipped, scaled by ``BEVAug``) is handled the same way. Without the expansion they raise
+  ``FileNotFoundError`` naming the file.
 """
 import json
 import os.path as osp
@@ -26,6 +31,15 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
 EXPANSION_CLASSES = ('ped_crossing', 'walkway', 'stop_line', 'carpark_area', 'divider')
+# class -> map-expansion layers (BEVFusion mmdet3d/datasets/pipelines/loading.py LoadBEVSegmentation)
+EXPANSION_LAYERS = dict(
+    drivable_area=('road_segment', 'lane'),
+    ped_crossing=('ped_crossing', ),
+    walkway=('walkway', ),
+    stop_line=('stop_line', ),
+    carpark_area=('carpark_area', ),
+    divider=('road_divider', 'lane_divider'))
+LINE_LAYERS = ('road_divider', 'lane_divider')
 DEFAULT_OBJECT_CLASSES = dict(
     vehicle=('car', 'truck', 'bus', 'trailer', 'construction_vehicle'), pedestrian=('pedestrian', ))
 
@@ -46,6 +60,12 @@ def _map_tables(data_root: str, version: str) -> Tuple[dict, dict, dict]:
     log_location = {rec['token']: rec['location'] for rec in tables['log']}
     log_raster = {log: osp.join(data_root, m['filename']) for m in tables['map'] for log in m['log_tokens']}
     return scene_log, log_location, log_raster
+
+
+@lru_cache(maxsize=4)
+def _expansion_map(data_root: str, location: str):
+    from nuscenes.map_expansion.map_api import NuScenesMap
+    return NuScenesMap(dataroot=data_root, map_name=location)
 
 
 @lru_cache(maxsize=8)
@@ -90,6 +110,8 @@ class LoadBEVSegmentation(BaseTransform):
             bus, trailer, construction_vehicle; pedestrian = pedestrian.
         class_names (Sequence[str], optional): the dataset's classes (``gt_labels_3d`` index them); needed by the
             object classes.
+        drivable_source (str): ``'auto'`` (the expansion's road_segment + lane when the file exists, else the
+            raster), ``'raster'`` or ``'expansion'``. Default: ``'auto'``.
 
     Raises:
         ValueError: an unknown class.
@@ -104,7 +126,12 @@ class LoadBEVSegmentation(BaseTransform):
                  xbound: Sequence[float] = (-50.0, 50.0, 0.5),
                  ybound: Sequence[float] = (-50.0, 50.0, 0.5),
                  object_classes: Optional[Dict[str, Sequence[str]]] = None,
-                 class_names: Optional[Sequence[str]] = None) -> None:
+                 class_names: Optional[Sequence[str]] = None,
+                 drivable_source: str = 'auto') -> None:
+        if drivable_source not in ('auto', 'raster', 'expansion'):
+            raise ValueError(f"LoadBEVSegmentation: drivable_source must be 'auto', 'raster' or 'expansion', got "
+                             f'{drivable_source!r}')
+        self.drivable_source = drivable_source
         self.data_root = data_root
         self.version = version
         self.classes = tuple(classes)
@@ -150,26 +177,71 @@ class LoadBEVSegmentation(BaseTransform):
                                     f'{self.version}/map.json lists log {log} (location {log_location.get(log)})')
         return _map_mask(log_raster[log]), log_location.get(log, '?')
 
+    def _expansion_path(self, results: dict, name: str) -> str:
+        _, location = self._raster(results)
+        path = osp.join(self.data_root, 'maps', 'expansion', f'{location}.json')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'LoadBEVSegmentation: class {name!r} needs the nuScenes map expansion {path} '
+                                    f'(frame {results.get("token")}, location {location}); only drivable_area comes '
+                                    'from the semantic-prior rasters')
+        return path
+
+    def _expansion_masks(self, results: dict, names: Sequence[str], bev2global: np.ndarray) -> Dict[str, np.ndarray]:
+        """``{class: (Y, X) bool}`` from the map expansion (see the module docstring)."""
+        path = self._expansion_path(results, names[0])
+        nmap = _expansion_map(self.data_root, osp.splitext(osp.basename(path))[0])
+        cell = float(min(self.xbound[2], self.ybound[2]))
+        glob = self.centres.reshape(-1, 2) @ bev2global[:2, :2].T + bev2global[:2, 3]
+        layers = sorted({layer for n in names for layer in EXPANSION_LAYERS[n]})
+        hits = {}
+        # polygons on a canvas 8x finer than the cells (a cell is in when its centre is, to ~1/4 cell: the devkit
+        # rounds vertices to pixels and fills boundary pixels); lines at the cell size, so that get_map_mask's 2 px
+        # lines are BEVFusion's 2 cells wide
+        for group, res in (([x for x in layers
+                             if x not in LINE_LAYERS], cell / 8), ([x for x in layers if x in LINE_LAYERS], cell)):
+            if not group:
+                continue
+            lo = glob.min(0) - cell
+            size = np.ceil((glob.max(0) + cell - lo) / res).astype(int)  # (w, h) px, global-axis aligned
+            centre = lo + size * res / 2
+            # patch (x_center, y_center, height, width) at angle 0: rows = global y from lo[1], columns = global x
+            canvas = nmap.get_map_mask((centre[0], centre[1], size[1] * res, size[0] * res), 0.0, group,
+                                       (int(size[1]), int(size[0])))
+            col = np.clip(np.floor((glob[:, 0] - lo[0]) / res).astype(int), 0, size[0] - 1)
+            row = np.clip(np.floor((glob[:, 1] - lo[1]) / res).astype(int), 0, size[1] - 1)
+            for k, layer in enumerate(group):
+                hits[layer] = canvas[k][row, col].astype(bool)
+        out = {}
+        for n in names:
+            hit = np.zeros(len(glob), dtype=bool)
+            for layer in EXPANSION_LAYERS[n]:
+                hit |= hits[layer]
+            out[n] = hit.reshape(self.centres.shape[:2])
+        return out
+
+    def _drivable_from_expansion(self, results: dict) -> bool:
+        if self.drivable_source != 'auto':
+            return self.drivable_source == 'expansion'
+        _, location = self._raster(results)
+        return osp.isfile(osp.join(self.data_root, 'maps', 'expansion', f'{location}.json'))
+
     def transform(self, results: dict) -> dict:
         masks = []
-        bev2global = None
+        bev2global = self._bev_to_global(results) if any(c == 'drivable_area' or c in EXPANSION_CLASSES
+                                                         for c in self.classes) else None
+        from_expansion = [
+            c for c in self.classes
+            if c in EXPANSION_CLASSES or (c == 'drivable_area' and self._drivable_from_expansion(results))
+        ]
+        expansion = self._expansion_masks(results, from_expansion, bev2global) if from_expansion else {}
         for name in self.classes:
-            if name == 'drivable_area':
-                if bev2global is None:
-                    bev2global = self._bev_to_global(results)
+            if name in expansion:
+                masks.append(expansion[name])
+            elif name == 'drivable_area':
                 raster, _ = self._raster(results)
                 pts = self.centres.reshape(-1, 2)
                 glob = pts @ bev2global[:2, :2].T + bev2global[:2, 3]  # z = 0 of the BEV frame
                 masks.append(raster.is_on_mask(glob[:, 0], glob[:, 1]).reshape(self.centres.shape[:2]))
-            elif name in EXPANSION_CLASSES:
-                _, location = self._raster(results)
-                path = osp.join(self.data_root, 'maps', 'expansion', f'{location}.json')
-                if not osp.isfile(path):
-                    raise FileNotFoundError(f'LoadBEVSegmentation: class {name!r} needs the nuScenes map expansion '
-                                            f'{path} (frame {results.get("token")}, location {location}); only '
-                                            f'drivable_area comes from the semantic-prior rasters')
-                raise NotImplementedError(f'LoadBEVSegmentation: {name!r} from the map expansion is not implemented '
-                                          f'yet (found {path})')
             else:
                 boxes, labels = self._boxes(results)
                 wanted = [i for i, c in enumerate(self.class_names) if c in self.object_classes[name]]

@@ -143,3 +143,99 @@ def test_head_resampling_and_loss_are_bevfusions_in_our_layout():
     assert sorted(losses) == ['loss_bev_seg_drivable_area', 'loss_bev_seg_vehicle']
     with pytest.raises(ValueError, match='do not match'):
         head.loss(x_yx, torch.zeros(2, 2, 50, 30, dtype=torch.bool))
+
+
+def _expansion_root(nus_root, tmp_path, location, walkway_xy, divider_xy):
+    """A data root with the bundled tables and rasters (links) and a synthetic map expansion of ``location`` holding
+    one 4 m x 4 m walkway square centred at ``walkway_xy`` and one 8 m road divider from ``divider_xy`` eastwards
+    (global metres), in the devkit's v1.3 schema."""
+    import json
+    import os
+    root = tmp_path / 'nus'
+    (root / 'maps' / 'expansion').mkdir(parents=True)
+    os.symlink(osp.join(nus_root, 'v1.0-mini'), root / 'v1.0-mini')
+    for name in os.listdir(osp.join(nus_root, 'maps')):
+        if name.endswith('.png'):
+            os.symlink(osp.join(nus_root, 'maps', name), root / 'maps' / name)
+    cx, cy = walkway_xy
+    nodes = [
+        dict(token=f'w{i}', x=x, y=y)
+        for i, (x, y) in enumerate([(cx - 2, cy - 2), (cx + 2, cy - 2), (cx + 2, cy + 2), (cx - 2, cy + 2)])
+    ]
+    nodes += [
+        dict(token='d0', x=divider_xy[0], y=divider_xy[1]),
+        dict(token='d1', x=divider_xy[0] + 8, y=divider_xy[1])
+    ]
+    layers = dict(
+        version='1.3',
+        canvas_edge=[4000.0, 4000.0],
+        polygon=[dict(token='wp', exterior_node_tokens=['w0', 'w1', 'w2', 'w3'], holes=[])],
+        line=[dict(token='dl', node_tokens=['d0', 'd1'])],
+        node=nodes,
+        walkway=[dict(token='wk', polygon_token='wp')],
+        road_divider=[dict(token='rd', line_token='dl', road_segment_token=None)],
+        arcline_path_3={},
+        connectivity={})
+    for name in ('drivable_area', 'road_segment', 'road_block', 'lane', 'ped_crossing', 'stop_line', 'carpark_area',
+                 'lane_divider', 'traffic_light', 'lane_connector'):
+        layers[name] = []
+    with open(root / 'maps' / 'expansion' / f'{location}.json', 'w') as f:
+        json.dump(layers, f)
+    return str(root)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('flip_x', [False, True])
+def test_map_expansion_layers_land_where_they_are(nus_root, nus_infos, tmp_path, flip_x):
+    """A walkway square placed 15 m ahead of the ego and a divider 10 m to its left (global coordinates from the
+    frame's ego pose) come out at those BEV cells of the ego frame (mirrored with a BEV x flip): walkway cells = the
+    4 m x 4 m square (64 of 64 cells at 0.5 m), divider cells along y = +10 m from x = 0 to 8 m."""
+    import json
+
+    from mim3d_plugin.datasets.transforms import BEVAug
+    info = _infos(nus_infos)[0]
+    with open(osp.join(nus_root, 'v1.0-mini', 'scene.json')) as f:
+        log = {s['token']: s['log_token'] for s in json.load(f)}[info['scene_token']]
+    with open(osp.join(nus_root, 'v1.0-mini', 'log.json')) as f:
+        location = {rec['token']: rec['location'] for rec in json.load(f)}[log]
+    ego2global = np.asarray(info['ego2global'])
+    walk = (ego2global @ [15.0, 0.0, 0.0, 1.0])[:2]
+    div = (ego2global @ [0.0, 10.0, 0.0, 1.0])[:2]
+    yaw = np.arctan2(ego2global[1, 0], ego2global[0, 0])
+    root = _expansion_root(nus_root, tmp_path, location, walk, div)
+    # the divider drawn along the ego's x axis: rotate the 8 m segment's end into the ego heading
+    with open(osp.join(root, 'maps', 'expansion', f'{location}.json')) as f:
+        layers = json.load(f)
+    layers['node'][-1].update(x=float(div[0] + 8 * np.cos(yaw)), y=float(div[1] + 8 * np.sin(yaw)))
+    # the walkway square aligned with the ego axes too
+    for node, (dx, dy) in zip(layers['node'][:4], [(-2, -2), (2, -2), (2, 2), (-2, 2)]):
+        g = ego2global @ [15.0 + dx, dy, 0.0, 1.0]
+        node.update(x=float(g[0]), y=float(g[1]))
+    with open(osp.join(root, 'maps', 'expansion', f'{location}.json'), 'w') as f:
+        json.dump(layers, f)
+    t = LoadBEVSegmentation(
+        root,
+        'v1.0-mini',
+        classes=('walkway', 'divider', 'drivable_area'),
+        xbound=(-25, 25, 0.5),
+        ybound=(-25, 25, 0.5))
+    res = dict(_results(info), lidar2keyego=np.asarray(info['lidar_points']['lidar2ego']))  # the ego frame
+    if flip_x:
+        res = BEVAug(rot_lim=(0, 0), scale_lim=(1, 1), flip_dx_ratio=1.0, flip_dy_ratio=0.0).transform(res)
+    walkway, divider, drivable = t.transform(res)['gt_masks_bev']
+    sign = -1 if flip_x else 1
+    centres = bev_cell_centres((-25, 25, 0.5), (-25, 25, 0.5))
+    x, y = sign * centres[..., 0], centres[..., 1]  # ego-frame coordinates of each cell
+    expected = (np.abs(x - 15) < 2) & (np.abs(y) < 2)
+    assert expected.sum() == 64 and np.array_equal(walkway, expected)
+    assert divider.any() and np.all(np.abs(y[divider] - 10) <= 1.0) and x[divider].min() > -1.0 and \
+        x[divider].max() < 9.0
+    assert not drivable.any()  # 'auto': drivable from the expansion's (empty) road_segment + lane, not the raster
+    raster = LoadBEVSegmentation(
+        root,
+        'v1.0-mini',
+        classes=('drivable_area', ),
+        drivable_source='raster',
+        xbound=(-25, 25, 0.5),
+        ybound=(-25, 25, 0.5)).transform(dict(res))['gt_masks_bev']
+    assert raster[0].any()
