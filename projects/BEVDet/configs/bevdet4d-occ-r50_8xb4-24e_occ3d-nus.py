@@ -8,7 +8,10 @@
 # -> occupancy head (3x3x3 conv + Softplus MLP, 18 classes, cross-entropy inside mask_camera) and the LiDAR depth
 # loss (weight 0.05). Recipe: AdamW 1e-4, wd 1e-2, grad clip 5, 200-iteration warm-up, 24 epochs, batch 8 x 4, EMA,
 # BEV augmentation = random x / y flips only (labels flipped with the BEV). Frame: the ego frame at the LiDAR
-# timestamp, the labels' frame (the official uses CAM_FRONT's ego pose).
+# timestamp, the labels' frame (the official uses CAM_FRONT's ego pose). The official file's runner says 100 epochs
+# (its name and the GeoMIM paper: 24) and it starts from the BEVStereo4D detection checkpoint (load_from); set
+# load_from to a converted BEVDet4D detection checkpoint to do the same. Other backbones: the -convnext-s-mim4d,
+# -vit-b-p16-mask3d and -swin-b-geomim variants of this file.
 # Data: the Occ3D-nuScenes release's gts/<scene>/<token>/labels.npz under data/nuscenes/ (as BEVDet-Occ).
 #   python tools/train.py projects/BEVDet/configs/bevdet4d-occ-r50_8xb4-24e_occ3d-nus.py --launcher pytorch
 _base_ = ['./bevdet4d-r50-official_8xb8-cbgs-20e_nus.py']
