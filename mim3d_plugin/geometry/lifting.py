@@ -7,6 +7,7 @@ functions.
 """
 from typing import Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -15,14 +16,19 @@ from .grid import VoxelGrid
 from .projection import project_points, unproject_depth
 
 
-def depth_bin_centers(depth_bound: Sequence[float], device=None, dtype=torch.float32) -> Tensor:
-    """Depth bins ``arange(start, stop, step)`` in m, as BEVDet's ``grid_config['depth']``.
+def depth_bin_centers(depth_bound: Sequence[float], device=None, dtype=torch.float32, sid: bool = False) -> Tensor:
+    """Depth bins in m of BEVDet's ``grid_config['depth']`` ``(start, stop, step)``.
 
-    Example: ``(1.0, 60.0, 0.5)`` gives the 118 bins 1.0, 1.5, ..., 59.5 used by
-    GeoMIM and BEVDet.
+    Uniform: ``arange(start, stop, step)``; e.g. ``(1.0, 60.0, 0.5)`` gives the 118 bins 1.0, 1.5, ..., 59.5 of GeoMIM
+    and BEVDet. ``sid`` (spacing-increasing discretisation, BEVDet dev2.x ``create_frustum`` with ``sid=True``): the
+    same number ``D`` of bins, ``exp(log(start) + k / (D - 1) * log((stop - 1) / start))`` for ``k = 0 .. D - 1``.
     """
     start, stop, step = (float(v) for v in depth_bound)
-    return torch.arange(start, stop - 1e-6, step, device=device, dtype=dtype)
+    bins = torch.arange(start, stop - 1e-6, step, device=device, dtype=torch.float64)
+    if sid:
+        k = torch.arange(bins.shape[0], device=device, dtype=torch.float64)
+        bins = torch.exp(np.log(start) + k / (bins.shape[0] - 1) * np.log((stop - 1.0) / start))
+    return bins.to(dtype)
 
 
 def create_frustum(image_size: Sequence[int],

@@ -271,6 +271,9 @@ class GeoMIMSwin(MixMIMTransformer):
             code (``swin_geomim.py`` pretraining and ``swin_bev.py`` fine-tuning, mmdet Swin windows without
             shift): without masking every token also attends to the padded zero tokens; with masking the
             padding is excluded (both conventions agree there). Use ``'official'`` with official weights.
+        return_stereo_feat (bool): when not masking, prepend stage 1's raw stride-4 map (before its output norm)
+            to the outputs, the temporal-stereo feature of BEVStereo4D (official ``SwinTransformerBEVFT
+            return_stereo_feat=True``). Default False.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
             Shapes that differ (position embedding grid, relative position tables of another window
             size) are interpolated on load.
@@ -298,6 +301,7 @@ class GeoMIMSwin(MixMIMTransformer):
                  mask_shared_over_views: bool = True,
                  mask_shared_over_batch: bool = False,
                  pos_embed_trainable: bool = True,
+                 return_stereo_feat: bool = False,
                  use_checkpoint: bool = False,
                  window_padding: str = 'masked',
                  init_cfg: Optional[dict] = None) -> None:
@@ -344,6 +348,7 @@ class GeoMIMSwin(MixMIMTransformer):
         self.use_checkpoint = use_checkpoint
         self.encoder_stride = max_stride
         self.out_indices, self.with_fusion, self.out_fused = out_indices, with_fusion, out_fused
+        self.return_stereo_feat = bool(return_stereo_feat)
         self.use_mask, self.mask_ratio, self.mask_unit = use_mask, mask_ratio, mask_unit
         self.mask_shared_over_views, self.mask_shared_over_batch = mask_shared_over_views, mask_shared_over_batch
 
@@ -530,16 +535,20 @@ class GeoMIMSwin(MixMIMTransformer):
         x = x + resize_pos_embed(self.absolute_pos_embed, self.patch_resolution, hw, 'bicubic', 0)
         x = self.drop_after_pos(x)
         outs, shapes = {}, {}
+
+        def to_map(t: Tensor, hw_: Tuple[int, int]) -> Tensor:
+            return t.transpose(1, 2).reshape(*lead, t.shape[-1], *hw_)
+
+        stereo = ()
         for i, stage in enumerate(self.layers):
             if masked:
                 f = self.mask_unit // (self.patch_size * 2**i)
                 groups = unit_groups.repeat_interleave(f, 1).repeat_interleave(f, 2)
             out, out_hw, x, hw = stage(x, hw, groups)
+            if i == 0 and self.return_stereo_feat and not masked:
+                stereo = (to_map(out, out_hw), )
             if i in self.norm_indices:
                 outs[i], shapes[i] = getattr(self, f'norm{i}')(out), out_hw
-
-        def to_map(t: Tensor, hw_: Tuple[int, int]) -> Tensor:
-            return t.transpose(1, 2).reshape(*lead, t.shape[-1], *hw_)
 
         fused = None
         if self.with_fusion and (masked or self.out_fused):
@@ -550,4 +559,5 @@ class GeoMIMSwin(MixMIMTransformer):
             fused = to_map(self.fusion(outs[2], shapes[2], outs[3], shapes[3], fused_groups), shapes[2])
         if masked:
             return fused, mask
-        return tuple(fused if (i == 2 and self.out_fused) else to_map(outs[i], shapes[i]) for i in self.out_indices)
+        return stereo + tuple(
+            fused if (i == 2 and self.out_fused) else to_map(outs[i], shapes[i]) for i in self.out_indices)

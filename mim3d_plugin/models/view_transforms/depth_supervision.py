@@ -14,12 +14,16 @@ point of bin ``k`` sits at its lower edge, ``start + k * step``, as in BEVDet.
 """
 from typing import Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 
-def depth_to_bins(depth_maps: Tensor, downsample: int, depth_bound: Sequence[float]) -> Tuple[Tensor, Tensor]:
+def depth_to_bins(depth_maps: Tensor,
+                  downsample: int,
+                  depth_bound: Sequence[float],
+                  sid: bool = False) -> Tuple[Tensor, Tensor]:
     """One-hot depth-bin targets at feature resolution from sparse LiDAR depth maps.
 
     Args:
@@ -29,6 +33,9 @@ def depth_to_bins(depth_maps: Tensor, downsample: int, depth_bound: Sequence[flo
         downsample (int): feature stride; ``H`` and ``W`` must be multiples.
         depth_bound (Sequence[float]): ``(start, stop, step)`` m, BEVDet's
             ``grid_config['depth']``.
+        sid (bool): spacing-increasing bins (:func:`mim3d_plugin.geometry.depth_bin_centers`): bin
+            ``floor(log(d / start) * (D - 1) / log((stop - 1) / start))`` (official ``get_downsampled_gt_depth``
+            with ``sid``). Default: False.
 
     Returns:
         tuple[Tensor, Tensor]:
@@ -53,7 +60,10 @@ def depth_to_bins(depth_maps: Tensor, downsample: int, depth_bound: Sequence[flo
     cells = cells.reshape(b, n_cam, h, w, downsample * downsample)
     cells = torch.where(cells > 0, cells, torch.full_like(cells, float('inf')))
     nearest = cells.min(dim=-1).values  # (B, N, h, w), inf where empty
-    index = torch.floor((nearest - start) / step)
+    if sid:
+        index = torch.floor(torch.log(nearest / start) * (n_bins - 1) / float(np.log((stop - 1.0) / start)))
+    else:
+        index = torch.floor((nearest - start) / step)
     valid = torch.isfinite(nearest) & (index >= 0) & (index < n_bins)
     index = torch.where(valid, index, torch.zeros_like(index)).long()
     one_hot = F.one_hot(index, n_bins).to(depth_maps.dtype) * valid.unsqueeze(-1).to(depth_maps.dtype)

@@ -78,6 +78,9 @@ class LSSViewTransformer(BaseModule):
             ``.long()`` truncates toward zero, so points up to one voxel below the lower bound of x, y or z,
             e.g. z in (-13, -5) m for BEVDet's single 8 m z cell, are pooled into the first voxel; use it with
             official weights). Default: ``'floor'``.
+        sid (bool): spacing-increasing depth bins (official ``sid=True``, BEVStereo4D detection configs): the same
+            number of bins, log-spaced from ``start`` to ``stop - 1`` m (:func:`depth_bin_centers`), and the depth
+            targets binned likewise. Default: False.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -94,6 +97,7 @@ class LSSViewTransformer(BaseModule):
                  bev_downsample: int = 1,
                  frustum_pixels: str = 'center',
                  coord_rounding: str = 'floor',
+                 sid: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if coord_rounding not in ('floor', 'trunc'):
@@ -110,7 +114,8 @@ class LSSViewTransformer(BaseModule):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.collapse_z = collapse_z
-        depths = depth_bin_centers(self.depth_bound)
+        self.sid = bool(sid)
+        depths = depth_bin_centers(self.depth_bound, sid=self.sid)
         self.num_bins = int(depths.shape[0])
         self.register_buffer(
             'frustum', create_frustum(self.input_size, self.feature_size, depths, frustum_pixels), persistent=False)
@@ -225,7 +230,7 @@ class LSSViewTransformer(BaseModule):
         if tuple(depth_maps.shape[-2:]) != self.input_size:
             raise ValueError(f'LSSViewTransformer.get_depth_target: depth maps must be (B, N_cam, '
                              f'{self.input_size[0]}, {self.input_size[1]}), got {tuple(depth_maps.shape)}')
-        return depth_to_bins(depth_maps, self.downsample, self.depth_bound)
+        return depth_to_bins(depth_maps, self.downsample, self.depth_bound, self.sid)
 
     def depth_loss(self, depth_prob: Tensor, depth_maps: Tensor) -> Tensor:
         """BEVDepth BCE between ``depth_prob`` ``(B, N_cam, D, h, w)`` and LiDAR ``depth_maps`` ``(B, N_cam, H, W)``.

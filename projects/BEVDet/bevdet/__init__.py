@@ -4,6 +4,7 @@ from .bev_encoder_3d import LSSFPN3D, BEVResNet3D
 from .bevdet import BEVDet
 from .bevdet4d import BEVDet4D
 from .bevdet4d_dataset import BEVDet4DDataset
+from .bevstereo4d import BEVStereo4D
 from .custom_fpn import CustomFPN
 from .occ_head import BEVOccHead
 from .scale_nms_center_head import ScaleNMSCenterHead
@@ -11,5 +12,5 @@ from .sequential_control_hook import SequentialControlHook
 
 __all__ = [
     'BEVDet', 'CustomFPN', 'BEVDet4D', 'BEVResNet', 'LSSFPN', 'BEVDet4DDataset', 'ScaleNMSCenterHead',
-    'SequentialControlHook', 'BEVResNet3D', 'LSSFPN3D', 'BEVOccHead'
+    'SequentialControlHook', 'BEVResNet3D', 'LSSFPN3D', 'BEVOccHead', 'BEVStereo4D'
 ]

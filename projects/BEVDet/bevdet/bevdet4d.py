@@ -99,6 +99,11 @@ class BEVDet4D(BEVDet):
             bev = out
         return bev, depth
 
+    @property
+    def num_loaded_adjacent(self) -> int:
+        """Earlier frames the dataset loads per sample (BEVStereo4D: one more than it fuses)."""
+        return self.num_adjacent
+
     def _bev_grid(self, bev: Tensor) -> VoxelGrid:
         """The metric grid of a ``(B, C, Y, X)`` BEV map over the view transformer's x/y range."""
         grid = self.img_view_transformer.grid
@@ -136,9 +141,9 @@ class BEVDet4D(BEVDet):
         """
         pose_cur, bda_cur = self.lidar_poses(samples, False, device, torch.float64)
         pose_adj, bda_adj = self.lidar_poses(samples, True, device, torch.float64)
-        if pose_adj.shape[1] != self.num_adjacent:
-            raise ValueError(f'BEVDet4D: metainfo adj_ego2global holds {pose_adj.shape[1]} frames, '
-                             f'num_adjacent={self.num_adjacent}')
+        if pose_adj.shape[1] != self.num_loaded_adjacent:
+            raise ValueError(f'{type(self).__name__}: metainfo adj_ego2global holds {pose_adj.shape[1]} frames, '
+                             f'expected {self.num_loaded_adjacent} (the dataset\'s num_adjacent)')
         transform = relative_transform(pose_cur, pose_adj)
         if bda_cur is not None:
             transform = transform @ torch.linalg.inv(bda_cur)
