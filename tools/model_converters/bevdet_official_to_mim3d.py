@@ -28,10 +28,16 @@ any); the configs that match the released checkpoints:
   ``projects/BEVDet/configs/bevdet-r50-official_8xb8-cbgs-20e_nus.py``
 - BEVDet4D-R50-CBGS (``bevdet-r50-4d-cbgs.py``): ``projects/BEVDet/configs/bevdet4d-r50-official_8xb8-cbgs-20e_nus.py``
 - BEVDet4D-Swin-B GeoMIM (``bevdet-swinb-4d-256x704-cbgs-geomim.py``): ``bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py``
-- BEVDet-Occ: the occupancy head and 3D encoder convert; the released BEVDet-Occ checkpoints are all BEVStereo4D-Occ
-  (``LSSViewTransformerBEVStereo``: BEVDepth's camera-aware ``DepthNet`` with the stereo cost volume), whose
-  ``img_view_transformer.depth_net.*`` has no counterpart until BEVStereo4D is built, so ``--config
-  projects/BEVDet/configs/bevdet4d-occ-r50_8xb4-24e_occ3d-nus.py`` reports those keys as unexpected / missing.
+- BEVStereo4D-R50-CBGS (``bevdet-r50-4d-stereo-cbgs.py``): ``bevstereo4d-r50-official_8xb8-cbgs-20e_nus.py``; GeoMIM's
+  BEVStereo4D Swin-B (``bevdet-swinb-4d-stereo-{256x704,512x1408}-cbgs-geomim.py``):
+  ``bevstereo4d-swin-b-geomim_8xb8-cbgs-20e_nus.py`` / ``..._32xb2-cbgs-20e_nus-512x1408.py`` (the stereo
+  ``img_view_transformer.depth_net.*`` = our ``CameraAwareDepthNet``, same keys)
+- BEVStereo4D-Occ (``bevdet-occ-r50-4d-stereo-24e.py``): ``bevstereo4d-occ-r50_8xb4-24e_occ3d-nus.py``; GeoMIM's
+  (``bevdet-occ-swinb-4d-stereo-512x1408-24e-geomim.py``):
+  ``bevstereo4d-occ-swin-b-geomim_32xb2-24e_occ3d-nus-512x1408.py``.
+  The occupancy configs' frame is the ego frame at the LiDAR timestamp (the labels'); the official code used
+  ``CAM_FRONT``'s: set ``ego_cam='CAM_FRONT'`` in their ``LiDARToEgoFrame`` to evaluate official weights exactly as
+  trained.
 
 The official weights live in the ego frame at the ``CAM_FRONT`` exposure and BEVDet4D lifts the previous frame
 straight into the key frame: these configs build the frame with ``LiDARToEgoFrame`` and the 4D ones use

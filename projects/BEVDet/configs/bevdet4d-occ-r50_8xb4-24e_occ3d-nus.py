@@ -1,17 +1,18 @@
 # BEVDet4D-Occ (occupancy, Occ3D-nuScenes) with ResNet-50: the model family of the official BEVDet-Occ configs
 # (HuangJunJie2017/BEVDet dev2.1 configs/bevdet_occ/bevdet-occ-r50-4d-stereo-24e.py; GeoMIM's occupancy rows,
 # Sense-X/GeoMIM bevdet/configs/bevdet_geomim/bevdet-occ-swinb-4d-stereo-512x1408-24e-geomim.py) without the stereo
-# depth (BEVStereo4D is its own issue): the BEVDet4D R50 image encoder (bevdet4d-r50-official_8xb8-cbgs-20e_nus.py)
-# -> LSS into the Occ3D grid keeping Z (0.4 m voxels over x, y in [-40, 40] m, z in [-1, 5.4] m: 200 x 200 x 16;
-# depth bins 1-45 m every 0.5 m; 32 channels) -> per-frame pre_process (one 3D BasicBlock) -> previous frame lifted
-# into the current frame, concatenated -> 3D ResNet [1, 2, 4] blocks (32, 64, 128 ch, strides 1, 2, 2) + 3D LSS FPN
-# -> occupancy head (3x3x3 conv + Softplus MLP, 18 classes, cross-entropy inside mask_camera) and the LiDAR depth
-# loss (weight 0.05). Recipe: AdamW 1e-4, wd 1e-2, grad clip 5, 200-iteration warm-up, 24 epochs, batch 8 x 4, EMA,
-# BEV augmentation = random x / y flips only (labels flipped with the BEV). Frame: the ego frame at the LiDAR
-# timestamp, the labels' frame (the official uses CAM_FRONT's ego pose). The official file's runner says 100 epochs
-# (its name and the GeoMIM paper: 24) and it starts from the BEVStereo4D detection checkpoint (load_from); set
-# load_from to a converted BEVDet4D detection checkpoint to do the same. Other backbones: the -convnext-s-mim4d,
-# -vit-b-p16-mask3d and -swin-b-geomim variants of this file.
+# depth (with it: bevstereo4d-occ-r50_8xb4-24e_occ3d-nus.py, the official model): the BEVDet4D R50 image encoder
+# (bevdet4d-r50-official_8xb8-cbgs-20e_nus.py) -> LSS into the Occ3D grid keeping Z (0.4 m voxels over x, y in [-40, 40]
+# m, z in [-1, 5.4] m: 200 x 200 x 16; depth bins 1-45 m every 0.5 m; 32 channels) -> per-frame pre_process (one 3D
+# BasicBlock) -> previous frame lifted into the current frame, concatenated -> 3D ResNet [1, 2, 4] blocks (32, 64, 128
+# ch, strides 1, 2, 2) + 3D LSS FPN -> occupancy head (3x3x3 conv + Softplus MLP, 18 classes, cross-entropy inside
+# mask_camera) and the LiDAR depth loss (weight 0.05). Recipe: AdamW 1e-4, wd 1e-2, grad clip 5, 200-iteration warm-up,
+# 24 epochs, batch 8 x 4, EMA, BEV augmentation = random x / y flips only (labels flipped with the BEV). Frame: the ego
+# frame at the LiDAR timestamp, the labels' frame (the official uses CAM_FRONT's ego pose). The official file's runner
+# says 100 epochs (its name and the GeoMIM paper: 24) and it starts from the BEVStereo4D detection checkpoint
+# (load_from); set load_from to a converted BEVDet4D detection checkpoint to do the same. Other backbones: the
+# -convnext-s-mim4d, -vit-b-p16-mask3d variants of this file; GeoMIM:
+# bevstereo4d-occ-swin-b-geomim_32xb2-24e_occ3d-nus-512x1408.py.
 # Data: the Occ3D-nuScenes release's gts/<scene>/<token>/labels.npz under data/nuscenes/ (as BEVDet-Occ).
 #   python tools/train.py projects/BEVDet/configs/bevdet4d-occ-r50_8xb4-24e_occ3d-nus.py --launcher pytorch
 _base_ = ['./bevdet4d-r50-official_8xb8-cbgs-20e_nus.py']
