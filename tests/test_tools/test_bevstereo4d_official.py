@@ -177,8 +177,10 @@ def test_official_bevstereo4d_occ_checkpoint_converts_key_for_key(tmp_path):
     bevstereo4d-occ-r50_8xb4-24e_occ3d-nus.py with 0 missing / 0 unexpected keys."""
     path = osp.join(ROOT, 'projects/BEVDet/configs/bevstereo4d-occ-r50_8xb4-24e_occ3d-nus.py')
     _, model = off.ours(path)
-    official = {('module.' + k[len('occ_head.'):] if k.startswith('occ_head.') else 'module.' + k): v
-                for k, v in model.state_dict().items()}
+    official = {
+        ('module.' + k[len('occ_head.'):] if k.startswith('occ_head.') else 'module.' + k): v
+        for k, v in model.state_dict().items()
+    }
     assert 'module.final_conv.conv.weight' in official and 'module.predicter.2.bias' in official
     src, dst = tmp_path / 'official.pth', tmp_path / 'mim3d.pth'
     torch.save({'state_dict': official}, src)
