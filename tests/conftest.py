@@ -83,3 +83,17 @@ def small_teacher_ckpt(nus_infos: str, tmp_path_factory) -> str:
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return osp.join(work, 'epoch_1.pth')
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Give every test back the mmengine default scope it started with: the 2D segmentation tests (and any Runner of an
+    mmseg config) make 'mmseg' the current scope, which would make later tests build mmdet3d types in mmseg's
+    registry."""
+    from mmengine.registry import DefaultScope, init_default_scope
+    before = DefaultScope.get_current_instance()
+    name = before.scope_name if before is not None else None
+    yield
+    after = DefaultScope.get_current_instance()
+    if name is not None and (after is None or after.scope_name != name):
+        init_default_scope(name)
