@@ -190,6 +190,8 @@ class LoadBEVSegmentation(BaseTransform):
         """``{class: (Y, X) bool}`` from the map expansion (see the module docstring)."""
         path = self._expansion_path(results, names[0])
         nmap = _expansion_map(self.data_root, osp.splitext(osp.basename(path))[0])
+        self._check_inside(results, path, bev2global,
+                           (0.0, 0.0, float(nmap.canvas_edge[0]), float(nmap.canvas_edge[1])))
         cell = float(min(self.xbound[2], self.ybound[2]))
         glob = self.centres.reshape(-1, 2) @ bev2global[:2, :2].T + bev2global[:2, 3]
         layers = sorted({layer for n in names for layer in EXPANSION_LAYERS[n]})
@@ -219,6 +221,20 @@ class LoadBEVSegmentation(BaseTransform):
             out[n] = hit.reshape(self.centres.shape[:2])
         return out
 
+    @staticmethod
+    def _check_inside(results: dict, path: str, bev2global: np.ndarray, extent: Tuple[float, float, float,
+                                                                                      float]) -> None:
+        """The ego (the BEV frame's origin) must lie on the map: a map of another location does not cover it.
+
+        Raises:
+            ValueError: the ego's global (x, y) is outside the map's extent (file, frame and values named).
+        """
+        x, y = float(bev2global[0, 3]), float(bev2global[1, 3])
+        if not (extent[0] <= x <= extent[2] and extent[1] <= y <= extent[3]):
+            raise ValueError(f'LoadBEVSegmentation: frame {results.get("token")}: the ego at global ({x:.1f}, '
+                             f'{y:.1f}) m is outside {path} (extent x 0..{extent[2]:.1f}, y 0..{extent[3]:.1f} m): '
+                             'a map of another location?')
+
     def _drivable_from_expansion(self, results: dict) -> bool:
         if self.drivable_source != 'auto':
             return self.drivable_source == 'expansion'
@@ -239,6 +255,9 @@ class LoadBEVSegmentation(BaseTransform):
                 masks.append(expansion[name])
             elif name == 'drivable_area':
                 raster, _ = self._raster(results)
+                height, width = raster.mask().shape[:2]  # px at raster.resolution m
+                self._check_inside(results, raster.img_file, bev2global,
+                                   (0.0, 0.0, width * raster.resolution, height * raster.resolution))
                 pts = self.centres.reshape(-1, 2)
                 glob = pts @ bev2global[:2, :2].T + bev2global[:2, 3]  # z = 0 of the BEV frame
                 masks.append(raster.is_on_mask(glob[:, 0], glob[:, 1]).reshape(self.centres.shape[:2]))

@@ -239,3 +239,43 @@ def test_map_expansion_layers_land_where_they_are(nus_root, nus_infos, tmp_path,
         xbound=(-25, 25, 0.5),
         ybound=(-25, 25, 0.5)).transform(dict(res))['gt_masks_bev']
     assert raster[0].any()
+
+
+@pytest.mark.slow
+def test_a_map_of_another_location_is_refused(nus_root, nus_infos, tmp_path):
+    """The ego must lie on the map it reads: a map expansion whose canvas does not reach the ego's global position,
+    or a semantic-prior raster that small, raise naming the file, the frame and the ego position."""
+    import json
+
+    import cv2
+    info = _infos(nus_infos)[0]
+    with open(osp.join(nus_root, 'v1.0-mini', 'scene.json')) as f:
+        log = {s['token']: s['log_token'] for s in json.load(f)}[info['scene_token']]
+    with open(osp.join(nus_root, 'v1.0-mini', 'log.json')) as f:
+        location = {rec['token']: rec['location'] for rec in json.load(f)}[log]
+    root = _expansion_root(nus_root, tmp_path, location, (5.0, 5.0), (1.0, 1.0))
+    path = osp.join(root, 'maps', 'expansion', f'{location}.json')
+    with open(path) as f:
+        layers = json.load(f)
+    layers['canvas_edge'] = [100.0, 100.0]  # a 100 m map: the bundled frames are hundreds of metres away
+    with open(path, 'w') as f:
+        json.dump(layers, f)
+    res = dict(_results(info), lidar2keyego=np.asarray(info['lidar_points']['lidar2ego']))
+    t = LoadBEVSegmentation(root, 'v1.0-mini', classes=('walkway', ), xbound=(-25, 25, 0.5), ybound=(-25, 25, 0.5))
+    with pytest.raises(ValueError, match=rf'frame {info["token"]}: the ego at global .* is outside .*{location}\.json'):
+        t.transform(dict(res))
+    # the raster: a 10 m x 10 m image in place of the log's raster
+    with open(osp.join(nus_root, 'v1.0-mini', 'map.json')) as f:
+        raster = next(m['filename'] for m in json.load(f) if log in m['log_tokens'])
+    import os
+    os.remove(osp.join(root, raster))
+    cv2.imwrite(osp.join(root, raster), np.full((100, 100), 255, np.uint8))
+    t = LoadBEVSegmentation(
+        root,
+        'v1.0-mini',
+        classes=('drivable_area', ),
+        drivable_source='raster',
+        xbound=(-25, 25, 0.5),
+        ybound=(-25, 25, 0.5))
+    with pytest.raises(ValueError, match=r'is outside .*\.png \(extent x 0\.\.10\.0, y 0\.\.10\.0 m\)'):
+        t.transform(dict(res))
