@@ -143,6 +143,9 @@ class NuScenesMultiViewDataset(NuScenesDataset):
         cameras (sequence[str]): camera names, in the order views are stacked.
             Default: the 6 nuScenes cameras in mmdet3d's order.
         modality (dict): Default: cameras and LiDAR.
+        load_interval (int): keep every ``load_interval``-th frame of the info file (the official
+            ``load_interval`` of DETR3D / UVTR / UniPAD configs: UVTR vs0.1 fine-tunes on every second training
+            frame). Default: 1.
         Other args: see mmdet3d ``NuScenesDataset`` (``data_prefix`` keys:
             ``pts`` and one per camera name).
 
@@ -159,8 +162,12 @@ class NuScenesMultiViewDataset(NuScenesDataset):
                  cameras=NUSCENES_CAMERAS,
                  modality: dict = dict(use_camera=True, use_lidar=True),
                  metainfo: Optional[dict] = None,
+                 load_interval: int = 1,
                  **kwargs) -> None:
         self.cameras = tuple(cameras)
+        if int(load_interval) < 1:
+            raise ValueError(f'{type(self).__name__}: load_interval must be >= 1, got {load_interval}')
+        self.load_interval = int(load_interval)
         self._version_given = metainfo is not None and 'version' in metainfo
         if kwargs.get('load_type', 'frame_based') != 'frame_based':
             raise ValueError(f'{type(self).__name__} supports load_type="frame_based" only, '
@@ -178,7 +185,7 @@ class NuScenesMultiViewDataset(NuScenesDataset):
         for key, value in file_meta.items():
             self._metainfo.setdefault(key, value)
         data_list = []
-        for raw in annotations['data_list']:
+        for raw in annotations['data_list'][::self.load_interval]:
             raw['images'] = {cam: raw['images'][cam] for cam in self.cameras}
             data_info = self.parse_data_info(raw)
             data_list.extend(data_info if isinstance(data_info, list) else [data_info])

@@ -138,6 +138,8 @@ def run(cfg: Config,
     if model not in MODELS_:
         raise ValueError(f'gt_through_head: --model must be one of {MODELS_}, got {model!r}')
     init_default_scope('mmdet3d')
+    for module in cfg.get('custom_imports', {}).get('imports', []):  # e.g. projects.UVTR.uvtr
+        importlib.import_module(module)
     head = MODELS.build(cfg.model.pts_bbox_head).eval()
     ds_cfg = cfg.val_dataloader.dataset.copy()
     ds_cfg.pipeline = []  # the ground truth only

@@ -1,0 +1,1 @@
+"""UVTR project."""
