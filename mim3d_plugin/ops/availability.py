@@ -48,6 +48,12 @@ def _probe_nms_rotated(device):
     nms_rotated(boxes, torch.tensor([0.9, 0.8], device=device), 0.5)
 
 
+def _probe_box_iou_rotated(device):
+    from mmcv.ops import box_iou_rotated
+    boxes = torch.tensor([[0.0, 0.0, 2.0, 1.0, 0.3], [0.1, 0.0, 2.0, 1.0, 0.3]], device=device)
+    box_iou_rotated(boxes, boxes, mode='iof', aligned=True)
+
+
 def _probe_nms(device):
     from mmcv.ops import nms
     nms(
@@ -79,6 +85,7 @@ PROBES: Dict[str, Callable] = {
     'sigmoid_focal_loss': _probe_sigmoid_focal_loss,
     'voxelization': _probe_voxelization,
     'nms_rotated': _probe_nms_rotated,
+    'box_iou_rotated': _probe_box_iou_rotated,
     'nms': _probe_nms,
     'modulated_deform_conv': _probe_modulated_deform_conv,
     'sparse_conv': _probe_sparse_conv,
@@ -99,7 +106,7 @@ def compiled_op_available(op: str, device: Union[str, torch.device]) -> bool:
 
     Args:
         op (str): one of :data:`PROBES` (``'ms_deform_attn'``, ``'sigmoid_focal_loss'``, ``'voxelization'``,
-            ``'nms_rotated'``, ``'modulated_deform_conv'``, ``'sparse_conv'``).
+            ``'nms_rotated'``, ``'box_iou_rotated'``, ``'nms'``, ``'modulated_deform_conv'``, ``'sparse_conv'``).
         device (str | torch.device): the device of the op's inputs (only its type counts).
 
     Raises:

@@ -83,6 +83,24 @@ def box_iou_rotated_pytorch(boxes1: Tensor, boxes2: Tensor, chunk: int = 256) ->
     return torch.cat(rows) if rows else b1.new_zeros(0, b2.shape[0])
 
 
+def box_intersection_rotated_aligned(boxes1: Tensor, boxes2: Tensor, chunk: int = 64) -> Tensor:
+    """Intersection area ``(N,)`` of box ``i`` of ``boxes1`` with box ``i`` of ``boxes2`` (``(N, 5)`` xywhr each):
+    mmcv's ``box_iou_rotated(mode='iof', aligned=True)`` times the area of ``boxes1`` where its kernel runs
+    (``compiled_op_available('box_iou_rotated')``), else the PyTorch path (the diagonals of ``chunk`` x ``chunk``
+    blocks of :func:`_intersection_area`)."""
+    if boxes1.shape != boxes2.shape or boxes1.dim() != 2 or boxes1.shape[-1] != 5:
+        raise ValueError(f'box_intersection_rotated_aligned: boxes must be (N, 5) each, got {tuple(boxes1.shape)} '
+                         f'and {tuple(boxes2.shape)}')
+    b1, b2 = boxes1.float(), boxes2.float()
+    if b1.shape[0] == 0:
+        return b1.new_zeros(0)
+    if compiled_op_available('box_iou_rotated', b1.device):
+        from mmcv.ops import box_iou_rotated
+        return box_iou_rotated(b1, b2, mode='iof', aligned=True) * b1[:, 2] * b1[:, 3]
+    return torch.cat(
+        [_intersection_area(b1[i:i + chunk], b2[i:i + chunk]).diagonal() for i in range(0, b1.shape[0], chunk)])
+
+
 def nms_rotated_pytorch(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     """Greedy NMS of ``(N, 5)`` xywhr boxes: indices kept, by decreasing score (mmcv's ``nms_rotated(...)[1]``)."""
     order = scores.argsort(descending=True)

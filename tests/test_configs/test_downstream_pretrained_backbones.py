@@ -11,6 +11,7 @@ every backbone weight equals the pretraining encoder's (resized position embeddi
 """
 import glob
 import os.path as osp
+import re
 import sys
 
 import pytest
@@ -59,6 +60,11 @@ def test_every_local_pretrained_backbone_names_its_pretraining():
         assert cfg.pretrained_backbone == f'work_dirs/{name}/backbone.pth', path
 
 
+def _pretraining_out_indices(config: str):
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    return tuple(cfg.model.encoder.backbone.out_indices)
+
+
 def _pretraining_model(config: str):
     cfg = Config.fromfile(osp.join(ROOT, config))
     model = cfg.model
@@ -98,6 +104,13 @@ def test_downstream_config_loads_its_pretraining_checkpoint(config, tmp_path):
     backbone = MODELS.build(bcfg)
     state = extract_backbone.extract(extract_backbone.load_state_dict(extracted), 'backbone.')
     missing, unexpected, mismatch = extract_backbone.compare_keys(state, MODELS.build(dict(bcfg, init_cfg=None)))
+    # a ConvNeXt has an output LayerNorm norm{i} per out index: a detector reading a level the pretraining did not
+    # output (UVTR vs0.1 reads all four, as the official; our MIM4D pretraining outputs stages 2 and 3) starts that
+    # norm fresh (weight 1, bias 0). Nothing else may be missing.
+    if bcfg.get('type') == 'MaskConvNeXt':
+        fresh = [k for k in missing if re.fullmatch(r'norm\d\.(weight|bias)', k)]
+        assert all(int(k[4]) not in _pretraining_out_indices(cfg.pretrain_config) for k in fresh), (config, fresh)
+        missing = [k for k in missing if k not in fresh]
     assert (missing, unexpected, mismatch) == ([], [], []), (config, missing[:5], unexpected[:5], mismatch[:5])
     backbone.init_weights()  # mmengine's PretrainedInit with prefix='backbone.'
     own = backbone.state_dict()

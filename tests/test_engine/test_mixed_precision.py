@@ -44,9 +44,20 @@ def test_one_step_in_bf16_and_fp16_trains_like_float32(config, nus_infos):
     model = build_model(cfg)  # train mode: batch statistics, the same seeded draws on every step
     ref = train_step_and_predict(model, cfg, predict=False)
     assert ref['grads_finite'] and torch.isfinite(torch.tensor(ref['loss']))
+    # parameters whose float32 gradient itself exceeds the float16 range (65504): float16 must overflow there, which
+    # AmpOptimWrapper's dynamic loss scale absorbs (skipped steps, scale below 1). Measured: only UVTR's ConvNeXt
+    # stem, whose grid-masked (constant) regions meet the channel LayerNorm at initialisation (bias gradient 5.8e8)
+    # (the whole module: its weight gradient sums the overflowed output gradient too)
+    big_modules = {
+        n.rsplit('.', 1)[0]
+        for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().max() > 65504
+    }
+    beyond_fp16 = {n for n, _ in model.named_parameters() if n.rsplit('.', 1)[0] in big_modules}
     for dtype in (torch.bfloat16, torch.float16):
         out = train_step_and_predict(model, cfg, dtype=dtype, predict=False)
-        assert out['grads_finite'], f'{config}: non-finite gradients under {dtype}'
+        bad = {n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()}
+        allowed = beyond_fp16 if dtype == torch.float16 else set()
+        assert bad <= allowed, f'{config}: non-finite gradients under {dtype}: {sorted(bad - allowed)}'
         assert abs(out['loss'] / ref['loss'] - 1) < TOLERANCE[config], \
             f'{config}: {dtype} loss {out["loss"]} vs float32 {ref["loss"]}'
 

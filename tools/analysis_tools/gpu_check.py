@@ -39,6 +39,8 @@ CONFIGS = [
     'projects/BEVDet/configs/bevdet-r50_8xb8-cbgs-20e_nus.py',
     'projects/BEVDet/configs/bevdet4d-swin-b-geomim_8xb8-cbgs-20e_nus.py',
     'projects/BEVFormer/configs/bevformer-base_r101-dcn_8xb1-24e_nus.py',
+    'projects/BEVDet/configs/bevstereo4d-swin-b-geomim_8xb8-cbgs-20e_nus.py',
+    'projects/UVTR/configs/uvtr-dn_convnext-s-mim4d_8xb1-amp-12e_nus-vs0.075.py',
 ]
 # dense (no sparsity) tensor-core peaks, TFLOP/s, from the vendors' data sheets
 PEAK_TFLOPS = {

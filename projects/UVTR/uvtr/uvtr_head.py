@@ -13,7 +13,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmcv.ops import box_iou_rotated
 from mmdet3d.registry import MODELS, TASK_UTILS
 from mmdet3d.structures import LiDARInstance3DBoxes
 from mmdet.models.layers.transformer import inverse_sigmoid
@@ -23,6 +22,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mim3d_plugin.models.task_modules import denormalize_bbox3d, normalize_bbox3d
+from mim3d_plugin.ops import box_intersection_rotated_aligned
 from .uvtr_transformer import UVTRTransformer, dn_attention_mask
 
 
@@ -33,8 +33,8 @@ def paired_iou_3d(boxes1: Tensor, boxes2: Tensor) -> Tensor:
         boxes1, boxes2 (Tensor): ``(N, 7)`` ``(x, y, z_bottom, dx, dy, dz, yaw)`` m / rad (mmdet3d LiDAR boxes).
 
     Returns:
-        Tensor: ``(N,)`` in ``[0, 1]`` (rotated BEV intersection, mmcv ``box_iou_rotated``, times the height overlap,
-        over the union of the volumes).
+        Tensor: ``(N,)`` in ``[0, 1]`` (rotated BEV intersection, :func:`box_intersection_rotated_aligned`, times
+        the height overlap, over the union of the volumes).
     """
     if boxes1.shape != boxes2.shape or boxes1.shape[-1] < 7:
         raise ValueError(f'paired_iou_3d: boxes must be (N, 7) each, got {tuple(boxes1.shape)}, {tuple(boxes2.shape)}')
@@ -43,8 +43,8 @@ def paired_iou_3d(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     boxes1, boxes2 = boxes1.float(), boxes2.float()
     bev1, bev2 = boxes1[:, [0, 1, 3, 4, 6]], boxes2[:, [0, 1, 3, 4, 6]]
     area1 = boxes1[:, 3] * boxes1[:, 4]
-    # mmdet3d's convention for its LiDAR boxes (BaseInstance3DBoxes.overlaps): box_iou_rotated's default orientation
-    inter_bev = box_iou_rotated(bev1, bev2, mode='iof', aligned=True) * area1
+    # mmcv's kernel where it runs (mmdet3d's orientation convention for LiDAR boxes), else the PyTorch path
+    inter_bev = box_intersection_rotated_aligned(bev1, bev2)
     top = torch.minimum(boxes1[:, 2] + boxes1[:, 5], boxes2[:, 2] + boxes2[:, 5])
     bottom = torch.maximum(boxes1[:, 2], boxes2[:, 2])
     inter = inter_bev * (top - bottom).clamp(min=0)

@@ -157,8 +157,10 @@ class UVTRViewTransform(BaseModule):
         feats, depth = mlvl_feats[0], mlvl_depth[0]
         frustum = _frustum(input_size, feats.shape[-2:], self.depth_bins(feats.device), self.frustum_pixels)
         points = frustum_to_points(frustum, lidar2img.float())
-        # the splat in float32 (official: force_fp32 on feat_sampling)
-        return depth_weighted_pooling(points, depth.float(), feats.float(), self.grid, self.voxel_rounding)
+        # the splat in float32 (official: force_fp32 on feat_sampling); autocast off, or its sparse product would
+        # run in half precision against float32 weights
+        with torch.autocast(device_type=feats.device.type, enabled=False):
+            return depth_weighted_pooling(points, depth.float(), feats.float(), self.grid, self.voxel_rounding)
 
     def _grid_sample(self, mlvl_feats, mlvl_depth, lidar2img, input_size) -> Tensor:
         b, n_cam = mlvl_feats[0].shape[:2]

@@ -15,6 +15,7 @@ from mmengine.structures import InstanceData
 
 import mim3d_plugin  # noqa: F401
 import projects.UVTR.uvtr  # noqa: F401
+from mim3d_plugin.ops import pytorch_ops_only
 from projects.UVTR.uvtr import UVTRViewTransform, dn_attention_mask, paired_iou_3d
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -442,6 +443,9 @@ def test_paired_iou_3d_known_answers_and_mmdet3d():
     b[:, 3:6] = b[:, 3:6].abs() + 0.3
     ref = LiDARInstance3DBoxes(a).overlaps(LiDARInstance3DBoxes(a), LiDARInstance3DBoxes(b)).diagonal()
     assert (paired_iou_3d(a, b) - ref).abs().max() < 1e-4
+    with pytorch_ops_only():  # the PyTorch path (no mmcv kernel)
+        assert (paired_iou_3d(a, b) - ref).abs().max() < 1e-4
+        assert abs(float(paired_iou_3d(box, moved)) - 9 / 23) < 1e-4
 
 
 # ---------------------------------------------------------------------------------------------- detector
