@@ -97,3 +97,13 @@ def test_camera_subset_and_order(nus_infos, nus_data_prefix):
     assert tuple(ds.get_data_info(0)['images']) == cams
     with pytest.raises(ValueError, match='images.CAM_NOPE'):
         _build(nus_infos, nus_data_prefix, cameras=('CAM_NOPE', ))
+
+
+def test_load_interval_keeps_every_nth_frame(train_set, nus_infos, nus_data_prefix):
+    """The official load_interval (UVTR vs0.1 fine-tunes on every second training frame)."""
+    half = _build(nus_infos, nus_data_prefix, load_interval=2)
+    assert len(half) == (len(train_set) + 1) // 2
+    assert [half.get_data_info(i)['token'] for i in range(len(half))] == \
+        [train_set.get_data_info(i)['token'] for i in range(0, len(train_set), 2)]
+    with pytest.raises(ValueError, match='load_interval must be >= 1'):
+        _build(nus_infos, nus_data_prefix, load_interval=0)

@@ -31,6 +31,8 @@ import tempfile
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:  # the projects.* custom imports of the projects' configs
+    sys.path.insert(0, ROOT)
 CONFIGS = [
     'configs/geomim/geomim_swin-b_16xb2-50e_nus.py',
     'configs/mim4d/mim4d_convnext-s-mask_8xb1-amp-12e_nus-pretrain.py',
@@ -147,6 +149,10 @@ def main(argv=None):
             if args.device == 'cuda':
                 cfg.optim_wrapper.type = 'AmpOptimWrapper'
                 cfg.optim_wrapper.dtype = args.dtype
+            elif cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':  # mmengine's needs a GPU: bf16 autocast on CPU
+                cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
+                cfg.optim_wrapper.dtype = 'bfloat16'
+                cfg.optim_wrapper.pop('loss_scale', None)
             # speed only: nothing is downloaded or read from a checkpoint on an offline machine
             notes = []
             before = cfg.pretty_text

@@ -168,8 +168,7 @@ class UVTRHead(BaseModule):
 
     def init_weights(self) -> None:
         """Official: the transformer's init, focal-prior cls bias, DN reference points ``U(0, 1)``."""
-        super().init_weights()
-        self.transformer.init_weights()
+        super().init_weights()  # recurses into the transformer's own init_weights
         bias = bias_init_with_prob(0.01)
         for branch in self.cls_branches:
             nn.init.constant_(branch[-1].bias, bias)

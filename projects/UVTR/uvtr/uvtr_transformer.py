@@ -192,7 +192,7 @@ class UVTRTransformer(BaseModule):
                 nn.init.xavier_uniform_(p)
         for m in self.modules():
             if isinstance(m, UVTRCrossAttention):
-                m.init_weight()
+                m.init_weights()
         if self.reference_points is not None:
             xavier_init(self.reference_points, distribution='uniform', bias=0.)
 
