@@ -30,6 +30,7 @@ SMALL_CONFIGS = [
     'projects/BEVDet/configs/bevdet-seg-swin-w64-d1121_1xb1-4e_nus-mini.py',
     'projects/BEVFormer/configs/bevformer-tiny_r18_1xb1-4e_nus-mini.py',
     'projects/BEVFormer/configs/bevformer-seg-tiny_r18_1xb1-4e_nus-mini.py',
+    'projects/BEVDet/configs/bevstereo4d-r18_1xb1-4e_nus-mini.py',
     'projects/UVTR/configs/uvtr-dn_convnext-mini-mim4d_1xb1-4e_nus-mini.py',
     'configs/mask3d/mask3d_vit-tiny-p16_1xb2-400i_redwood.py',
     'configs/mask3d/mask3d-rgbd-recon_vit-tiny-p16_1xb2-400i_redwood.py',
