@@ -100,12 +100,18 @@ def stereo_cost_volume(cur_feat: Tensor,
     if used == 0:
         raise ValueError(f'stereo_cost_volume: needs at least {group_size} channels, got {c}')
     align = pixels == 'linspace'
-    warped = F.grid_sample(adj_feat[:, :used], grid.to(adj_feat.dtype), align_corners=align, padding_mode='zeros')
-    warped = warped.view(bn, used, num_bins, h, w)
-    cost = (cur_feat[:, :used].unsqueeze(2) - warped).abs().sum(1)
+    grid = grid.to(adj_feat.dtype)
+    # group by group, as the official ("process in group wise to save memory"): the warped previous features of
+    # all channels at once are C x D x h x w per image (6.6 GiB per sample for BEVStereo4D-R50 at 256 x 704)
+    cost = 0
+    for start in range(0, used, group_size):
+        warped = F.grid_sample(
+            adj_feat[:, start:start + group_size], grid, align_corners=align, padding_mode='zeros')
+        warped = warped.view(bn, group_size, num_bins, h, w)
+        cost = cost + (cur_feat[:, start:start + group_size].unsqueeze(2) - warped).abs().sum(1)
     if invalid_bias:
         if invalid == 'official':
-            bad = warped[:, used - group_size] == 0
+            bad = warped[:, 0] == 0  # the first channel of the last group (official wrap_prev[:, 0] after its loop)
         elif invalid == 'geometry':
             bad = (grid.view(bn, num_bins, h, w, 2).abs() > 1.0).any(-1)  # beyond the previous image's borders
             if behind is not None:
