@@ -105,8 +105,7 @@ def stereo_cost_volume(cur_feat: Tensor,
     # all channels at once are C x D x h x w per image (6.6 GiB per sample for BEVStereo4D-R50 at 256 x 704)
     cost = 0
     for start in range(0, used, group_size):
-        warped = F.grid_sample(
-            adj_feat[:, start:start + group_size], grid, align_corners=align, padding_mode='zeros')
+        warped = F.grid_sample(adj_feat[:, start:start + group_size], grid, align_corners=align, padding_mode='zeros')
         warped = warped.view(bn, group_size, num_bins, h, w)
         cost = cost + (cur_feat[:, start:start + group_size].unsqueeze(2) - warped).abs().sum(1)
     if invalid_bias:
