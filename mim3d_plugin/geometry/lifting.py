@@ -43,8 +43,10 @@ def create_frustum(image_size: Sequence[int],
         depths (Tensor): ``(D,)`` depth bin values, m.
         pixels (str): ``'center'``: the centre of the input pixels a cell covers,
             ``u = (j + 0.5) * W / w``; ``'linspace'``: the official BEVDet /
-            BEVFusion / GeoMIM convention ``u = linspace(0, W - 1, w)`` (needed
-            to reproduce checkpoints trained with it). Default: ``'center'``.
+            BEVFusion / GeoMIM convention ``u = linspace(0, W - 1, w)``; ``'corner'``:
+            the top-left pixel of each cell, ``u = j * W / w`` (official UVTR / UniPAD
+            ``arange(0, W, stride)``). The last two reproduce checkpoints trained with
+            them. Default: ``'center'``.
 
     Returns:
         Tensor: ``(D, h, w, 3)`` with ``(u, v, d)``: pixel coordinates (px) and the depth (m).
@@ -57,11 +59,14 @@ def create_frustum(image_size: Sequence[int],
     if pixels == 'center':
         u = (torch.arange(feat_w, dtype=depths.dtype, device=depths.device) + 0.5) * (img_w / feat_w)
         v = (torch.arange(feat_h, dtype=depths.dtype, device=depths.device) + 0.5) * (img_h / feat_h)
+    elif pixels == 'corner':
+        u = torch.arange(feat_w, dtype=depths.dtype, device=depths.device) * (img_w / feat_w)
+        v = torch.arange(feat_h, dtype=depths.dtype, device=depths.device) * (img_h / feat_h)
     elif pixels == 'linspace':
         u = torch.linspace(0, img_w - 1, feat_w, dtype=depths.dtype, device=depths.device)
         v = torch.linspace(0, img_h - 1, feat_h, dtype=depths.dtype, device=depths.device)
     else:
-        raise ValueError(f"create_frustum: pixels must be 'center' or 'linspace', got {pixels!r}")
+        raise ValueError(f"create_frustum: pixels must be 'center', 'linspace' or 'corner', got {pixels!r}")
     return torch.stack([
         u.view(1, 1, feat_w).expand(n_d, feat_h, feat_w),
         v.view(1, feat_h, 1).expand(n_d, feat_h, feat_w),

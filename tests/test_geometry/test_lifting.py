@@ -164,5 +164,8 @@ def test_frustum_linspace_convention_is_the_official_bevdet_one_and_differs_from
     assert torch.allclose(ours[0, 0, :2, 0], torch.tensor([8.0, 24.0]))
     du = (official - ours)[..., 0].abs()
     assert du.max() == pytest.approx(8.0) and du.min() < 0.5
+    corner = create_frustum((256, 704), (16, 44), depths, pixels='corner')  # official UVTR arange(0, W, stride)
+    assert torch.allclose(corner[0, 0, :, 0], torch.arange(0, 704, 16.0))
+    assert torch.allclose(corner[0, :, 0, 1], torch.arange(0, 256, 16.0))
     with pytest.raises(ValueError, match='pixels'):
-        create_frustum((16, 32), (2, 4), depths, pixels='corner')
+        create_frustum((16, 32), (2, 4), depths, pixels='edge')

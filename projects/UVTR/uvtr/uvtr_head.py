@@ -199,16 +199,13 @@ class UVTRHead(BaseModule):
         known_boxes = boxes.repeat(groups, 1)
         center = known_boxes[:, :3].clone()
         if self.bbox_noise_scale > 0:
-            diff = known_boxes[:, 3:6] / 2 + self.bbox_noise_trans
             rand = torch.rand_like(center) * 2 - 1.0
-            center = center + rand * diff * self.bbox_noise_scale
-            lo, hi = center.new_tensor(self.pc_range[:3]), center.new_tensor(self.pc_range[3:])
-            center = ((center - lo) / (hi - lo)).clamp(0.0, 1.0)
-            known_labels = torch.where(
-                rand.norm(p=2, dim=1) > self.split, torch.full_like(known_labels, self.num_classes), known_labels)
-        else:
-            lo, hi = center.new_tensor(self.pc_range[:3]), center.new_tensor(self.pc_range[3:])
-            center = ((center - lo) / (hi - lo)).clamp(0.0, 1.0)
+            center = center + rand * (known_boxes[:, 3:6] / 2 + self.bbox_noise_trans) * self.bbox_noise_scale
+            far = rand.norm(p=2, dim=1) > self.split  # official: background for the far centres
+            known_labels = torch.where(far, torch.full_like(known_labels, self.num_classes), known_labels)
+        # normalised also without noise (the official leaves the centres in metres then: inconsistent with [0, 1])
+        lo, hi = center.new_tensor(self.pc_range[:3]), center.new_tensor(self.pc_range[3:])
+        center = ((center - lo) / (hi - lo)).clamp(0.0, 1.0)
         single_pad = int(max(known_num))
         pad_size = single_pad * groups
         padded = torch.cat([reference_points.new_zeros(pad_size, 3),

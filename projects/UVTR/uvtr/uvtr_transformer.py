@@ -59,15 +59,12 @@ class UVTRCrossAttention(BaseModule):
         self.position_encoder = nn.Sequential(
             nn.Linear(3, embed_dims), nn.LayerNorm(embed_dims), nn.ReLU(inplace=True),
             nn.Linear(embed_dims, embed_dims), nn.LayerNorm(embed_dims), nn.ReLU(inplace=True))
-        self.init_weight()
-
-    def init_weight(self) -> None:
-        """Official: zero attention weights, xavier-uniform output projection."""
-        constant_init(self.attention_weights, val=0., bias=0.)
-        xavier_init(self.output_proj, distribution='uniform', bias=0.)
+        self.init_weights()
 
     def init_weights(self) -> None:
-        self.init_weight()
+        """Official ``init_weight``: zero attention weights, xavier-uniform output projection."""
+        constant_init(self.attention_weights, val=0., bias=0.)
+        xavier_init(self.output_proj, distribution='uniform', bias=0.)
 
     def forward(self,
                 query: Tensor,
@@ -117,11 +114,7 @@ class UVTRDecoder(BaseModule):
             name ``MultiheadAttention`` and ``UVTRCrossAttention``.
     """
 
-    def __init__(self,
-                 num_layers: int,
-                 transformerlayers: dict,
-                 return_intermediate: bool = True,
-                 init_cfg=None) -> None:
+    def __init__(self, num_layers: int, transformerlayers: dict, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         cfg = copy.deepcopy(dict(transformerlayers))
         cfg.pop('type', None)
@@ -192,7 +185,7 @@ class UVTRTransformer(BaseModule):
                 nn.init.xavier_uniform_(p)
         for m in self.modules():
             if isinstance(m, UVTRCrossAttention):
-                m.init_weights()
+                m.init_weights()  # the official's init_weight
         if self.reference_points is not None:
             xavier_init(self.reference_points, distribution='uniform', bias=0.)
 

@@ -155,7 +155,7 @@ class UVTRViewTransform(BaseModule):
             raise ValueError(f'UVTRViewTransform: the voxel_pool lift takes one feature level (official '
                              f'Uni3DVoxelPoolDepth), got {len(mlvl_feats)}')
         feats, depth = mlvl_feats[0], mlvl_depth[0]
-        frustum = _frustum(input_size, feats.shape[-2:], self.depth_bins(feats.device), self.frustum_pixels)
+        frustum = create_frustum(input_size, feats.shape[-2:], self.depth_bins(feats.device), self.frustum_pixels)
         points = frustum_to_points(frustum, lidar2img.float())
         # the splat in float32 (official: force_fp32 on feat_sampling); autocast off, or its sparse product would
         # run in half precision against float32 weights
@@ -187,18 +187,3 @@ class UVTRViewTransform(BaseModule):
         volume = volume * valid.flatten(0, 1).unsqueeze(1).to(volume.dtype)
         volume = volume.view(b, n_cam, -1, nz, ny, nx).sum(1)
         return volume.to(dtype)
-
-
-def _frustum(input_size: Sequence[int], feature_size: Sequence[int], depths: Tensor, pixels: str) -> Tensor:
-    """``(D, h, w, 3)`` frustum; ``pixels='corner'``: ``u = j * W / w`` (official ``arange(0, W, stride)``)."""
-    if pixels == 'center':
-        return create_frustum(input_size, feature_size, depths, 'center')
-    (img_h, img_w), (feat_h, feat_w) = input_size, feature_size
-    u = torch.arange(feat_w, dtype=depths.dtype, device=depths.device) * (img_w / feat_w)
-    v = torch.arange(feat_h, dtype=depths.dtype, device=depths.device) * (img_h / feat_h)
-    n_d = depths.shape[0]
-    return torch.stack([
-        u.view(1, 1, feat_w).expand(n_d, feat_h, feat_w),
-        v.view(1, feat_h, 1).expand(n_d, feat_h, feat_w),
-        depths.view(n_d, 1, 1).expand(n_d, feat_h, feat_w)
-    ], -1)

@@ -155,6 +155,59 @@ def test_grid_sample_lift_equals_the_official_at_the_official_conventions():
     assert (vt._grid_sample([feats0, feats1], [depth0, depth1], lidar2img, IMG) - official).abs().max() > 1e-3
 
 
+def _paper_view_transform(config):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config)).model.view_transform
+    cfg.embed_dims = 4  # the channels do not enter the geometry
+    return MODELS.build(cfg), cfg
+
+
+def _paper_rig(img_w=1600.0, cx_frac=0.5):
+    """6 cameras at 60 deg, nuScenes-like intrinsics (f = 1266 px) at 1600 px width, 1.5 m above the LiDAR."""
+    mats = []
+    for i in range(6):
+        yaw = i * math.pi / 3
+        fwd = torch.tensor([math.cos(yaw), math.sin(yaw), 0.0])
+        left = torch.tensor([-math.sin(yaw), math.cos(yaw), 0.0])
+        rot = torch.stack([-left, torch.tensor([0.0, 0.0, -1.0]), fwd])
+        lidar2cam = torch.eye(4)
+        lidar2cam[:3, :3] = rot
+        lidar2cam[:3, 3] = -rot @ torch.tensor([0.0, 0.0, 1.5])
+        cam2img = torch.eye(4)
+        cam2img[:3, :3] = torch.tensor([[1266.0, 0, img_w * cx_frac], [0, 1266.0, 450.0], [0, 0, 1]])
+        mats.append(cam2img @ lidar2cam)
+    return torch.stack(mats)[None]
+
+
+def test_voxel_pool_lift_at_the_uvtr_dn_paper_configuration():
+    """The vs0.075 config's own numbers: +-54 m x [-5, 3] m at 0.6 x 0.6 x 1.6 m, 118 bins of 0.5 m from 1 m, stride-32
+    features of the padded 928 x 1600 input (official frustum_range [0, 0, 1, 1600, 928, 60], size [32, 32, 0.5])."""
+    vt, cfg = _paper_view_transform('projects/UVTR/configs/uvtr-dn_convnext-s-mim4d_8xb1-amp-12e_nus-vs0.075.py')
+    assert vt.depth_dim == 118 and vt.grid.num_voxels == (180, 180, 5)
+    feats, depth = _feats_depth(1, 6, 4, 118, 29, 50, seed=4)
+    lidar2img = _paper_rig()
+    ours = vt._voxel_pool([feats], [depth], lidar2img, (928, 1600))
+    official = official_voxel_pool(feats, depth, lidar2img, [0.0, 0.0, 1.0, 1600.0, 928.0, 60.0], [32.0, 32.0, 0.5],
+                                   cfg.point_cloud_range, cfg.voxel_size)
+    assert official.abs().sum() > 100
+    assert (ours.double() - official).abs().max() < 1e-4
+
+
+def test_grid_sample_lift_at_the_uvtr_paper_configuration():
+    """The vs0.1 config's own numbers: +-51.2 m x [-5, 3] m at 0.8 x 0.8 x 1.6 m, 64 depth bins over 0..64 m, four
+    FPN levels (strides 8..64) of the padded 928 x 1600 input normalised by the unpadded 900 x 1600 img_shape."""
+    vt, cfg = _paper_view_transform('projects/UVTR/configs/uvtr_convnext-s-mim4d_8xb1-amp-12e_nus-vs0.1.py')
+    assert vt.depth_dim == 64 and vt.grid.num_voxels == (128, 128, 5)
+    levels = [_feats_depth(1, 6, 4, 64, 928 // s, 1600 // s, seed=s) for s in (8, 16, 32, 64)]
+    lidar2img = _paper_rig()
+    feats, depths = [f for f, _ in levels], [d for _, d in levels]
+    ours = vt._grid_sample(feats, depths, lidar2img, (900, 1600))
+    official = official_grid_sample(feats, depths, lidar2img, (900, 1600), [0, 0, 0.0, 0, 0, 64.0],
+                                    cfg.point_cloud_range, cfg.voxel_size)
+    assert official.abs().sum() > 100
+    assert (ours - official).abs().max() < 1e-4
+
+
 def test_lift_gradients_reach_features_and_depth():
     vt = UVTRViewTransform(PC, VS, depth_range=(1.0, 25.0), depth_step=1.5, embed_dims=8, num_convs=1)
     feats, depth = _feats_depth(1, 2, 8, vt.depth_dim, 4, 11)
